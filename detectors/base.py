@@ -1,0 +1,218 @@
+"""The contract every detector follows: metadata, findings, context, and windowed accounting.
+
+A detector is a small class with typed parameters (a dataclass with documented defaults), a
+``meta`` (:class:`DetectorMeta`), per-principal state that pickles, and
+``observe(state, event, ctx) -> list[Finding]``. The dataflow keeps one state per
+(detector, principal) and calls ``expire`` as event time advances. Nothing here imports Bytewax,
+Kafka or Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from detectors.event import GraphEvent
+
+SEVERITIES = ("low", "medium", "high", "critical")
+STAGES = ("discovery", "collection", "exfiltration", "persistence", "credential_access",
+          "initial_access", "defense_evasion")
+SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorMeta:
+    """Rule metadata in the style of Elastic detection-rules / Sigma."""
+
+    id: str
+    title: str
+    description: str
+    severity: str
+    tactics: tuple[str, ...]
+    techniques: tuple[str, ...]
+    stage: str | None
+    false_positives: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    """What the app directory (enrichment) knows about an application."""
+
+    app_id: str
+    display_name: str | None = None
+    owner_tenant_id: str | None = None
+    first_party: bool = False
+    allowed: bool = False
+    suppressed_detectors: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    """Per-event enrichment handed to detectors next to the event.
+
+    ``history`` is the principal's history *before* this event (``detectors.history``);
+    ``asn`` the event IP's autonomous system when the ASN table knows it.
+    ``enrichment_available`` is False when the enrichment store could not be reached.
+    """
+
+    history: Any = None
+    asn: int | None = None
+    asn_name: str | None = None
+    app: AppInfo | None = None
+    enrichment_available: bool = True
+
+
+EMPTY_CONTEXT = EventContext()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A detector's verdict; the dataflow turns it into an alert (``schemas/graph_alert.avsc``).
+
+    ``dedup`` carries whatever else identifies the alert besides detector, principal and window
+    (e.g. the new network for ``new_origin``), so that ``alert_id`` is deterministic: replays,
+    recovery and duplicates yield the same id.
+    """
+
+    detector: str
+    tenant_id: str
+    app_id: str
+    principal_id: str
+    identity_type: str
+    window_start: float
+    window_end: float
+    first_seen: float
+    last_seen: float
+    evidence: dict[str, Any]
+    severity: str | None = None
+    title: str | None = None
+    dedup: str = ""
+    service_principal_id: str | None = None
+    user_id: str | None = None
+
+    @property
+    def principal_key(self) -> str:
+        return f"{self.tenant_id}/{self.app_id}/{self.principal_id}"
+
+    @property
+    def alert_id(self) -> str:
+        return alert_id(self.detector, self.tenant_id, self.app_id, self.principal_id,
+                        self.window_start, self.dedup)
+
+
+def alert_id(detector: str, tenant_id: str, app_id: str, principal_id: str,
+             window_start: float, dedup: str = "") -> str:
+    """Deterministic id of an alert: a hash of what identifies it, never of arrival order."""
+    text = "|".join((detector, tenant_id, app_id, principal_id, f"{window_start:.0f}", dedup))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def window_start(ts: float, length: float, align: float = 0.0) -> float:
+    """Start of the tumbling window of ``length`` seconds (aligned to ``align``) holding ``ts``."""
+    return align + ((ts - align) // length) * length
+
+
+def sample(values: Iterable[str], size: int = SAMPLE_SIZE) -> list[str]:
+    """An arrival-order-independent sample: the smallest ``size`` values."""
+    return sorted(values)[:size]
+
+
+class Detector(ABC):
+    """Base of every detector. Subclasses set ``meta`` and implement ``new_state``/``observe``."""
+
+    meta: DetectorMeta
+
+    @abstractmethod
+    def new_state(self) -> Any:
+        """Fresh per-principal state (plain data that pickles)."""
+
+    @abstractmethod
+    def observe(self, state: Any, event: GraphEvent, ctx: EventContext) -> list[Finding]:
+        """Account ``event`` into ``state``; return findings whose evidence crossed a threshold."""
+
+    def expire(self, state: Any, watermark: float) -> bool:
+        """Forget what ends before ``watermark``; return True when the state is empty."""
+        return False
+
+    def finding(self, event: GraphEvent, start: float, end: float, first_seen: float,
+                last_seen: float, evidence: dict[str, Any], *, dedup: str = "",
+                severity: str | None = None, title: str | None = None) -> Finding:
+        return Finding(
+            detector=self.meta.id, tenant_id=event.tenant_id, app_id=event.app_id,
+            principal_id=event.principal_id, identity_type=event.identity_type,
+            window_start=start, window_end=end, first_seen=first_seen, last_seen=last_seen,
+            evidence=evidence, severity=severity, title=title, dedup=dedup,
+            service_principal_id=event.service_principal_id, user_id=event.user_id,
+        )
+
+
+A = TypeVar("A")
+
+
+@dataclass
+class WindowedState(Generic[A]):
+    """Accumulators by tumbling-window start, plus the windows that already fired."""
+
+    windows: dict[float, A] = field(default_factory=dict)
+    fired: set[float] = field(default_factory=set)
+
+
+class WindowedDetector(Detector, Generic[A]):
+    """A detector over tumbling event-time windows that fires as soon as a window crosses.
+
+    Accumulators must be monotone (counts, distinct sets) so that whether and in which window an
+    alert fires does not depend on arrival order; each (principal, window) fires at most once.
+    """
+
+    window_seconds: float = 600.0
+
+    def new_state(self) -> WindowedState[A]:
+        return WindowedState()
+
+    @abstractmethod
+    def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
+        """Whether the event counts for this detector at all (cheap filter)."""
+
+    @abstractmethod
+    def new_accumulator(self) -> A: ...
+
+    @abstractmethod
+    def add(self, acc: A, event: GraphEvent, ctx: EventContext) -> None: ...
+
+    @abstractmethod
+    def crossed(self, acc: A) -> bool: ...
+
+    @abstractmethod
+    def evidence(self, acc: A) -> dict[str, Any]: ...
+
+    def first_last(self, acc: A) -> tuple[float, float]:
+        """First and last event time in the accumulator (override when tracked)."""
+        first = getattr(acc, "first_seen", 0.0)
+        last = getattr(acc, "last_seen", 0.0)
+        return float(first), float(last)
+
+    def observe(self, state: WindowedState[A], event: GraphEvent,
+                ctx: EventContext) -> list[Finding]:
+        if not self.relevant(event, ctx):
+            return []
+        start = window_start(event.ts, self.window_seconds)
+        acc = state.windows.get(start)
+        if acc is None:
+            acc = state.windows[start] = self.new_accumulator()
+        self.add(acc, event, ctx)
+        if start in state.fired or not self.crossed(acc):
+            return []
+        state.fired.add(start)
+        first, last = self.first_last(acc)
+        return [self.finding(event, start, start + self.window_seconds, first, last,
+                             self.evidence(acc))]
+
+    def expire(self, state: WindowedState[A], watermark: float) -> bool:
+        for start in [s for s in state.windows if s + self.window_seconds < watermark]:
+            del state.windows[start]
+            state.fired.discard(start)
+        return not state.windows
