@@ -1,0 +1,40 @@
+"""One event factory for every detector test: sensible defaults, override what the case is about."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from detectors.event import GraphEvent
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a window boundary for any window length dividing a day
+TENANT = "11111111-1111-1111-1111-111111111111"
+APP = "22222222-2222-2222-2222-222222222222"
+SP = "33333333-3333-3333-3333-333333333333"
+USER = "44444444-4444-4444-4444-444444444444"
+
+_BASE = GraphEvent(
+    ts=T0, request_id="req-0", tenant_id=TENANT, app_id=APP, principal_id=SP,
+    identity_type="app_only", method="GET", uri="https://graph.microsoft.com/v1.0/users",
+    template="/users", family="users", category="directory", status=200, size=1000,
+    service_principal_id=SP, ip="203.0.113.10", user_agent="Mozilla/5.0",
+)
+
+_counter = 0
+
+
+def event(**overrides: Any) -> GraphEvent:
+    """A GraphEvent with a fresh request id; pass fields to override (``ts`` offsets are absolute)."""
+    global _counter
+    _counter += 1
+    overrides.setdefault("request_id", f"req-{_counter}")
+    return replace(_BASE, **overrides)
+
+
+def delegated(**overrides: Any) -> GraphEvent:
+    """A delegated (user token) event."""
+    overrides.setdefault("identity_type", "delegated")
+    overrides.setdefault("principal_id", USER)
+    overrides.setdefault("user_id", USER)
+    overrides.setdefault("service_principal_id", None)
+    return event(**overrides)
