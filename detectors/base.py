@@ -155,10 +155,13 @@ A = TypeVar("A")
 
 @dataclass
 class WindowedState(Generic[A]):
-    """Accumulators by tumbling-window start, plus the windows that already fired."""
+    """Accumulators by tumbling-window start, the windows that already fired, and the
+    principal's own baseline: the peak of each metric over windows that have closed."""
 
     windows: dict[float, A] = field(default_factory=dict)
     fired: set[float] = field(default_factory=set)
+    peaks: dict[str, float] = field(default_factory=dict)
+    closed_windows: int = 0
 
 
 class WindowedDetector(Detector, Generic[A]):
@@ -189,6 +192,10 @@ class WindowedDetector(Detector, Generic[A]):
     @abstractmethod
     def evidence(self, acc: A) -> dict[str, Any]: ...
 
+    def baseline_metrics(self, acc: A) -> dict[str, float]:
+        """Metrics of a closed window kept as the principal's baseline (peak per metric)."""
+        return {}
+
     def first_last(self, acc: A) -> tuple[float, float]:
         """First and last event time in the accumulator (override when tracked)."""
         first = getattr(acc, "first_seen", 0.0)
@@ -213,6 +220,9 @@ class WindowedDetector(Detector, Generic[A]):
 
     def expire(self, state: WindowedState[A], watermark: float) -> bool:
         for start in [s for s in state.windows if s + self.window_seconds < watermark]:
-            del state.windows[start]
+            acc = state.windows.pop(start)
             state.fired.discard(start)
-        return not state.windows
+            state.closed_windows += 1
+            for name, value in self.baseline_metrics(acc).items():
+                state.peaks[name] = max(value, state.peaks.get(name, 0.0))
+        return not state.windows and not state.peaks

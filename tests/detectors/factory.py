@@ -24,7 +24,7 @@ _counter = 0
 
 
 def event(**overrides: Any) -> GraphEvent:
-    """A GraphEvent with a fresh request id; pass fields to override (``ts`` offsets are absolute)."""
+    """A GraphEvent with a fresh request id; pass the fields the case is about."""
     global _counter
     _counter += 1
     overrides.setdefault("request_id", f"req-{_counter}")
