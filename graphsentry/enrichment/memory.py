@@ -1,0 +1,86 @@
+"""An in-process enrichment store: the embedded mode's store and the Redis store's twin."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from detectors.base import AppInfo
+from graphsentry.enrichment.store import AsnRange, Lookup, ip_key
+
+
+class MemoryStore:
+    """Apps, ASN ranges and histories in dicts and sorted lists; always available."""
+
+    def __init__(self) -> None:
+        self.apps: dict[str, AppInfo] = {}
+        self._starts: dict[int, list[int]] = {4: [], 6: []}
+        self._ranges: dict[int, list[AsnRange]] = {4: [], 6: []}
+        self._histories: dict[str, dict[str, Any]] = {}
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    def lookup(self, app_ids: Iterable[str], ips: Iterable[str],
+               principal_keys: Iterable[str]) -> Lookup:
+        result = Lookup(available=True)
+        for app_id in app_ids:
+            info = self.apps.get(app_id)
+            if info is not None:
+                result.apps[app_id] = info
+        for ip in ips:
+            found = self.asn_of(ip)
+            if found is not None:
+                result.asns[ip] = (found.asn, found.name)
+        for key in principal_keys:
+            result.histories[key] = self.history(key)
+        return result
+
+    def asn_of(self, ip: str) -> AsnRange | None:
+        parsed = ip_key(ip)
+        if parsed is None:
+            return None
+        version, value = parsed
+        index = bisect.bisect_right(self._starts[version], value) - 1
+        if index < 0:
+            return None
+        candidate = self._ranges[version][index]
+        return candidate if candidate.end >= value else None
+
+    def history(self, key: str) -> Any:
+        from detectors.history import PrincipalHistory
+
+        data = self._histories.get(key)
+        return None if data is None else PrincipalHistory.from_dict(data)
+
+    def save_histories(self, histories: Mapping[str, Any]) -> int:
+        for key, history in histories.items():
+            self._histories[key] = dict(history) if isinstance(history, Mapping) \
+                else history.to_dict()
+        return len(histories)
+
+    def put_apps(self, apps: Iterable[AppInfo]) -> int:
+        count = 0
+        for info in apps:
+            self.apps[info.app_id] = info
+            count += 1
+        return count
+
+    def put_asn_ranges(self, ranges: Iterable[AsnRange]) -> int:
+        """Replace the ranges with ``ranges`` (as a reload of the table does)."""
+        by_version: dict[int, list[AsnRange]] = {4: [], 6: []}
+        for item in ranges:
+            by_version[item.version].append(item)
+        for version, items in by_version.items():
+            items.sort(key=lambda r: r.start)
+            self._ranges[version] = items
+            self._starts[version] = [r.start for r in items]
+        return sum(len(v) for v in by_version.values())
+
+    def get_app(self, app_id: str) -> AppInfo | None:
+        return self.apps.get(app_id)
+
+    def close(self) -> None:
+        return None

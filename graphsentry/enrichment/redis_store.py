@@ -1,0 +1,305 @@
+"""The Redis enrichment store: batched, cached, and tolerant of Redis being down.
+
+Keys (under ``key_prefix``, default ``graphsentry:``):
+
+* ``app:{app_id}`` hash: ``display_name``, ``owner_tenant_id``, ``first_party`` (1/0),
+  ``allowed`` (1/0), ``suppressed_detectors`` (comma separated), ``service_principal_type``.
+* ``asn:v4`` / ``asn:v6`` sorted sets: score = range start as a number, member =
+  ``start|end|asn|name``. A lookup takes the few members with the greatest score ≤ the address
+  (``ZREVRANGEBYSCORE … LIMIT 0 n``) and checks the ends exactly in Python, because scores are
+  doubles: IPv4 is exact, IPv6 starts that differ only below the 53rd bit share a score.
+* ``hist:{tenant}/{app}/{principal}`` JSON string with a TTL (``history_ttl_days``).
+
+One ``lookup`` is one pipelined round trip for whatever the process-local TTL cache misses.
+When Redis cannot be reached the store answers at once with ``available=False`` and tries
+again after ``retry_seconds``; histories that could not be saved are kept (bounded) and
+written with the next successful save.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from detectors.base import AppInfo
+from graphsentry.enrichment.store import (
+    AsnRange,
+    Lookup,
+    TTLCache,
+    history_from_json,
+    history_to_json,
+    ip_key,
+)
+from graphsentry.errors import GraphsentryError
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+ASN_CANDIDATES = 8
+WRITE_CHUNK = 2000
+
+
+def app_to_hash(info: AppInfo, sp_type: str | None = None) -> dict[str, str]:
+    fields = {
+        "display_name": info.display_name or "",
+        "owner_tenant_id": info.owner_tenant_id or "",
+        "first_party": "1" if info.first_party else "0",
+        "allowed": "1" if info.allowed else "0",
+        "suppressed_detectors": ",".join(sorted(info.suppressed_detectors)),
+    }
+    if sp_type:
+        fields["service_principal_type"] = sp_type
+    return fields
+
+
+def app_from_hash(app_id: str, fields: Mapping[str, str]) -> AppInfo:
+    suppressed = fields.get("suppressed_detectors") or ""
+    return AppInfo(
+        app_id=app_id,
+        display_name=fields.get("display_name") or None,
+        owner_tenant_id=fields.get("owner_tenant_id") or None,
+        first_party=fields.get("first_party") == "1",
+        allowed=fields.get("allowed") == "1",
+        suppressed_detectors=frozenset(s for s in suppressed.split(",") if s),
+    )
+
+
+class RedisStore:
+    def __init__(self, url: str, *, key_prefix: str = "graphsentry:",
+                 cache_ttl_seconds: float = 300.0, cache_size: int = 100_000,
+                 socket_timeout_seconds: float = 0.5, retry_seconds: float = 5.0,
+                 history_ttl_days: float = 30.0) -> None:
+        self.url = url
+        self.prefix = key_prefix
+        self.retry_seconds = retry_seconds
+        self.history_ttl = max(1, int(history_ttl_days * 86_400))
+        self.client = redis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=socket_timeout_seconds,
+            socket_connect_timeout=socket_timeout_seconds, retry=Retry(NoBackoff(), 0),
+            health_check_interval=0)
+        self._cache = TTLCache(cache_size, cache_ttl_seconds)
+        self._down_until = 0.0
+        self._pending: dict[str, str] = {}
+        self._pending_max = max(cache_size, 1)
+        self.round_trips = 0
+        self.failures = 0
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> RedisStore:
+        """From a ``graphsentry.config.RedisConfig``."""
+        return cls(cfg.url, key_prefix=cfg.key_prefix, cache_ttl_seconds=cfg.cache_ttl_seconds,
+                   cache_size=cfg.cache_size, socket_timeout_seconds=cfg.socket_timeout_seconds,
+                   retry_seconds=cfg.retry_seconds, history_ttl_days=cfg.history_ttl_days)
+
+    # -- availability -------------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        return self._down_until == 0.0
+
+    def _may_try(self) -> bool:
+        return self._down_until == 0.0 or time.monotonic() >= self._down_until
+
+    def _failed(self) -> None:
+        self.failures += 1
+        self._down_until = time.monotonic() + self.retry_seconds
+
+    def _run(self, pipe: Any) -> list[Any] | None:
+        """Execute a pipeline; None (and back off) when Redis is unreachable."""
+        if not self._may_try():
+            return None
+        self.round_trips += 1
+        try:
+            replies: list[Any] = pipe.execute()
+        except REDIS_ERRORS:
+            self._failed()
+            return None
+        self._down_until = 0.0
+        return replies
+
+    def check(self) -> None:
+        """Raise a user-facing error when Redis cannot be reached (for the CLI)."""
+        try:
+            self.client.ping()
+        except REDIS_ERRORS as exc:
+            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def app_key(self, app_id: str) -> str:
+        return f"{self.prefix}app:{app_id}"
+
+    def asn_key(self, version: int) -> str:
+        return f"{self.prefix}asn:v{version}"
+
+    def history_key(self, principal_key: str) -> str:
+        return f"{self.prefix}hist:{principal_key}"
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def lookup(self, app_ids: Iterable[str], ips: Iterable[str],
+               principal_keys: Iterable[str]) -> Lookup:
+        result = Lookup(available=True)
+        miss = TTLCache.MISSING
+        app_misses: list[str] = []
+        for app_id in set(app_ids):
+            cached = self._cache.get("a" + app_id, miss)
+            if cached is miss:
+                app_misses.append(app_id)
+            elif cached is not None:
+                result.apps[app_id] = cached
+        ip_misses: list[tuple[str, int, int]] = []
+        for ip in set(ips):
+            cached = self._cache.get("i" + ip, miss)
+            if cached is not miss:
+                if cached is not None:
+                    result.asns[ip] = cached
+                continue
+            parsed = ip_key(ip)
+            if parsed is None:
+                self._cache.put("i" + ip, None)
+            else:
+                ip_misses.append((ip, parsed[0], parsed[1]))
+        hist_keys = list(dict.fromkeys(principal_keys))
+        if not (app_misses or ip_misses or hist_keys):
+            result.available = self.available
+            return result
+        pipe = self.client.pipeline(transaction=False)
+        for app_id in app_misses:
+            pipe.hgetall(self.app_key(app_id))
+        for _, version, value in ip_misses:
+            pipe.zrevrangebyscore(self.asn_key(version), repr(float(value)), "-inf",
+                                  start=0, num=ASN_CANDIDATES)
+        for key in hist_keys:
+            pipe.get(self.history_key(key))
+        replies = self._run(pipe)
+        if replies is None:
+            result.available = False
+            return result
+        it = iter(replies)
+        for app_id, fields in zip(app_misses, it, strict=False):
+            info = app_from_hash(app_id, fields) if fields else None
+            self._cache.put("a" + app_id, info)
+            if info is not None:
+                result.apps[app_id] = info
+        for (ip, version, value), members in zip(ip_misses, it, strict=False):
+            found = _pick_range(members, version, value)
+            answer = (found.asn, found.name) if found else None
+            self._cache.put("i" + ip, answer)
+            if answer is not None:
+                result.asns[ip] = answer
+        for key, text in zip(hist_keys, it, strict=False):
+            result.histories[key] = history_from_json(text) if text else None
+        return result
+
+    def get_app(self, app_id: str) -> AppInfo | None:
+        try:
+            fields: dict[str, str] = self.client.hgetall(  # type: ignore[assignment]
+                self.app_key(app_id))
+        except REDIS_ERRORS as exc:
+            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        return app_from_hash(app_id, fields) if fields else None
+
+    def app_fields(self, app_id: str) -> dict[str, str]:
+        """The raw stored hash (for ``enrich show-app``)."""
+        try:
+            fields: dict[str, str] = self.client.hgetall(  # type: ignore[assignment]
+                self.app_key(app_id))
+            return dict(fields)
+        except REDIS_ERRORS as exc:
+            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def save_histories(self, histories: Mapping[str, Any]) -> int:
+        """Write histories (pipelined, with TTL); return how many were written now."""
+        for key, history in histories.items():
+            self._pending[key] = history_to_json(history)
+        if not self._pending:
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        for key, text in self._pending.items():
+            pipe.set(self.history_key(key), text, ex=self.history_ttl)
+        if self._run(pipe) is None:
+            while len(self._pending) > self._pending_max:  # keep the newest
+                del self._pending[next(iter(self._pending))]
+            return 0
+        written = len(self._pending)
+        self._pending.clear()
+        return written
+
+    def put_apps(self, apps: Iterable[AppInfo | tuple[AppInfo, str | None]]) -> int:
+        """Store apps (replacing each app's hash), ``WRITE_CHUNK`` per round trip."""
+        count = 0
+        pipe = self.client.pipeline(transaction=False)
+        for item in apps:
+            info, sp_type = item if isinstance(item, tuple) else (item, None)
+            key = self.app_key(info.app_id)
+            pipe.delete(key)
+            pipe.hset(key, mapping=app_to_hash(info, sp_type))  # type: ignore[arg-type]
+            self._cache.put("a" + info.app_id, info)
+            count += 1
+            if count % WRITE_CHUNK == 0:
+                self._write(pipe)
+        self._write(pipe)
+        return count
+
+    def put_asn_ranges(self, ranges: Iterable[AsnRange]) -> int:
+        """Replace the ASN table: written beside the live sets, then renamed over them."""
+        count = 0
+        pipe = self.client.pipeline(transaction=False)
+        staging = {v: self.asn_key(v) + ":loading" for v in (4, 6)}
+        pipe.delete(*staging.values())
+        batch: dict[int, dict[str, float]] = {4: {}, 6: {}}
+        for item in ranges:
+            batch[item.version][item.member()] = float(item.start)
+            count += 1
+            if count % WRITE_CHUNK == 0:
+                for version, members in batch.items():
+                    if members:
+                        pipe.zadd(staging[version], members)
+                        members.clear()
+                self._write(pipe)
+        for version, members in batch.items():
+            if members:
+                pipe.zadd(staging[version], members)
+        self._write(pipe)
+        for key in staging.values():
+            pipe.exists(key)
+        present = self._write(pipe)
+        for (version, key), exists in zip(staging.items(), present, strict=True):
+            if exists:
+                pipe.rename(key, self.asn_key(version))
+            else:
+                pipe.delete(self.asn_key(version))
+        self._write(pipe)
+        self._cache = TTLCache(self._cache.maxsize, self._cache.ttl)
+        return count
+
+    def _write(self, pipe: Any) -> list[Any]:
+        try:
+            replies: list[Any] = pipe.execute()
+        except REDIS_ERRORS as exc:
+            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        return replies
+
+    def close(self) -> None:
+        if self._pending:
+            self.save_histories({})
+        self.client.close()
+
+
+def _pick_range(members: list[str], version: int, value: int) -> AsnRange | None:
+    """The range holding ``value`` among candidates with the greatest starts."""
+    best: AsnRange | None = None
+    for member in members:
+        try:
+            item = AsnRange.from_member(member, version)
+        except ValueError:
+            continue
+        if item.start <= value <= item.end and (best is None or item.start > best.start):
+            best = item
+    return best
