@@ -1,0 +1,189 @@
+"""attack_tool: offensive Graph tooling recognised by its User-Agent or by its endpoint set.
+
+What, two signals per principal:
+
+* **User-Agent**: a default or forged UA that a known tool sends (table below, from
+  detection-reference §3: AzureHound, BloodHound/SharpHound, BlackCat, AADInternals, Stratus
+  Red Team, GraphRunner's default forged Chrome 103 UA, the legacy Edge 18 UA of
+  Graphpython/TokenTactics, TeamFiltration's example Teams UA). Generic scripting UAs
+  (``python-requests``, PowerShell, ``curl``) are *not* alerts: SDK-based workloads and
+  managed identities use them legitimately.
+* **Endpoint coverage**: within one tumbling window (default 1 h) the principal called at
+  least ``min_coverage`` (0.7) of a tool's characteristic templates and at least
+  ``min_templates`` (6) of them — f-bader's F1/F2 set-coverage rules, kept incrementally per
+  principal (users and service principals alike). Any status counts: a recon run with too few
+  permissions is still a recon run.
+
+One alert per (principal, tool, window): dedup = tool name, whichever signal comes first.
+
+ATT&CK: TA0007 Discovery; T1087.004 Cloud Account, T1069.003 Cloud Groups, T1526 Cloud
+Service Discovery.
+
+False positives: red-team exercises and Stratus Red Team simulations (intended), directory
+sync or audit tools whose reads resemble AzureHound's (Purple Knight, F3).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors._accumulators import validate_params
+from detectors.base import Detector, DetectorMeta, EventContext, Finding, window_start
+from detectors.event import GraphEvent
+from detectors.templates import canonical_template
+
+# Tool name → User-Agent pattern (searched, case-insensitive).
+TOOL_USER_AGENTS: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.IGNORECASE) for
+                                                name, pattern in (
+    ("AzureHound", r"azurehound/"),
+    ("BloodHound", r"(?:sharp|blood)hound/"),
+    ("BlackCat", r"blackcat"),
+    ("AADInternals", r"aadinternals"),
+    ("Stratus Red Team", r"^stratus-red-team_"),
+    ("GraphRunner", r"^Mozilla/5\.0 \(Macintosh; Intel Mac OS X 10_15_7\) AppleWebKit/537\.36 "
+                    r"\(KHTML, like Gecko\) Chrome/103\.0\.0\.0 Safari/537\.36$"),
+    ("Graphpython/TokenTactics", r"Chrome/70\.0\.3538\.102 Safari/537\.36 Edge/18\.19042"),
+    ("TeamFiltration", r"Teams/1\.3\.00\.30866 Chrome/80\.0\.3987\.165 Electron/8\.5\.1"),
+)}
+
+# Tool name → characteristic templates in canonical form (detectors.templates).
+TOOL_TEMPLATES: dict[str, frozenset[str]] = {
+    # f-bader F1 (AzureHound list/per-object calls).
+    "AzureHound": frozenset({
+        "/applications", "/applications/{id}/owners", "/devices", "/devices/{id}/registeredowners",
+        "/groups", "/groups/{id}/members", "/groups/{id}/owners", "/organization",
+        "/rolemanagement/directory/roleassignments", "/rolemanagement/directory/roledefinitions",
+        "/serviceprincipals", "/serviceprincipals/{id}/approleassignedto",
+        "/serviceprincipals/{id}/owners", "/users",
+    }),
+    # f-bader F2 plus GraphRunner's recon calls from detection-reference §3.
+    "GraphRunner": frozenset({
+        "/applications", "/domains", "/groups", "/groups/{id}/members", "/me", "/organization",
+        "/policies/authorizationpolicy", "/rolemanagement/directory/estimateaccess",
+        "/search/query", "/serviceprincipals", "/serviceprincipals/{id}",
+        "/serviceprincipals/{id}/approleassignedto", "/users", "/users/{id}",
+    }),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    window_seconds: float = 3600.0
+    """Tumbling window in which a tool's templates are collected (and alerts deduplicated)."""
+    min_coverage: float = 0.7
+    """Share of a tool's characteristic templates called within one window, in (0, 1]."""
+    min_templates: int = 6
+    """Least number of a tool's templates called within one window."""
+
+    def __post_init__(self) -> None:
+        validate_params(self)
+        if self.min_coverage > 1:
+            raise ValueError(f"Params.min_coverage: at most 1, got {self.min_coverage!r}")
+
+
+@dataclass
+class Coverage:
+    templates: set[str] = field(default_factory=set)
+    first_seen: float = math.inf
+    last_seen: float = -math.inf
+
+
+@dataclass
+class ToolState:
+    coverage: dict[float, dict[str, Coverage]] = field(default_factory=dict)
+    fired: dict[float, set[str]] = field(default_factory=dict)
+
+
+def tool_of_user_agent(user_agent: str | None) -> str | None:
+    if not user_agent:
+        return None
+    return next((tool for tool, pattern in TOOL_USER_AGENTS.items()
+                 if pattern.search(user_agent)), None)
+
+
+class AttackTool(Detector):
+    meta = DetectorMeta(
+        id="attack_tool",
+        title="Offensive Graph tooling",
+        description="A principal used a known attack tool's User-Agent or called most of a "
+                    "tool's characteristic endpoints within one window.",
+        severity="high",
+        tactics=("TA0007",),
+        techniques=("T1087.004", "T1069.003", "T1526"),
+        stage="discovery",
+        false_positives=("Red-team exercises and attack simulations",
+                         "Directory audit or sync tools resembling AzureHound (Purple Knight)"),
+        references=(
+            "https://github.com/f-bader/AzSentinelQueries/blob/main/AnalyticsRules/"
+            "AzureHoundReconnaissanceDetected.yaml",
+            "https://github.com/elastic/detection-rules/blob/main/rules/integrations/azure/"
+            "discovery_bloodhound_user_agents_detected.toml",
+        ),
+    )
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params or Params()
+
+    def new_state(self) -> ToolState:
+        return ToolState()
+
+    def observe(self, state: ToolState, event: GraphEvent, ctx: EventContext) -> list[Finding]:
+        start = window_start(event.ts, self.params.window_seconds)
+        findings: list[Finding] = []
+        tool = tool_of_user_agent(event.user_agent)
+        if tool is not None and self._first_fire(state, start, tool):
+            findings.append(self._finding(event, start, tool, event.ts, event.ts, {
+                "signal": "user_agent", "tool": tool, "user_agent": event.user_agent,
+                "template": event.template, "ip": event.ip, "request_id": event.request_id,
+            }))
+        template = canonical_template(event.template)
+        for tool, templates in TOOL_TEMPLATES.items():
+            if template not in templates:
+                continue
+            acc = state.coverage.setdefault(start, {}).setdefault(tool, Coverage())
+            acc.templates.add(template)
+            acc.first_seen = min(acc.first_seen, event.ts)
+            acc.last_seen = max(acc.last_seen, event.ts)
+            if self._covers(acc, templates) and self._first_fire(state, start, tool):
+                findings.append(self._finding(event, start, tool, acc.first_seen,
+                                              acc.last_seen, self._coverage_evidence(
+                                                  tool, acc, templates)))
+        return findings
+
+    def _covers(self, acc: Coverage, templates: frozenset[str]) -> bool:
+        matched = len(acc.templates)
+        return (matched >= self.params.min_templates
+                and matched / len(templates) >= self.params.min_coverage)
+
+    @staticmethod
+    def _first_fire(state: ToolState, start: float, tool: str) -> bool:
+        fired = state.fired.setdefault(start, set())
+        if tool in fired:
+            return False
+        fired.add(tool)
+        return True
+
+    @staticmethod
+    def _coverage_evidence(tool: str, acc: Coverage,
+                           templates: frozenset[str]) -> dict[str, Any]:
+        return {
+            "signal": "templates", "tool": tool,
+            "coverage": round(len(acc.templates) / len(templates), 3),
+            "matched_templates": sorted(acc.templates),
+            "missing_templates": sorted(templates - acc.templates),
+        }
+
+    def _finding(self, event: GraphEvent, start: float, tool: str, first: float, last: float,
+                 evidence: dict[str, Any]) -> Finding:
+        return self.finding(event, start, start + self.params.window_seconds, first, last,
+                            evidence, dedup=tool, title=f"{tool} activity ({evidence['signal']})")
+
+    def expire(self, state: ToolState, watermark: float) -> bool:
+        length = self.params.window_seconds
+        for windows in (state.coverage, state.fired):
+            for start in [s for s in windows if s + length < watermark]:
+                del windows[start]
+        return not state.coverage and not state.fired
