@@ -133,7 +133,8 @@ def alert_to_avro(alert: Mapping[str, Any]) -> bytes:
     """Unframed Avro (``schemas/graph_alert.avsc``), the value on ``graph.alerts.v1``."""
     from graphsentry import avro
 
-    return avro.encode(SCHEMA_NAME, alert)
+    data: bytes = avro.encode(SCHEMA_NAME, alert)
+    return data
 
 
 def alert_from_avro(data: bytes) -> dict[str, Any]:

@@ -225,7 +225,7 @@ def _check_metadata(value: Any, meta: Mapping[str, Any]) -> str | None:
 
 def _check_detectors(cfg: DetectorsConfig, errors: list[str]) -> None:
     """Unknown detector ids and parameter names, and parameter values the detector rejects."""
-    from detectors import catalog
+    import detectors.catalog as catalog
 
     ids = sorted(catalog.DETECTOR_IDS)
     if isinstance(cfg.enabled, str) and cfg.enabled != "all":
@@ -254,7 +254,7 @@ def _check_detectors(cfg: DetectorsConfig, errors: list[str]) -> None:
 
 def catalog_params() -> dict[str, dict[str, Any]]:
     """``{detector_id: {param: default}}`` from ``catalog.describe()``."""
-    from detectors import catalog
+    import detectors.catalog as catalog
 
     out: dict[str, dict[str, Any]] = {}
     for entry in catalog.describe():

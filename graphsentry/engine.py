@@ -1,0 +1,244 @@
+"""Per-key detection: event time, duplicates, principal history, detectors, chain → alerts.
+
+One :class:`KeyState` per key (``tenant_id/app_id``) holds everything the detectors know about
+that app's principals; it is plain data and pickles (Bytewax snapshots it). A
+:class:`DetectionEngine` holds the configured detectors and processes one event at a time:
+
+1. adopt the principal's stored history if the enrichment step brought one;
+2. **late**: ``event.ts < max_ts - allowed_lateness`` → counted and returned as late, not
+   detected (windows that old are gone);
+3. **duplicate**: the same ``request_id`` at the same time already seen for this key → dropped;
+4. detectors see the event with the history as it was before it, then the history learns it;
+5. findings that are not suppressed feed the attack chain; both become alert dicts;
+6. whenever ``max_ts`` has advanced by a window since the last pass, expired detector windows,
+   chain hits and remembered request ids are dropped.
+
+No Bytewax, Kafka or Redis here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from detectors.base import AppInfo, Detector, DetectorMeta, EventContext, Finding, WindowedDetector
+from detectors.event import GraphEvent
+from detectors.history import PrincipalHistory
+from graphsentry.alerts import alert_from_finding
+
+DEFAULT_EXPIRE_EVERY = 600.0
+
+
+class CtxParts(NamedTuple):
+    """What the enrichment step learned for one event (see ``graphsentry.enrichment``)."""
+
+    asn: int | None = None
+    asn_name: str | None = None
+    app: AppInfo | None = None
+    available: bool = True
+    history: PrincipalHistory | None = None
+    """The stored history, sent with a principal's first event in this process only."""
+
+
+NO_PARTS = CtxParts()
+
+
+class EngineOutput(NamedTuple):
+    alerts: list[dict[str, Any]]
+    late: bool = False
+    duplicate: bool = False
+    history: tuple[str, PrincipalHistory] | None = None
+    """(principal key, history) to persist, when it learned something or is due."""
+
+
+_NOTHING = EngineOutput([])
+_LATE = EngineOutput([], late=True)
+_DUPLICATE = EngineOutput([], duplicate=True)
+
+
+@dataclass(slots=True)
+class PrincipalState:
+    history: PrincipalHistory = field(default_factory=PrincipalHistory)
+    detectors: dict[str, Any] = field(default_factory=dict)
+    unsaved: int = 0
+
+
+@dataclass(slots=True)
+class KeyState:
+    """Everything known about one tenant/app key."""
+
+    max_ts: float = float("-inf")
+    expired_at: float = float("-inf")
+    principals: dict[str, PrincipalState] = field(default_factory=dict)
+    chain: Any = None
+    seen: dict[str, float] = field(default_factory=dict)
+    """request_id → event time, for duplicate suppression within the lateness horizon."""
+
+
+@dataclass
+class EngineCounters:
+    events: int = 0
+    late: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    alerts: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+
+def _knowledge(history: PrincipalHistory) -> int:
+    """How many distinct things the history remembers (grows when it learns)."""
+    return (len(history.networks) + len(history.asns) + len(history.user_agents)
+            + len(history.families) + len(history.write_templates))
+
+
+class _Slot:
+    """One detector as the engine drives it, with the cheapest way to skip it.
+
+    A windowed detector leaves its state alone when ``relevant`` is False, so a principal gets
+    its state only once an event is relevant. For other detectors a pristine scratch state is
+    offered and adopted only when observing changed it (dataclass equality).
+    """
+
+    __slots__ = ("detector", "id", "prefilter", "pristine", "scratch")
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.id = detector.meta.id
+        self.prefilter = detector.relevant if isinstance(detector, WindowedDetector) else None
+        self.pristine = detector.new_state()
+        self.scratch = detector.new_state()
+
+    def observe(self, states: dict[str, Any], event: GraphEvent,
+                ctx: EventContext) -> list[Finding]:
+        state = states.get(self.id)
+        if state is not None:
+            return self.detector.observe(state, event, ctx)
+        if self.prefilter is not None:
+            if not self.prefilter(event, ctx):
+                return []
+            state = states[self.id] = self.detector.new_state()
+            return self.detector.observe(state, event, ctx)
+        scratch = self.scratch
+        findings = self.detector.observe(scratch, event, ctx)
+        if findings or scratch != self.pristine:
+            states[self.id] = scratch
+            self.scratch = self.detector.new_state()
+        return findings
+
+
+class DetectionEngine:
+    def __init__(self, config: Any) -> None:
+        """``config`` is a ``graphsentry.config.Config``."""
+        from detectors import catalog
+
+        overrides = config.detectors.params
+        self.detectors: list[Detector] = catalog.build_detectors(
+            overrides, config.detectors.enabled_ids)
+        self.chain = catalog.build_chain(overrides)
+        self.stage_of: dict[str, str] = dict(catalog.stage_of)
+        self.meta: dict[str, DetectorMeta] = {d.meta.id: d.meta for d in self.detectors}
+        self.meta[self.chain.meta.id] = self.chain.meta
+        self._slots = [_Slot(d) for d in self.detectors]
+        self.lateness = float(config.time.allowed_lateness_seconds)
+        self.save_every = int(config.state.history_save_every)
+        self.seen_capacity = int(config.state.seen_capacity)
+        self.suppressed_apps = frozenset(a.lower() for a in config.suppress.apps)
+        self.suppressed_principals = frozenset(p.lower() for p in config.suppress.principals)
+        windows = [float(w) for d in self.detectors
+                   if isinstance(w := getattr(d, "window_seconds", None), (int, float)) and w > 0]
+        self.expire_every = min(windows, default=DEFAULT_EXPIRE_EVERY)
+        self.counters = EngineCounters()
+
+    def new_state(self) -> KeyState:
+        return KeyState(chain=self.chain.new_state())
+
+    def process(self, state: KeyState, event: GraphEvent,
+                parts: CtxParts = NO_PARTS) -> EngineOutput:
+        counters = self.counters
+        counters.events += 1
+        principals = state.principals
+        principal = principals.get(event.principal_id)
+        if parts.history is not None:  # the stored history, with the first event we see
+            if principal is None:
+                principal = principals[event.principal_id] = PrincipalState(parts.history)
+            else:  # we had started afresh (store unreachable, or resumed state)
+                principal.history = principal.history.merge(parts.history)
+        ts = event.ts
+        if ts < state.max_ts - self.lateness:
+            counters.late += 1
+            return _LATE
+        if state.seen.get(event.request_id) == ts:
+            counters.duplicates += 1
+            return _DUPLICATE
+        self._remember_request(state, event.request_id, ts)
+        if principal is None:
+            principal = principals[event.principal_id] = PrincipalState()
+
+        history = principal.history
+        ctx = EventContext(history=history, asn=parts.asn, asn_name=parts.asn_name,
+                           app=parts.app, enrichment_available=parts.available)
+        findings: list[Finding] = []
+        for slot in self._slots:
+            found = slot.observe(principal.detectors, event, ctx)
+            if found:
+                findings.extend(found)
+        alerts = self._alerts(state, findings, ctx) if findings else []
+
+        before = _knowledge(history)
+        history.observe(event, parts.asn)
+        principal.unsaved += 1
+        update = None
+        if _knowledge(history) != before or principal.unsaved >= self.save_every:
+            principal.unsaved = 0
+            update = (event.principal_key, history)
+
+        if ts > state.max_ts:
+            state.max_ts = ts
+            if ts - state.expired_at >= self.expire_every:
+                self.expire(state, ts - self.lateness)
+                state.expired_at = ts
+        if not alerts and update is None:
+            return _NOTHING
+        return EngineOutput(alerts, history=update)
+
+    def _remember_request(self, state: KeyState, request_id: str, ts: float) -> None:
+        seen = state.seen
+        seen[request_id] = ts
+        if len(seen) > self.seen_capacity:  # oldest arrivals go first
+            del seen[next(iter(seen))]
+
+    def _suppressed(self, finding: Finding, app: AppInfo | None) -> bool:
+        if finding.app_id.lower() in self.suppressed_apps or (
+                finding.principal_id.lower() in self.suppressed_principals):
+            return True
+        return app is not None and (app.allowed or finding.detector in app.suppressed_detectors)
+
+    def _alerts(self, state: KeyState, findings: list[Finding],
+                ctx: EventContext) -> list[dict[str, Any]]:
+        kept = [f for f in findings if not self._suppressed(f, ctx.app)]
+        self.counters.suppressed += len(findings) - len(kept)
+        if kept:
+            chained = self.chain.observe_findings(state.chain, kept, self.stage_of)
+            for incident in chained:
+                if self._suppressed(incident, ctx.app):
+                    self.counters.suppressed += 1
+                else:
+                    kept.append(incident)
+        alerts = [alert_from_finding(f, self.meta[f.detector], ctx) for f in kept]
+        self.counters.alerts.update(f.detector for f in kept)
+        return alerts
+
+    def expire(self, state: KeyState, watermark: float) -> None:
+        """Drop what ends before ``watermark`` (``max_ts - lateness``) in every state."""
+        by_id = {slot.id: slot.detector for slot in self._slots}
+        for principal in state.principals.values():
+            states = principal.detectors
+            for det_id in [d for d, s in states.items()
+                           if d not in by_id or by_id[d].expire(s, watermark)]:
+                del states[det_id]  # empty, or of a detector no longer enabled
+        self.chain.expire(state.chain, watermark)
+        seen = state.seen
+        for request_id in [r for r, ts in seen.items() if ts < watermark]:
+            del seen[request_id]
