@@ -34,7 +34,7 @@ from detectors.templates import canonical_template
 _CREDENTIAL_ACTION = re.compile(
     r"^/(?:applications|serviceprincipals)/\{id\}/(?:addpassword|addkey|addtokensigningcertificate)$")
 _FEDERATED_CREDENTIAL = re.compile(
-    r"^/(?:applications|serviceprincipals)/\{id\}/federatedidentitycredentials(?:/\{id\})?$")
+    r"^/(?:applications|serviceprincipals)/\{id\}/federatedidentitycredentials(?:/[^/]+)?$")
 _FEDERATED_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 

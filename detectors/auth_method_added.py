@@ -28,7 +28,7 @@ from detectors.single_event import Match, SingleEventDetector, succeeded_2xx
 from detectors.templates import canonical_template
 
 _METHOD_REGISTRATION = re.compile(
-    r"^/(?:users/\{id\}|me)/authentication/([a-z0-9]+methods)(?:/\{id\})?$")
+    r"^/(?:users/\{id\}|me)/authentication/([a-z0-9]+methods)(?:/[^/]+)?$")
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 TEMPORARY_ACCESS_PASS = "temporaryAccessPassMethods"
 # Canonical templates are lower case; evidence uses Graph's spelling for the known types.

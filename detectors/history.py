@@ -25,10 +25,12 @@ MAX_ENTRIES = 256
 MAX_USER_AGENT_LENGTH = 256
 FORMAT_VERSION = 1
 
-# Families whose reads are directory discovery (users, groups, apps, roles, tenant settings).
-DIRECTORY_FAMILIES = frozenset({
+# Directory families whose reads are discovery (users, groups, apps, roles, tenant settings);
+# ``me`` is left out: nearly every delegated client reads its own profile.
+DISCOVERY_FAMILIES = frozenset({
     "organization", "users", "groups", "applications", "servicePrincipals", "directoryRoles",
-    "roleManagement", "devices", "policies", "domains",
+    "roleManagement", "devices", "policies", "domains", "directoryObjects",
+    "oauth2PermissionGrants", "administrativeUnits", "identity", "auditLogs",
 })
 
 K = TypeVar("K", str, int)
@@ -98,7 +100,7 @@ class PrincipalHistory:
     def directory_families_before(self, ts: float) -> list[str]:
         """Directory families this principal had touched at or before ``ts`` (sorted)."""
         return sorted(f for f, seen in self.families.items()
-                      if f in DIRECTORY_FAMILIES and seen <= ts)
+                      if f in DISCOVERY_FAMILIES and seen <= ts)
 
     def merge(self, other: PrincipalHistory) -> PrincipalHistory:
         """Combine two views of one principal (e.g. Redis and memory) into a new history.

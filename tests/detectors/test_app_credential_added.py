@@ -61,7 +61,8 @@ def test_fires_critical_on_own_app_after_directory_discovery() -> None:
     ("POST", "/servicePrincipals/{id}/addTokenSigningCertificate", "token_signing_certificate"),
     ("POST", "/applications/{id}/federatedIdentityCredentials", "federated"),
     ("PATCH", "/applications/{id}/federatedIdentityCredentials/{id}", "federated"),
-    ("PUT", "/applications/{id}/federatedIdentityCredentials(name='{id}')", "federated"),
+    ("PUT", "/applications/{id}/federatedIdentityCredentials(name={id})", "federated"),
+    ("PATCH", "/applications/{id}/federatedIdentityCredentials/myCredential", "federated"),
 ])
 def test_fires_on_every_credential_write_form(method: str, template: str, kind: str) -> None:
     [finding] = run([add_password(method=method, template=template, status=201)])

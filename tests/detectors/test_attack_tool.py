@@ -97,10 +97,10 @@ def test_min_templates_guards_small_sets() -> None:
 
 
 def test_one_alert_per_tool_and_window_whichever_signal_comes_first() -> None:
-    events = [event(ts=T0, user_agent="azurehound/v2")] + calls(AZUREHOUND_CALLS, start=T0 + 1)
+    events = [event(ts=T0, user_agent="azurehound/v2"), *calls(AZUREHOUND_CALLS, start=T0 + 1)]
     findings = run(events)
     assert [f.evidence["signal"] for f in findings] == ["user_agent"]
-    later = run(events + [event(ts=T0 + 3600, user_agent="azurehound/v2")])
+    later = run([*events, event(ts=T0 + 3600, user_agent="azurehound/v2")])
     assert [f.window_start for f in later] == [T0, T0 + 3600]
 
 

@@ -56,6 +56,7 @@ def test_fires_high_when_users_register_their_own_tap(target: str) -> None:
     ("POST", "/users/{upn}/authentication/fido2Methods"),
     ("PUT", "/users/{id}/authentication/softwareOathMethods/{id}"),
     ("PATCH", "/users/{id}/authentication/emailMethods/{id}"),
+    ("PATCH", "/me/authentication/fido2Methods/abc"),
     ("POST", "/users/{id}/authentication/someFutureMethods"),
 ])
 def test_fires_on_every_registration_form(method: str, template: str) -> None:

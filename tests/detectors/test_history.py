@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from detectors.event import GraphEvent
 from detectors.history import MAX_ENTRIES, PrincipalHistory, _remember
 from detectors.networks import network_of
 from tests.detectors.factory import T0, event
 
 
-def history_of(events: list, asn: int | None = None) -> PrincipalHistory:
+def history_of(events: list[GraphEvent], asn: int | None = None) -> PrincipalHistory:
     history = PrincipalHistory()
     for e in events:
         history.observe(e, asn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from detectors.base import EventContext, Finding
@@ -23,7 +25,7 @@ def established(events: int = 60, span: float = 2 * DAY) -> PrincipalHistory:
     return history
 
 
-def run(events: list[tuple[GraphEvent, int | None]], history: PrincipalHistory,
+def run(events: Sequence[tuple[GraphEvent, int | None]], history: PrincipalHistory,
         detector: NewOrigin | None = None) -> list[Finding]:
     """Like the engine: detectors see the history before the event, then it is observed."""
     detector = detector or NewOrigin()
