@@ -113,6 +113,17 @@ def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
     return sorted(described.partitions)
 
 
+def _offsets_at(consumer: Consumer, topic: str, partitions: Sequence[int],
+                timestamp_ms: int) -> dict[int, int]:
+    """Per partition, the first offset timestamped at or after ``timestamp_ms`` (-1: none)."""
+    found = consumer.offsets_for_times(
+        [TopicPartition(topic, p, timestamp_ms) for p in partitions], timeout=METADATA_TIMEOUT_S)
+    failed = [f"{tp.partition}: {tp.error}" for tp in found if tp.error is not None]
+    if failed:
+        raise GraphsentryError(f"cannot look up offsets of topic {topic!r}: {'; '.join(failed)}")
+    return {tp.partition: tp.offset for tp in found}
+
+
 def resolve_ranges(bootstrap: str, topic: str, start: datetime, end: datetime,
                    add_config: Mapping[str, Any] | None = None) -> list[PartitionRange]:
     """Per partition of ``topic``, the offsets holding the messages timestamped in the range."""
@@ -123,16 +134,16 @@ def resolve_ranges(bootstrap: str, topic: str, start: datetime, end: datetime,
     consumer = _consumer(bootstrap, add_config)
     try:
         partitions = topic_partitions(consumer, topic)
+        # One lookup per bound: a request naming the same partition twice answers only once.
+        firsts = _offsets_at(consumer, topic, partitions, start_ms)
+        lasts = _offsets_at(consumer, topic, partitions, end_ms)
         ranges = []
         for partition in partitions:
             low, high = consumer.get_watermark_offsets(
                 TopicPartition(topic, partition), timeout=METADATA_TIMEOUT_S, cached=False)
-            wanted = [TopicPartition(topic, partition, start_ms),
-                      TopicPartition(topic, partition, end_ms)]
-            found = consumer.offsets_for_times(wanted, timeout=METADATA_TIMEOUT_S)
             # offset -1: no message that new, so the range runs to the end of the partition.
-            first = found[0].offset if found[0].offset >= 0 else high
-            last = found[1].offset if found[1].offset >= 0 else high
+            first = firsts[partition] if firsts[partition] >= 0 else high
+            last = lasts[partition] if lasts[partition] >= 0 else high
             ranges.append(PartitionRange(topic, partition, max(first, low), max(last, low),
                                          start_ms, end_ms))
         return ranges
