@@ -1,0 +1,184 @@
+"""docker-compose.yml and docker/Dockerfile are consistent (no Docker engine needed):
+every service is wired to healthy dependencies, the detection cluster's processes agree on
+their addresses, volumes are declared and images are pinned."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE_TOPICS = {
+    "graph.activity.raw",
+    "graph.activity.v1",
+    "graph.activity.dlq.v1",
+    "graph.alerts.v1",
+    "graph.alerts.json.v1",
+}
+APP_SERVICES = ("bridge", "detect-0", "detect-1")
+APP_ENV = {"KAFKA_BOOTSTRAP", "REDIS_URL", "GRAPHSENTRY_CONFIG"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = compose["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+def _argv(service: dict[str, Any]) -> list[str]:
+    command = service["command"]
+    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+
+
+def _option(argv: list[str], flag: str) -> str:
+    assert argv.count(flag) == 1, f"{flag} must appear once in {argv}"
+    return argv[argv.index(flag) + 1]
+
+
+def _detect_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: svc for name, svc in services.items() if re.fullmatch(r"detect-\d+", name)}
+
+
+def test_expected_services_are_present(services: dict[str, dict[str, Any]]) -> None:
+    expected = {"kafka", "redis", "topics", "recovery-init", *APP_SERVICES}
+    assert expected <= set(services)
+
+
+@pytest.mark.parametrize("name", ["kafka", "redis"])
+def test_infrastructure_has_a_healthcheck(services: dict[str, dict[str, Any]], name: str) -> None:
+    check = services[name]["healthcheck"]
+    assert check["test"][0] in ("CMD", "CMD-SHELL")
+    assert len(" ".join(check["test"][1:])) > 0
+    assert int(check["retries"]) >= 3
+
+
+def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        image = service.get("image")
+        assert image, f"{name} has no image"
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag and tag != "latest", f"{name}: {image} is not pinned"
+    assert services["kafka"]["image"] == "apache/kafka:4.1.1"
+    assert services["redis"]["image"].startswith("redis:7")
+
+
+def test_kafka_runs_kraft_with_single_node_settings(services: dict[str, dict[str, Any]]) -> None:
+    env = services["kafka"]["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
+    assert "CONTROLLER" in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert len(env["CLUSTER_ID"]) == 22  # base64 of a 16-byte UUID, unpadded
+    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+        assert int(env[key]) == 1
+    assert int(env["KAFKA_MESSAGE_MAX_BYTES"]) >= 2 * 1024 * 1024
+
+
+def test_topics_job_creates_every_pipeline_topic(services: dict[str, dict[str, Any]]) -> None:
+    topics = services["topics"]
+    script = " ".join(str(part) for part in topics["command"])
+    created = dict(re.findall(r"(graph\.[a-z.0-9]+):(\d+)", script))
+    assert set(created) == PIPELINE_TOPICS
+    assert all(int(partitions) >= 2 for partitions in created.values())
+    assert "--if-not-exists" in script
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_are_configured_by_env_and_wait_for_health(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    service = services[name]
+    assert set(service["environment"]) >= APP_ENV
+    assert service["environment"]["KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert service["environment"]["REDIS_URL"].startswith("redis://redis:6379")
+    depends = service["depends_on"]
+    assert depends["kafka"]["condition"] == "service_healthy"
+    assert depends["redis"]["condition"] == "service_healthy"
+    assert depends["topics"]["condition"] == "service_completed_successfully"
+    assert service["build"]["dockerfile"] == "docker/Dockerfile"
+
+
+def test_bridge_runs_the_bridge_command(services: dict[str, dict[str, Any]]) -> None:
+    assert _argv(services["bridge"])[:2] == ["graphsentry", "bridge"]
+
+
+def test_detect_processes_form_one_bytewax_cluster(services: dict[str, dict[str, Any]]) -> None:
+    detect = _detect_services(services)
+    assert len(detect) == 2
+    argvs = {name: _argv(service) for name, service in detect.items()}
+    ids = {name: int(_option(argv, "-i")) for name, argv in argvs.items()}
+    addresses = {_option(argv, "-a") for argv in argvs.values()}
+
+    assert sorted(ids.values()) == list(range(len(detect)))
+    assert len(addresses) == 1, "every process needs the same -a list"
+    hosts = addresses.pop().split(";")
+    assert len(hosts) == len(detect)
+    for name, process_id in ids.items():
+        host, port = hosts[process_id].split(":")
+        assert host == name == detect[name].get("hostname", name)
+        assert port.isdigit()
+    recovery_dirs = {_option(argv, "-r") for argv in argvs.values()}
+    assert recovery_dirs == {"/recovery"}
+    for service in detect.values():
+        assert "detect-recovery:/recovery" in service["volumes"]
+        assert service["depends_on"]["recovery-init"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
+def test_recovery_init_creates_one_partition_per_process(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    init = services["recovery-init"]
+    script = " ".join(_argv(init))
+    match = re.search(r"python -m bytewax\.recovery (\S+) (\d+)", script)
+    assert match is not None, script
+    assert match.group(1) == "/recovery"
+    assert int(match.group(2)) == len(_detect_services(services))
+    assert "test -e" in script, "re-initialising existing partitions fails, so it must be guarded"
+    assert "detect-recovery:/recovery" in init["volumes"]
+
+
+def test_named_volumes_are_declared(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    declared = set(compose["volumes"])
+    used = set()
+    for service in services.values():
+        for mount in service.get("volumes", []):
+            source = mount.split(":", 1)[0]
+            if not source.startswith((".", "/")):
+                used.add(source)
+    assert used
+    assert used <= declared
+
+
+def test_dockerfile_installs_the_project_on_python_311() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "docker" / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines[0] == "FROM python:3.11-slim"
+    assert any(re.search(r"\bpip install \.(\s|$)", line) for line in lines)
+    assert any(line.startswith("USER ") and line != "USER root" for line in lines)
+
+
+def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".state"} <= ignored
+    assert "pyproject.toml" not in ignored
