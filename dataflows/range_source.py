@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -33,6 +34,7 @@ _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 ProgressCallback = Callable[[int], None]
+Message = KafkaSourceMessage[bytes | None, bytes | None]
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
@@ -153,7 +155,13 @@ def resolve_ranges(bootstrap: str, topic: str, start: datetime, end: datetime,
         consumer.close()
 
 
-class RangePartition(StatefulSourcePartition[bytes, int]):
+def _headers(raw: Any) -> list[tuple[str, bytes]]:
+    """Message headers as Bytewax's message type declares them (values as bytes)."""
+    items = raw.items() if isinstance(raw, dict) else (raw or [])
+    return [(str(k), v.encode() if isinstance(v, str) else (v or b"")) for k, v in items]
+
+
+class RangePartition(StatefulSourcePartition[Message, int]):
     """Reads one partition from its start offset (or the resume offset) to its end offset."""
 
     def __init__(self, bootstrap: str, span: PartitionRange, resume_offset: int | None = None,
@@ -170,11 +178,11 @@ class RangePartition(StatefulSourcePartition[bytes, int]):
             self._consumer = _consumer(bootstrap, add_config)
             self._consumer.assign([TopicPartition(span.topic, span.partition, self._offset)])
 
-    def next_batch(self) -> list[bytes]:
+    def next_batch(self) -> list[Message]:
         if self._done or self._consumer is None:
             raise StopIteration
         messages = self._consumer.consume(self._batch_size, 0.01)
-        values: list[bytes] = []
+        values: list[Message] = []
         read = 0
         for message in messages:
             error = message.error()
@@ -190,11 +198,13 @@ class RangePartition(StatefulSourcePartition[bytes, int]):
             self._offset = offset + 1
             read += 1
             _kind, timestamp_ms = message.timestamp()
-            value = message.value()
-            if value is None or not self._span.start_ms <= timestamp_ms < self._span.end_ms:
+            if not self._span.start_ms <= timestamp_ms < self._span.end_ms:
                 self.skipped += 1
                 continue
-            values.append(value)
+            values.append(KafkaSourceMessage(
+                key=message.key(), value=message.value(), topic=message.topic(),
+                headers=_headers(message.headers()), latency=message.latency(), offset=offset,
+                partition=message.partition(), timestamp=message.timestamp()))
         if self._offset >= self._span.end_offset:
             self._done = True
         if read and self._on_read is not None:
@@ -210,8 +220,9 @@ class RangePartition(StatefulSourcePartition[bytes, int]):
             self._consumer = None
 
 
-class TimeRangeSource(FixedPartitionedSource[bytes, int]):
-    """Raw message values (Avro bytes) of ``topic`` timestamped in ``[start, end)``; finishes.
+class TimeRangeSource(FixedPartitionedSource[Message, int]):
+    """The messages of ``topic`` timestamped in ``[start, end)`` (Bytewax's
+    ``KafkaSourceMessage``, value = raw Avro bytes); every partition finishes by itself.
 
     Pass ``ranges`` (from :func:`resolve_ranges`) to pin the offsets, e.g. when the caller already
     resolved them to size a progress bar; otherwise each partition resolves its own on build.
@@ -251,7 +262,7 @@ class TimeRangeSource(FixedPartitionedSource[bytes, int]):
 
 def read_range(bootstrap: str, topic: str, start: datetime, end: datetime, *,
                batch_size: int = DEFAULT_BATCH_SIZE, add_config: Mapping[str, Any] | None = None,
-               on_read: ProgressCallback | None = None) -> Iterator[bytes]:
+               on_read: ProgressCallback | None = None) -> Iterator[Message]:
     """The same messages as :class:`TimeRangeSource`, partition after partition, without Bytewax."""
     for span in resolve_ranges(bootstrap, topic, start, end, add_config):
         part = RangePartition(bootstrap, span, None, batch_size, add_config, on_read)
