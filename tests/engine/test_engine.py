@@ -20,8 +20,11 @@ def events_of(records: list[dict[str, Any]]) -> list[GraphEvent]:
     return [GraphEvent.from_record(r) for r in records]
 
 
-def run(engine: DetectionEngine, events: list[GraphEvent],
-        parts: CtxParts = CtxParts()) -> tuple[list[dict[str, Any]], dict[str, KeyState], list[Any]]:
+NO_PARTS = CtxParts()
+Run = tuple[list[dict[str, Any]], dict[str, KeyState], list[Any]]
+
+
+def run(engine: DetectionEngine, events: list[GraphEvent], parts: CtxParts = NO_PARTS) -> Run:
     states: dict[str, KeyState] = {}
     alerts: list[dict[str, Any]] = []
     updates: list[Any] = []

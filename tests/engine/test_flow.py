@@ -38,8 +38,8 @@ def test_embedded_flow_is_order_independent_within_the_lateness() -> None:
 
 def test_bad_records_are_rejected_and_late_events_routed() -> None:
     late_record = benign(T0 - 3 * 86_400, hours=0.1, principals=1)[0]
-    records = workload() + [{"not": "a record"}, dict(late_record, response_status_code="x"),
-                            late_record]
+    records = [*workload(), {"not": "a record"}, dict(late_record, response_status_code="x"),
+               late_record]
     rejects: list[dict[str, Any]] = []
     late: list[Any] = []
     stats = run_embedded(records, on_reject=rejects.append, on_late=late.append)
