@@ -52,7 +52,11 @@ class Params:
 
 @dataclass
 class AlertedNetworks:
-    networks: set[str] = field(default_factory=set)
+    """Network → time of the event that alerted. Only needed while a late event could still
+    predate the network's first use in the history: once the watermark passes that time the
+    history itself knows the network, so the entry expires."""
+
+    networks: dict[str, float] = field(default_factory=dict)
 
 
 class NewOrigin(Detector):
@@ -87,7 +91,7 @@ class NewOrigin(Detector):
                 or network in state.networks or not self._is_new(history, network, event, ctx)):
             return []
         if len(state.networks) < MAX_ALERTED_NETWORKS:
-            state.networks.add(network)
+            state.networks[network] = event.ts
         severity = "high" if event.identity_type == "app_only" else "medium"
         # Window start 0 ("ever") keeps the id order-independent; the end says "up to here".
         return [self.finding(event, 0.0, event.ts, event.ts, event.ts,
@@ -133,4 +137,6 @@ class NewOrigin(Detector):
         }
 
     def expire(self, state: AlertedNetworks, watermark: float) -> bool:
+        for network in [n for n, ts in state.networks.items() if ts < watermark]:
+            del state.networks[network]
         return not state.networks

@@ -115,9 +115,16 @@ def test_silent_when_the_network_history_is_saturated() -> None:
     assert run([(event(ts=NOW, ip="198.51.100.1"), None)], history) == []
 
 
-def test_state_expires_only_when_empty() -> None:
+def test_state_expires_once_the_watermark_passes_the_alert() -> None:
     detector = NewOrigin()
     state = detector.new_state()
     assert detector.expire(state, NOW)
-    detector.observe(state, event(ts=NOW, ip="198.51.100.1"), EventContext(history=established()))
-    assert not detector.expire(state, NOW + DAY)
+    history = established()
+    first = event(ts=NOW, ip="198.51.100.1")
+    assert len(detector.observe(state, first, EventContext(history=history))) == 1
+    history.observe(first)
+    assert not detector.expire(state, NOW)
+    assert detector.expire(state, NOW + 1)
+    # what the state no longer remembers, the history does
+    assert detector.observe(state, event(ts=NOW + 2, ip="198.51.100.3"),
+                            EventContext(history=history)) == []
