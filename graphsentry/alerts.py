@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detectors.base import DetectorMeta, EventContext, Finding
+from graphsentry.ingest.timeparse import format_timestamp, parse_timestamp
 
 SCHEMA_NAME = "graph_alert"
 TIME_FIELDS = ("first_seen", "last_seen", "window_start", "window_end")
@@ -32,8 +33,8 @@ def to_datetime(ts: float) -> datetime:
 
 
 def iso(value: datetime) -> str:
-    """``2026-01-01T00:00:00.123456Z`` (microseconds always present, as in the record JSON)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2026-01-01T00:00:00.123456Z``: the same form as the records' JSON."""
+    return format_timestamp(value)
 
 
 def _string_list(value: Any) -> list[str]:
@@ -126,7 +127,7 @@ def alert_from_json(text: str) -> dict[str, Any]:
 
 
 def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_timestamp(text)
 
 
 def alert_to_avro(alert: Mapping[str, Any]) -> bytes:

@@ -154,6 +154,8 @@ def _coerce(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
         if value is not None:
             errors.append(f"{where}: expected null")
         return None
+    if origin in (list, dict) and value is None:  # an empty YAML section (only comments)
+        return origin()
     if origin is list:
         if not isinstance(value, list):
             errors.append(f"{where}: expected a list, got {type(value).__name__}")
