@@ -36,14 +36,14 @@ def test_other_users_drives_threshold(users: int, fires: bool) -> None:
         assert findings[0].evidence["other_users_drives"]["count"] == 5
 
 
-def test_drives_by_id_count_and_denied_count() -> None:
+def test_fires_on_drives_by_id_including_denied() -> None:
     by_id = [event(family="onedrive", category="storage", template="/drives/{id}/root",
                    target_drive=f"b!{n}", status=403) for n in range(5)]
     assert run(OnedriveEnumeration(), by_id)
 
 
 @pytest.mark.parametrize("own_target", ["me", "ME", USER, USER.upper()])
-def test_own_drive_never_counts_as_another_users(own_target: str) -> None:
+def test_silent_on_own_drive_never_counts_as_another_users(own_target: str) -> None:
     browsing = [delegated(family="onedrive", category="storage", template="/me/drive/root",
                           target_user=own_target, ts=T0 + n) for n in range(50)]
     state = OnedriveEnumeration().new_state()

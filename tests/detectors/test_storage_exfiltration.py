@@ -74,7 +74,7 @@ def test_expire_records_the_baseline_and_state_pickles() -> None:
     assert restored.windows == {} and restored.closed_windows == 2
 
 
-def test_backup_pattern_stops_alerting_once_it_has_a_baseline() -> None:
+def test_silent_for_backup_pattern_once_it_has_a_baseline() -> None:
     detector = StorageExfiltration()
     state = detector.new_state()
     length = detector.window_seconds
