@@ -1,0 +1,278 @@
+"""``graphsentry replay``: run detection over a time range of the activity topic, then stop.
+
+The range source (``dataflows/range_source.py``) reads the messages timestamped in
+``[--from, --to)`` and finishes, so the dataflow ends by itself. Alerts go to a JSON-lines file
+(sorted by ``last_seen`` then ``alert_id``, so reruns diff cleanly) or to a topic. Enrichment is
+an in-process store by default, so a replay neither reads nor overwrites the live Redis
+histories: the principals' history is learnt from the replayed range itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from graphsentry.errors import GraphsentryError
+
+HELP = "replay a time range of the activity topic through detection (stops at the range end)"
+AlertCallback = Callable[[dict[str, Any]], None]
+MAX_REJECTS_SHOWN = 5
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--topic", help="normalized activity topic (default: the config's, "
+                   "graph.activity.v1)")
+    p.add_argument("--from", dest="start", required=True, metavar="TIME",
+                   help="range start, inclusive: ISO-8601 (2026-11-03T08:00:00Z; no zone = UTC) "
+                   "or relative to now (--from=-2h; also -30m, -1d)")
+    p.add_argument("--to", dest="end", required=True, metavar="TIME",
+                   help="range end, exclusive (same formats)")
+    p.add_argument("--config", help="YAML configuration (default: $GRAPHSENTRY_CONFIG or "
+                   "built-in defaults)")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the config's)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--out", default="-", help="alerts as JSON lines to FILE (default stdout)")
+    out.add_argument("--alerts-topic", metavar="TOPIC",
+                     help="produce alerts (Avro, key alert_id) to TOPIC instead of a file")
+    p.add_argument("--processes", type=int, default=1,
+                   help="Bytewax processes, one worker each (default 1)")
+    p.add_argument("--store", choices=("memory", "config"), default="memory",
+                   help="enrichment store: in-process (default) or the config's (Redis; the "
+                   "replay then reads and saves histories there)")
+    p.add_argument("--progress", action="store_true",
+                   help="show progress even when stderr is not a terminal")
+
+
+@dataclasses.dataclass
+class ReplayStats:
+    """What one replay processed (summed over processes)."""
+
+    messages: int = 0
+    events: int = 0
+    late: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    rejects: int = 0
+    alerts: Counter[str] = dataclasses.field(default_factory=Counter)
+    elapsed: float = 0.0
+
+    def add(self, other: dict[str, Any]) -> None:
+        for name in ("messages", "events", "late", "duplicates", "suppressed", "rejects"):
+            setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
+        self.alerts.update(other.get("alerts", {}))
+
+    def summary(self) -> str:
+        rate = self.events / self.elapsed if self.elapsed > 0 else 0.0
+        return (f"{self.messages} messages, {self.events} events ({rate:,.0f}/s), {self.late} "
+                f"late, {self.duplicates} duplicates, {self.rejects} rejects, "
+                f"{self.suppressed} suppressed, {sum(self.alerts.values())} alerts")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayJob:
+    """Everything a (possibly spawned) process needs to run its share of the replay."""
+
+    config: Any
+    topic: str
+    start: datetime
+    end: datetime
+    ranges: tuple[Any, ...]
+    alerts_topic: str | None = None
+    use_config_store: bool = False
+
+
+def _print_reject(reject: dict[str, Any], shown: list[int]) -> None:
+    shown[0] += 1
+    if shown[0] <= MAX_REJECTS_SHOWN:
+        print(f"graphsentry replay: reject {reject.get('source')}: {reject.get('reason')}",
+              file=sys.stderr)
+
+
+def _build(job: ReplayJob, on_alert: AlertCallback | None,
+           on_read: Callable[[int], None] | None) -> Any:
+    """The detection flow fed by the range source; alerts to ``on_alert`` or the topic."""
+    from dataflows import kafka_io
+    from dataflows.detect import CallbackSink, DetectSinks, build_flow
+    from dataflows.range_source import TimeRangeSource
+    from graphsentry import avro
+    from graphsentry.enrichment import MemoryStore, store_from_config
+
+    config = job.config
+    if job.alerts_topic:
+        topics = dataclasses.replace(config.kafka.topics, alerts=job.alerts_topic,
+                                     alerts_json=None)
+        config = config.replace("kafka", topics=topics)
+        alerts: Any = kafka_io.alert_sink(config)
+    else:
+        alerts = CallbackSink(on_alert or (lambda _a: None))
+    shown = [0]
+    sinks = DetectSinks(alerts=alerts, rejects=CallbackSink(lambda r: _print_reject(r, shown)))
+    source = TimeRangeSource(config.kafka.bootstrap, job.topic, job.start, job.end,
+                             ranges=job.ranges, batch_size=config.bytewax.batch_size,
+                             add_config={str(k): v for k, v in config.kafka.consumer.items()},
+                             on_read=on_read)
+    store_factory = ((lambda: store_from_config(config)) if job.use_config_store
+                     else MemoryStore)
+
+    def decode(item: Any) -> dict[str, Any]:
+        return kafka_io.decode_message(item, avro.decode_activity)
+
+    return build_flow(config, source, sinks, store_factory, decode=decode,
+                      flow_id="graphsentry_replay")
+
+
+def _counts(built: Any, messages: int) -> dict[str, Any]:
+    c = built.engine.counters
+    return {"messages": messages, "events": c.events, "late": c.late,
+            "duplicates": c.duplicates, "suppressed": c.suppressed,
+            "rejects": built.counters.rejects, "alerts": dict(c.alerts)}
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _cluster_process(job: ReplayJob, addresses: list[str], index: int, read: Any,
+                     results: Any) -> None:
+    """One process of a multi-process replay (spawned: nothing inherited but the arguments)."""
+    from bytewax.testing import cluster_main
+
+    from graphsentry.alerts import alert_to_json
+
+    found: list[str] = []
+    messages = [0]
+
+    def on_read(n: int) -> None:
+        messages[0] += n
+        with read.get_lock():
+            read.value += n
+
+    built = _build(job, lambda a: found.append(alert_to_json(a)), on_read)
+    cluster_main(built.flow, addresses, index)  # type: ignore[no-untyped-call]
+    results.put((index, _counts(built, messages[0]), found))
+
+
+def _run_cluster(job: ReplayJob, processes: int, on_alert: AlertCallback | None,
+                 advance: Callable[[int], None]) -> list[dict[str, Any]]:
+    from graphsentry.alerts import alert_from_json
+
+    context = multiprocessing.get_context("spawn")  # Bytewax runs Rust threads: never fork
+    addresses = [f"127.0.0.1:{port}" for port in _free_ports(processes)]
+    read = context.Value("q", 0)
+    results = context.Queue()
+    children = [context.Process(target=_cluster_process, args=(job, addresses, i, read, results),
+                                name=f"replay-{i}") for i in range(processes)]
+    for child in children:
+        child.start()
+    counts: list[dict[str, Any]] = []
+    shown = 0
+    try:
+        while len(counts) < processes:
+            with read.get_lock():
+                done = int(read.value)
+            advance(done - shown)
+            shown = done
+            try:
+                _index, stats, alerts = results.get(timeout=0.2)
+            except Exception:  # queue.Empty: check that no process died
+                failed = [c.name for c in children if c.exitcode not in (None, 0)]
+                if failed:
+                    raise GraphsentryError(f"replay process(es) failed: {', '.join(failed)}"
+                                           ) from None
+                continue
+            counts.append(stats)
+            for text in alerts:
+                if on_alert is not None:
+                    on_alert(alert_from_json(text))
+    finally:
+        for child in children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.terminate()
+    return counts
+
+
+def replay(config: Any, topic: str, start: datetime, end: datetime, *,
+           on_alert: AlertCallback | None = None, alerts_topic: str | None = None,
+           processes: int = 1, use_config_store: bool = False,
+           progress: bool | None = None) -> ReplayStats:
+    """Run detection over ``topic``'s messages timestamped in ``[start, end)``.
+
+    Alerts go to ``on_alert`` (in this process, also for several processes) or, with
+    ``alerts_topic``, to that topic. A progress line (messages read / messages in range) is drawn
+    on stderr when it is a terminal, or always with ``progress=True``.
+    """
+    from bytewax.testing import run_main
+
+    from dataflows.range_source import resolve_ranges
+    from graphsentry.progress import Progress
+
+    if processes < 1:
+        raise GraphsentryError(f"--processes must be at least 1, got {processes}")
+    ranges = resolve_ranges(config.kafka.bootstrap, topic, start, end,
+                            {str(k): v for k, v in config.kafka.consumer.items()})
+    job = ReplayJob(config, topic, start, end, tuple(ranges), alerts_topic, use_config_store)
+    stats = ReplayStats()
+    started = time.perf_counter()
+    with Progress(sum(r.size for r in ranges), "replay", force=progress or None) as bar:
+        if processes == 1:
+            messages = [0]
+
+            def on_read(n: int) -> None:
+                messages[0] += n
+                bar.advance(n)
+
+            built = _build(job, on_alert, on_read)
+            run_main(built.flow)  # type: ignore[no-untyped-call]
+            stats.add(_counts(built, messages[0]))
+        else:
+            for counts in _run_cluster(job, processes, on_alert, bar.advance):
+                stats.add(counts)
+    stats.elapsed = time.perf_counter() - started
+    return stats
+
+
+def sort_alerts(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alerts in a stable order: event time of firing, then id."""
+    return sorted(alerts, key=lambda a: (str(a.get("last_seen")), str(a.get("alert_id"))))
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataflows.range_source import parse_range
+    from graphsentry.alerts import alert_to_json
+    from graphsentry.config import load_config
+    from graphsentry.hunt.tables import open_output
+
+    start, end = parse_range(args.start, args.end)
+    config = load_config(args.config)
+    if args.bootstrap:
+        config = config.replace("kafka", bootstrap=args.bootstrap)
+    topic = args.topic or config.kafka.topics.activity
+    found: list[dict[str, Any]] = []
+    stats = replay(config, topic, start, end, on_alert=found.append,
+                   alerts_topic=args.alerts_topic, processes=args.processes,
+                   use_config_store=args.store == "config", progress=args.progress or None)
+    if not args.alerts_topic:
+        with open_output(args.out) as out:
+            for alert in sort_alerts(found):
+                out.write(alert_to_json(alert) + "\n")
+    where = f"topic {args.alerts_topic}" if args.alerts_topic else (
+        "stdout" if args.out == "-" else args.out)
+    print(f"graphsentry replay: {topic} [{start.isoformat()}, {end.isoformat()}): "
+          f"{stats.summary()}; alerts to {where}", file=sys.stderr)
+    return 0
