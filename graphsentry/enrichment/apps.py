@@ -97,5 +97,5 @@ def load_apps(path: str, store: EnrichmentStore) -> LoadReport:
     report = LoadReport()
     with open_text(path) as stream:
         text = stream.read()
-    store.put_apps(parse_apps(text, report))  # type: ignore[arg-type]
+    store.put_apps(parse_apps(text, report))
     return report

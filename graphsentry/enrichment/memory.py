@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from detectors.base import AppInfo
-from graphsentry.enrichment.store import AsnRange, Lookup, ip_key
+from graphsentry.enrichment.store import AppEntry, AsnRange, Lookup, app_entry, ip_key
 
 
 class MemoryStore:
@@ -61,9 +61,10 @@ class MemoryStore:
                 else history.to_dict()
         return len(histories)
 
-    def put_apps(self, apps: Iterable[AppInfo]) -> int:
+    def put_apps(self, apps: Iterable[AppEntry]) -> int:
         count = 0
-        for info in apps:
+        for item in apps:
+            info, _ = app_entry(item)
             self.apps[info.app_id] = info
             count += 1
         return count

@@ -28,9 +28,11 @@ from redis.retry import Retry
 
 from detectors.base import AppInfo
 from graphsentry.enrichment.store import (
+    AppEntry,
     AsnRange,
     Lookup,
     TTLCache,
+    app_entry,
     history_from_json,
     history_to_json,
     ip_key,
@@ -231,12 +233,12 @@ class RedisStore:
         self._pending.clear()
         return written
 
-    def put_apps(self, apps: Iterable[AppInfo | tuple[AppInfo, str | None]]) -> int:
+    def put_apps(self, apps: Iterable[AppEntry]) -> int:
         """Store apps (replacing each app's hash), ``WRITE_CHUNK`` per round trip."""
         count = 0
         pipe = self.client.pipeline(transaction=False)
         for item in apps:
-            info, sp_type = item if isinstance(item, tuple) else (item, None)
+            info, sp_type = app_entry(item)
             key = self.app_key(info.app_id)
             pipe.delete(key)
             pipe.hset(key, mapping=app_to_hash(info, sp_type))  # type: ignore[arg-type]

@@ -77,6 +77,14 @@ class LoadReport:
         return "\n".join(lines)
 
 
+AppEntry = AppInfo | tuple[AppInfo, str | None]
+"""An app, optionally with its servicePrincipalType (kept for display only)."""
+
+
+def app_entry(item: AppEntry) -> tuple[AppInfo, str | None]:
+    return item if isinstance(item, tuple) else (item, None)
+
+
 @runtime_checkable
 class EnrichmentStore(Protocol):
     @property
@@ -87,7 +95,7 @@ class EnrichmentStore(Protocol):
 
     def save_histories(self, histories: Mapping[str, Any]) -> int: ...
 
-    def put_apps(self, apps: Iterable[AppInfo]) -> int: ...
+    def put_apps(self, apps: Iterable[AppEntry]) -> int: ...
 
     def put_asn_ranges(self, ranges: Iterable[AsnRange]) -> int: ...
 
