@@ -151,7 +151,10 @@ def mailbox_enumeration_stolen_token(rng: random.Random, tenant: Tenant,
     victim = tenant.users[7]
     caller = delegated(victim, OUTLOOK, BROWSER_UA, OUTLOOK_SCOPES)
     start = _window(day, 15, 10)
-    steps: list[Step] = [("GET", "/v1.0/me", 200, 900)]
+    # The token's scopes are mail and calendar only: its directory and files probes are denied.
+    steps: list[Step] = [("GET", "/v1.0/me", 200, 900), ("GET", "/v1.0/users?$top=999", 403, 280),
+                         ("GET", "/v1.0/groups", 403, 280),
+                         ("GET", "/v1.0/me/drive/root/children", 403, 280)]
     others = rng.sample([u for u in tenant.users if u is not victim], 19)
     for position, user in enumerate(others):
         shared = position % 4 == 0  # a few mailboxes shared with the victim

@@ -116,6 +116,8 @@ def test_mailbox_enumeration_reads_many_inboxes_from_a_new_network(sim: Simulati
                                             path_of(r))]
     assert len({path_of(r).split("/")[3] for r in inbox}) >= 15
     assert sum(props(r)["responseStatusCode"] == 403 for r in inbox) >= 10
+    denied = {path_of(r).split("/")[2] for r in records if props(r)["responseStatusCode"] == 403}
+    assert len(denied) >= 3  # mailboxes plus the token's directory and files probes
     assert epoch(item.end) - epoch(item.start) < 600
     new_ips = {props(r)["ipAddress"] for r in inbox}
     history = {props(r)["ipAddress"] for ts, r in principal_records(sim, item.app_id,
