@@ -1,0 +1,274 @@
+"""RequestUri analysis: resource template, family, category, targets and query flags.
+
+The template is the path without scheme, host, API version, query or duplicate slashes, with
+every identifier replaced: GUIDs, numbers, drive ids (``b!…``), item/message ids and other
+opaque tokens become ``{id}``; UPNs and e-mail addresses ``{upn}``; path-based addressing
+(``root:/Documents/a.txt:``) ``{path}``; key arguments (``applications(appId='…')``) ``{id}``.
+A segment counts as a word (kept verbatim) when it looks like a Graph name: camelCase with at
+most one group of up to three digits (``oauth2PermissionGrants``, ``x509Certificate``), a
+Capitalised well-known name (``Inbox``), ``$value``/``$batch``/… or ``microsoft.graph.*``.
+Case is preserved; compare templates case-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+from urllib.parse import unquote
+
+from graphsentry.ingest.limits import MAX_INT32
+
+API_VERSIONS = frozenset({"v1.0", "beta"})
+
+_WORD = re.compile(
+    r"\$[A-Za-z]+|[a-z]+[0-9]{0,3}[A-Za-z]*|[A-Z][a-z]+(?:[A-Z][a-z]+)*"
+    r"|microsoft\.graph\.[A-Za-z][A-Za-z0-9]*",
+    re.ASCII,
+)
+_MAX_WORD_CHARS = 64
+_UPN = re.compile(r"[^@:/\s]+@[^@:/\s]+\.[^@:/\s]+")
+_PATH_ADDRESS = re.compile(r":(/[^:]*)(:?)")
+_PII_TAG = re.compile(r"</?pii>", re.IGNORECASE)
+_WORD_CACHE: set[str] = set()
+_WORD_CACHE_MAX = 50_000
+
+STORAGE, DIRECTORY, MAIL, OTHER = "storage", "directory", "mail", "other"
+AUTH_METHODS = "authentication_methods"
+
+DIRECTORY_FAMILIES = (
+    "organization", "users", "groups", "applications", "servicePrincipals", "directoryRoles",
+    "directoryRoleTemplates", "roleManagement", "devices", "policies", "domains",
+    "directoryObjects", "oauth2PermissionGrants", "administrativeUnits", "contacts", "identity",
+    "identityGovernance", "identityProtection", "identityProviders", "invitations",
+    "subscribedSkus", "schemaExtensions", "directory", "tenantRelationships", "auditLogs",
+    "groupLifecyclePolicies", "groupSettings", "groupSettingTemplates", "applicationTemplates",
+    "certificateBasedAuthConfiguration", "agreements", "me",
+)
+OTHER_FAMILIES = (
+    "teams", "chats", "teamwork", "communications", "planner", "security", "deviceManagement",
+    "deviceAppManagement", "reports", "subscriptions", "education", "solutions", "print",
+    "external", "informationProtection", "privacy", "admin", "employeeExperience", "appCatalogs",
+    "places", "storage", "connections", "compliance", "dataClassification", "copilot",
+)
+# Top-level path word (lower case) -> (family, category).
+TOP_FAMILIES: dict[str, tuple[str, str]] = {
+    **{name.lower(): (name, DIRECTORY) for name in DIRECTORY_FAMILIES},
+    **{name.lower(): (name, OTHER) for name in OTHER_FAMILIES},
+    "drives": ("onedrive", STORAGE), "drive": ("onedrive", STORAGE),
+    "shares": ("onedrive", STORAGE), "sites": ("sharepoint", STORAGE),
+    "search": ("search", "search"), "$batch": ("batch", "batch"),
+}
+# What a user's (/me, /users/{id}) sub-resource belongs to, by its first word (lower case).
+USER_SUBRESOURCES: dict[str, tuple[str, str]] = {
+    "drive": ("onedrive", STORAGE), "drives": ("onedrive", STORAGE),
+    **{word: ("mail", MAIL) for word in (
+        "messages", "mailfolders", "mailboxsettings", "sendmail", "events", "calendar",
+        "calendars", "calendarview", "calendargroups", "contacts", "contactfolders",
+        "inferenceclassification", "outlook")},
+    "authentication": (AUTH_METHODS, AUTH_METHODS),
+}
+GROUP_SUBRESOURCES: dict[str, tuple[str, str]] = {
+    "drive": ("sharepoint", STORAGE), "drives": ("sharepoint", STORAGE),
+    "sites": ("sharepoint", STORAGE),
+}
+# POST actions that only read: not counted as writes.
+READ_POST_ACTIONS = frozenset({
+    "$batch", "estimateaccess", "getmemberobjects", "getmembergroups", "checkmembergroups",
+    "checkmemberobjects", "getbyids", "getuserownedobjects", "validateproperties",
+    "getavailableextensionproperties", "findmeetingtimes", "getschedule", "getmailtips",
+    "runhuntingquery", "getstaffavailability", "preview", "delta", "getbypath",
+    "getrecentnotebooks", "evaluate",
+})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "MERGE"})
+
+
+class PathInfo(NamedTuple):
+    template: str
+    family: str
+    category: str
+    target_user: str | None
+    target_drive: str | None
+    target_site: str | None
+    target_item: str | None
+    target_application: str | None
+    read_post: bool
+    """A POST to this path reads (search/query, $batch, estimateAccess, …)."""
+    download: bool
+    """A GET of this path downloads file content (…/content, drive item /$value)."""
+
+
+class UriInfo(NamedTuple):
+    path: PathInfo
+    query_top: int | None
+    has_search: bool
+    has_filter: bool
+
+
+def analyze_uri(uri: str) -> UriInfo:
+    """Split a (repaired) RequestUri into path and query facts. Never raises."""
+    cut = uri.find("#")
+    if cut >= 0:
+        uri = uri[:cut]
+    path, _, query = uri.partition("?")
+    if "://" in path[:12]:
+        host_end = path.find("/", path.index("://") + 3)
+        path = path[host_end:] if host_end >= 0 else "/"
+    top, has_search, has_filter = _analyze_query(query) if query else (None, False, False)
+    return UriInfo(analyze_path(path), top, has_search, has_filter)
+
+
+def is_write(method: str, info: PathInfo) -> bool:
+    return method in WRITE_METHODS and not (method == "POST" and info.read_post)
+
+
+def is_download(method: str, info: PathInfo) -> bool:
+    return method == "GET" and info.download
+
+
+def _analyze_query(query: str) -> tuple[int | None, bool, bool]:
+    top: int | None = None
+    has_search = has_filter = False
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if "%" in key:
+            key = unquote(key)
+        key = key.strip().lstrip("$").lower()
+        if key == "top":
+            value = unquote(value).strip() if "%" in value else value.strip()
+            if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_INT32:
+                top = int(value)
+        elif key == "search":
+            has_search = True
+        elif key == "filter":
+            has_filter = True
+    return top, has_search, has_filter
+
+
+def _is_word(segment: str) -> bool:
+    if segment in _WORD_CACHE:
+        return True
+    if len(segment) <= _MAX_WORD_CHARS and segment.isascii() and _WORD.fullmatch(segment):
+        if len(_WORD_CACHE) < _WORD_CACHE_MAX:
+            _WORD_CACHE.add(segment)
+        return True
+    return False
+
+
+def _id_token(value: str) -> str:
+    return "{upn}" if "@" in value and _UPN.fullmatch(value) else "{id}"
+
+
+def _split_call(segment: str) -> tuple[str, list[tuple[str, str]] | None]:
+    """``name(k='v',…)`` -> (name, [(k, v), …]); ``name('v')`` -> (name, [("", v)])."""
+    if not segment.endswith(")") or "(" not in segment:
+        return segment, None
+    name, _, inner = segment[:-1].partition("(")
+    args: list[tuple[str, str]] = []
+    for arg in inner.split(","):
+        key, sep, value = arg.partition("=")
+        if not sep:
+            key, value = "", arg
+        value = value.strip().strip("'\"")
+        if value:
+            args.append((key.strip(), value))
+    return name, args
+
+
+@lru_cache(maxsize=65_536)
+def analyze_path(path: str) -> PathInfo:
+    """Template, family, category and targets of one request path (without query)."""
+    if "%" in path:
+        path = unquote(path)
+    if "<" in path:
+        path = _PII_TAG.sub("", path)
+    addressed: list[str] = []
+    if ":/" in path:
+        addressed = [match.group(1) for match in _PATH_ADDRESS.finditer(path)]
+        path = _PATH_ADDRESS.sub(r":{path}\2", path)
+    segments = [s for s in path.split("/") if s]
+    if segments and segments[0].lower() in API_VERSIONS:
+        del segments[0]
+
+    tokens: list[str] = []
+    words: list[str] = []  # lower-case word per position, "" for an identifier
+    targets: dict[str, str] = {}
+    in_drive = False
+    previous = ""
+    for segment in segments:
+        suffix = ""
+        segment_value = segment
+        if ":{path}" in segment:
+            segment, _, rest = segment.partition(":")
+            suffix = ":" + rest
+            if addressed:
+                address = addressed.pop(0)
+                segment_value = f"{segment}:{address}"
+        name, args = _split_call(segment)
+        if _is_word(name):
+            word = name.lower()
+            word = word.removeprefix("microsoft.graph.")
+            if args is None:
+                tokens.append(name + suffix)
+            else:
+                keys = ",".join(f"{k}={_id_token(v)}" if k else _id_token(v) for k, v in args)
+                tokens.append(f"{name}({keys}){suffix}")
+            words.append(word)
+            if args:  # a key argument stands for an identifier segment after the name
+                words.append("")
+            if word in ("drive", "drives"):
+                in_drive = True
+            if suffix and word == "root" and in_drive:
+                targets.setdefault("item", segment_value)
+            if args:
+                _note_target(targets, word, args[0][1], in_drive)
+            previous = word
+        else:
+            tokens.append(_id_token(segment) + suffix)
+            words.append("")
+            _note_target(targets, previous, segment_value, in_drive)
+            previous = ""
+    family, category = _family(words)
+    if words[:1] == ["me"]:
+        targets.setdefault("user", "me")
+    last = words[-1] if words else ""
+    return PathInfo(
+        template="/" + "/".join(tokens),
+        family=family,
+        category=category,
+        target_user=targets.get("user"),
+        target_drive=targets.get("drive"),
+        target_site=targets.get("site"),
+        target_item=targets.get("item"),
+        target_application=targets.get("application"),
+        read_post=last in READ_POST_ACTIONS or family == "search",
+        download=last == "content" or (last == "$value" and "item" in targets),
+    )
+
+
+_TARGET_OF_WORD = {
+    "users": "user", "drives": "drive", "sites": "site",
+    "applications": "application", "serviceprincipals": "application",
+}
+
+
+def _note_target(targets: dict[str, str], word: str, value: str, in_drive: bool) -> None:
+    kind = _TARGET_OF_WORD.get(word)
+    if kind is None and word == "items" and in_drive:
+        kind = "item"
+    if kind is not None and kind not in targets:
+        targets[kind] = value
+
+
+def _family(words: list[str]) -> tuple[str, str]:
+    if not words or not words[0]:
+        return OTHER, OTHER
+    first = words[0]
+    if first == "me":
+        sub = USER_SUBRESOURCES.get(words[1]) if len(words) > 1 else None
+        return sub or TOP_FAMILIES["me"]
+    if first == "users" and len(words) > 2 and not words[1]:
+        return USER_SUBRESOURCES.get(words[2]) or TOP_FAMILIES["users"]
+    if first == "groups" and len(words) > 2 and not words[1]:
+        return GROUP_SUBRESOURCES.get(words[2]) or TOP_FAMILIES["groups"]
+    return TOP_FAMILIES.get(first, (OTHER, OTHER))
