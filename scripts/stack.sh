@@ -235,8 +235,12 @@ format_kafka_storage() {
     [[ -f "$KAFKA_DATA/meta.properties" ]] && return 0
     local cluster_id_file="$STATE/kafka/cluster.id"
     if [[ ! -s "$cluster_id_file" ]]; then
-        "${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid >"$cluster_id_file" 2>>"$LOGS/kafka.out" \
-            || die "kafka.tools.StorageTool random-uuid failed (see $LOGS/kafka.out)"
+        if ! "${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid >"$cluster_id_file" \
+            2>>"$LOGS/kafka.out"; then
+            rm -f "$cluster_id_file"
+            show_log_tail "$LOGS/kafka.out"
+            die "kafka.tools.StorageTool random-uuid failed"
+        fi
     fi
     say "formatting Kafka storage in $KAFKA_DATA"
     if ! "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$(cat "$cluster_id_file")" \
