@@ -49,7 +49,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$(install_hash)" ]]; then
     # show it only when the install fails.
     log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip \
-            && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]"; \
+            && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "${ROOT}[dev]"; \
          } >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         die "pip install failed (full log: $log)"

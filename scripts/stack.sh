@@ -35,7 +35,9 @@ say() { echo "stack: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 check_port_number() {
-    [[ "$2" =~ ^[0-9]+$ ]] && ((10#$2 >= 1 && 10#$2 <= 65535)) || die "$1 must be a TCP port, got '$2'"
+    if ! [[ "$2" =~ ^[0-9]+$ ]] || ((10#$2 < 1 || 10#$2 > 65535)); then
+        die "$1 must be a TCP port, got '$2'"
+    fi
 }
 
 check_port_number GRAPHSENTRY_KAFKA_PORT "$KAFKA_PORT"

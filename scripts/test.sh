@@ -18,6 +18,7 @@ for service in kafka redis; do
     scripts/stack.sh running "$service" || started+=("$service")
 done
 
+# shellcheck disable=SC2317  # called by the EXIT trap
 stop_started() {
     if ((${#started[@]})) && [[ "${GRAPHSENTRY_KEEP_STACK:-0}" != 1 ]]; then
         scripts/stack.sh down "${started[@]}" || true
