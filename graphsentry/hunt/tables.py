@@ -50,7 +50,7 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def render_table(columns: Sequence[str], rows: Sequence[Row], *, max_width: int = 60,
+def render_table(columns: Sequence[str], rows: Sequence[Row], *, max_width: int = 48,
                  headers: Mapping[str, str] | None = None,
                  right_aligned: Collection[str] = ()) -> str:
     """Aligned columns separated by two spaces; ``headers`` renames columns for display.
