@@ -5,6 +5,7 @@ Redis pipelines; and ``scripts/stack.sh`` is safe to call again or next to anoth
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -220,8 +221,9 @@ def test_up_refuses_busy_ports_naming_the_owner(
         timeout=60,
     )
     assert result.returncode == 1
-    assert f"port {port} (Kafka clients) is already in use by pid {managed_stack['kafka']}" in (
-        result.stderr
-    )
+    expected = f"port {port} (Kafka clients) is already in use by "
+    if shutil.which("ss"):  # without iproute2 the owner's PID cannot be named
+        expected += f"pid {managed_stack['kafka']}"
+    assert expected in result.stderr
     assert not (tmp_path / "pids" / "kafka.pid").exists()
     assert _managed_pids() == managed_stack
