@@ -146,10 +146,10 @@ def alert_from_avro(data: bytes) -> dict[str, Any]:
 
 
 def format_alert(alert: Mapping[str, Any]) -> str:
-    """A human one-liner: when, severity, detector, who, what."""
+    """A human one-liner: when (first evidence), severity, detector, who, what."""
     app = alert.get("app_display_name") or alert["app_id"]
-    start = alert["window_start"]
-    when = iso(start)[:19] + "Z" if isinstance(start, datetime) else str(start)
+    first = alert["first_seen"]
+    when = iso(first)[:19] + "Z" if isinstance(first, datetime) else str(first)
     enrichment = alert.get("enrichment") or {}
     asn = f" AS{enrichment['asn']}" if enrichment.get("asn") else ""
     return (f"{when} {str(alert['severity']).upper():8} {alert['detector']:24} "

@@ -75,4 +75,4 @@ def test_format_alert_is_one_readable_line(alerts: list[dict[str, Any]]) -> None
         line = format_alert(alert)
         assert "\n" not in line
         assert alert["detector"] in line and alert["severity"].upper() in line
-        assert line.startswith("2026-01-01T")
+        assert line.startswith("2026-01-01T")  # the first evidence, not the window
