@@ -1,5 +1,6 @@
-"""Alerts told as a story: each ``attack_chain`` incident with its stages in time order, then the
-other alerts grouped by principal. Plain text at most ``width`` columns; ANSI bold and colour
+"""Alerts told as a story: each ``attack_chain`` incident with its stages in time order (the
+chained stage alerts and the principal's later alerts), then the other alerts grouped by
+principal. Plain text at most ``width`` columns; ANSI bold and colour
 only when asked (the CLI asks when stdout is a terminal).
 
 Alerts are dicts in the shape of ``schemas/graph_alert.avsc`` (times as datetimes, ISO strings or
@@ -23,6 +24,7 @@ MAX_NUMBERS = 8
 MAX_LIST = 3
 MAX_WORDS = 4
 MAX_TEXT = 80
+LOOKBACK_SECONDS = 3600.0
 _SEVERITY_COLOUR = {"critical": "35", "high": "31", "medium": "33", "low": "36"}
 _LIST_KEYS = (("source_ips", "source IPs"), ("user_agents", "user agents"))
 
@@ -72,15 +74,22 @@ def _number(value: Any) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
 
 
+def _numeric_phrase(key: str, value: Any) -> str:
+    if key.endswith("_seconds"):
+        return f"{key.removesuffix('_seconds').replace('_', ' ')} {duration(float(value))}"
+    return f"{key.replace('_', ' ')} {_number(value)}"
+
+
 def key_evidence(alert: Alert) -> list[str]:
     """Short ``name value`` phrases: numbers, then short texts, then source IPs and user agents."""
     evidence = evidence_of(alert)
     numbers = {**(evidence.get("counts") or {}),
                **{k: v for k, v in evidence.items()
                   if isinstance(v, int | float) and not isinstance(v, bool)}}
-    phrases = [f"{k.replace('_', ' ')} {_number(v)}" for k, v in sorted(numbers.items())]
+    phrases = [_numeric_phrase(k, v) for k, v in sorted(numbers.items())]
     words = [f"{k.replace('_', ' ')} {v}" for k, v in sorted(evidence.items())
-             if isinstance(v, str) and k != "evidence_json" and len(v) <= MAX_TEXT]
+             if isinstance(v, str) and len(v) <= MAX_TEXT
+             and k != "evidence_json" and not k.endswith("id")]
     phrases = phrases[:MAX_NUMBERS] + words[:MAX_WORDS]
     for key, label in _LIST_KEYS:
         values = evidence.get(key)
@@ -140,16 +149,55 @@ def _incident(out: _Writer, number: int, chain: Alert, stages: Sequence[Alert],
     out.field("app", _app(chain))
     out.field("tenant", str(chain.get("tenant_id")))
     out.field("span", f"{_when(first)} -> {_when(last)} ({duration(last - first)})")
-    names = [str(a.get("stage") or a.get("detector")) for a in stages]
+    names = [_stage(a) for a in stages]
     out.field("stages", " -> ".join(dict.fromkeys(names)) or "-")
     out.field("severity", str(chain.get("severity")))
-    for alert in stages:
-        out.line()
-        out.wrapped(f"[{str(alert.get('stage') or 'stage').upper()}]", 2)
+    previous = None
+    for alert, stage in zip(stages, names, strict=True):
+        if stage != previous:
+            out.line()
+            out.wrapped(f"[{stage.upper()}]", 2)
+            previous = stage
         out.alert_entry(alert, 4)
     if missing:
         out.wrapped(f"(stage alerts not in the input: {', '.join(missing)})", 2)
     out.line()
+
+
+def _stage(alert: Alert) -> str:
+    return str(alert.get("stage") or alert.get("detector") or "other")
+
+
+def _principal(alert: Alert) -> tuple[str, str, str]:
+    return (str(alert.get("tenant_id")), str(alert.get("app_id")), str(alert.get("principal_id")))
+
+
+def _incident_members(items: Sequence[Alert], chains: Sequence[Alert]) -> dict[int, list[Alert]]:
+    """Per chain (by position): its stage alerts, plus the principal's other alerts from an hour
+    before the chain's first event on (a chain fires as soon as it is complete, so later stages
+    such as exfiltration or persistence come after it). Each alert joins one chain at most: the
+    latest that started before it."""
+    by_id = {str(a.get("alert_id")): a for a in items}
+    members: dict[int, list[Alert]] = {i: [] for i in range(len(chains))}
+    claimed: set[str] = set()
+    for index, chain in enumerate(chains):
+        for alert_id in related_ids(chain):
+            if alert_id in by_id and alert_id not in claimed:
+                members[index].append(by_id[alert_id])
+                claimed.add(alert_id)
+    claimed.update(str(c.get("alert_id")) for c in chains)
+    for alert in items:
+        alert_id = str(alert.get("alert_id"))
+        if alert_id in claimed:
+            continue
+        candidates = [i for i, c in enumerate(chains) if _principal(c) == _principal(alert)
+                      and _time_of(c, "first_seen") - LOOKBACK_SECONDS
+                      <= _time_of(alert, "last_seen")]
+        if candidates:
+            best = max(candidates, key=lambda i: _time_of(chains[i], "first_seen"))
+            members[best].append(alert)
+            claimed.add(alert_id)
+    return members
 
 
 def render_story(alerts: Iterable[Alert], *, width: int = 100, colour: bool = False) -> str:
@@ -160,22 +208,20 @@ def render_story(alerts: Iterable[Alert], *, width: int = 100, colour: bool = Fa
         return "No alerts.\n"
     by_id = {str(a.get("alert_id")): a for a in items}
     chains = [a for a in items if a.get("detector") == CHAIN_DETECTOR]
-    told: set[str] = set()
-    for number, chain in enumerate(chains, 1):
-        ids = related_ids(chain)
-        stages = sorted((by_id[i] for i in ids if i in by_id),
+    members = _incident_members(items, chains)
+    told = {str(c.get("alert_id")) for c in chains}
+    for index, chain in enumerate(chains):
+        stages = sorted(members[index],
                         key=lambda a: (_time_of(a, "last_seen"), str(a.get("detector"))))
-        _incident(out, number, chain, stages, [i for i in ids if i not in by_id])
-        told.update(ids)
-        told.add(str(chain.get("alert_id")))
+        missing = [i for i in related_ids(chain) if i not in by_id]
+        _incident(out, index + 1, chain, stages, missing)
+        told.update(str(a.get("alert_id")) for a in stages)
     rest = [a for a in items if str(a.get("alert_id")) not in told]
     if rest:
         out.line(out.style("OTHER ALERTS" if chains else "ALERTS", "1"))
         groups: dict[tuple[str, str, str], list[Alert]] = {}
         for alert in rest:
-            key = (str(alert.get("tenant_id")), str(alert.get("app_id")),
-                   str(alert.get("principal_id")))
-            groups.setdefault(key, []).append(alert)
+            groups.setdefault(_principal(alert), []).append(alert)
         for group in groups.values():
             head = group[0]
             out.line()

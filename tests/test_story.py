@@ -81,3 +81,18 @@ def test_no_alerts_and_odd_evidence_do_not_crash() -> None:
     odd["evidence"] = "not json"
     assert key_evidence(odd) == []
     assert "new_origin" in render_story([odd])
+
+
+def test_later_alerts_of_the_chained_principal_join_the_incident() -> None:
+    alerts = incident()
+    later = with_evidence(alert("high_volume_transfer", ATTACKER, T0 + 3 * 60 * MINUTE,
+                                title="Transfer after the chain fired"), "exfiltration",
+                          {"history_age_seconds": 5400.0})
+    earlier = with_evidence(alert("new_origin", ATTACKER, T0 - 5 * 60 * MINUTE,
+                                  title="Long before the chain"), "initial_access", {})
+    text = render_story([*alerts, later, earlier])
+    other = text.index("OTHER ALERTS")
+    assert text.index("Transfer after the chain fired") < other
+    assert "history age 1h30m" in text
+    assert text.index("Long before the chain") > other
+    assert text.count("[EXFILTRATION]") == 2  # two runs of exfiltration, persistence between

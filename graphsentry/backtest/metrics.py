@@ -241,13 +241,16 @@ def summary_lines(metrics: BacktestMetrics) -> list[str]:
     attacks = [r for r in metrics.scenarios if r.scenario.is_attack]
     benign = [r for r in metrics.scenarios if not r.scenario.is_attack]
     missing = sorted({f"{r.scenario.name}:{d}" for r in attacks for d in r.missing})
-    benign_alerts = sum(1 for m in metrics.matched if m.outcome == "benign")
+    benign_alerts = [m for m in metrics.matched if m.outcome == "benign"]
+    during = sum(1 for m in benign_alerts
+                 if m.scenario is not None and m.scenario.overlaps(m.first_seen, m.last_seen))
     return [
         f"recall: {overall.found}/{overall.expected} expected detections on {len(attacks)} "
         f"attack scenario(s) ({percent(overall.recall)}), median time to detect "
         f"{duration(overall.ttd_median)}" + (f"; missed {', '.join(missing)}" if missing else ""),
-        f"false positives: {benign_alerts} alert(s) on {len(metrics.benign_alerted)} of "
-        f"{len(benign)} benign scenario(s), {overall.unlabeled} unlabeled alert(s)",
+        f"false positives: {len(benign_alerts)} alert(s) on {len(metrics.benign_alerted)} of "
+        f"{len(benign)} benign scenario(s) ({during} during the scenario, "
+        f"{len(benign_alerts) - during} at other times), {overall.unlabeled} unlabeled alert(s)",
         f"precision: {percent(overall.precision)} ({overall.tp} of {overall.alerts} alerts on "
         f"attack scenarios), {metrics.events} events",
     ]

@@ -65,6 +65,7 @@ def test_summary_lines_state_recall_and_false_positives() -> None:
     recall, fps, precision = summary_lines(metrics)
     assert "3/4" in recall and "mi_attack:app_credential_added" in recall
     assert "1 alert(s) on 1 of 1 benign" in fps and "1 unlabeled" in fps
+    assert "(1 during the scenario, 0 at other times)" in fps
     assert "4 of 6" in precision
 
 
