@@ -4,6 +4,7 @@ their addresses, volumes are declared and images are pinned."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import shlex
 from pathlib import Path
@@ -113,7 +114,31 @@ def test_app_services_are_configured_by_env_and_wait_for_health(
 
 
 def test_bridge_runs_the_bridge_command(services: dict[str, dict[str, Any]]) -> None:
-    assert _argv(services["bridge"])[:2] == ["graphsentry", "bridge"]
+    from graphsentry.cli import COMMANDS
+
+    argv = _argv(services["bridge"])
+    assert argv[:2] == ["graphsentry", "bridge"]
+    assert "bridge" in COMMANDS
+
+
+def test_app_config_file_is_in_the_image(services: dict[str, dict[str, Any]]) -> None:
+    """The Dockerfile copies the repository to /app, so the path must exist in the repo."""
+    for name in APP_SERVICES:
+        path = services[name]["environment"]["GRAPHSENTRY_CONFIG"]
+        assert path.startswith("/app/"), path
+        assert (ROOT / path.removeprefix("/app/")).is_file(), f"{name}: {path} not in the repo"
+
+
+def test_detect_entry_point_exists(services: dict[str, dict[str, Any]]) -> None:
+    """``bytewax.run`` imports ``module:attr`` (``attr()`` for a factory); it must be there."""
+    for service in _detect_services(services).values():
+        argv = _argv(service)
+        assert argv[:3] == ["python", "-m", "bytewax.run"]
+        module_name, _, attr = argv[3].partition(":")
+        is_factory = attr.endswith("()")
+        target = getattr(importlib.import_module(module_name), attr.removesuffix("()"), None)
+        assert target is not None, f"{argv[3]} does not exist"
+        assert callable(target) == is_factory, f"{argv[3]}: factory call and target disagree"
 
 
 def test_detect_processes_form_one_bytewax_cluster(services: dict[str, dict[str, Any]]) -> None:
