@@ -4,7 +4,10 @@ What: per principal and tumbling event-time window (default 10 min), count read 
 the ``onedrive`` family (allowed or denied), the distinct drives of *other* users they reach
 (``/users/{id}/drive…`` by target user, ``/drives/{id}…`` by drive id) and the distinct
 folders they list (``…/root/children``, ``…/items/{id}/children``). Fires when other users'
-drives ≥ ``min_drives`` (5) or listed folders ≥ ``min_items`` (100).
+drives ≥ ``min_drives`` (5) or listed folders ≥ ``min_items`` (100) and, once the principal has
+a baseline (≥ ``min_baseline_windows`` closed windows with drive reads), that count also
+reaches ``baseline_multiplier`` (3.0) times its peak per window: a backup app that walks every
+drive each night alerts on its first nights only, then stays quiet at its usual volume.
 
 Why: one app-only token reaching many users' drives is the storage-enumeration shape that no
 public rule covers (detection-reference §5.5); a fast folder walk (TeamFiltration's
@@ -27,16 +30,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors._accumulators import (
-    Activity,
+    BaselineActivity,
+    BaselineWindowedDetector,
     CappedSet,
+    above_floor_and_baseline,
     caller_id,
     target_user_key,
     validate_params,
 )
-from detectors.base import DetectorMeta, EventContext, WindowedDetector
+from detectors.base import DetectorMeta, EventContext
 from detectors.event import GraphEvent
 
 LISTING_SUFFIX = "/children"
+DRIVES = "other_users_drives"
+FOLDERS = "folders_listed"
 ROOT_FOLDER = "root"
 
 
@@ -48,13 +55,17 @@ class Params:
     """Distinct drives of users other than the caller."""
     min_items: int = 100
     """Distinct folders listed (``…/children``), own drive included."""
+    baseline_multiplier: float = 3.0
+    """With a baseline, the count must also reach this multiple of the principal's peak."""
+    min_baseline_windows: int = 6
+    """Closed windows with drive reads before the baseline applies."""
 
     def __post_init__(self) -> None:
         validate_params(self, "min_drives", "min_items")
 
 
 @dataclass(slots=True)
-class DriveReads(Activity):
+class DriveReads(BaselineActivity):
     drives: CappedSet = field(default_factory=CappedSet)
     folders: CappedSet = field(default_factory=CappedSet)
 
@@ -67,7 +78,7 @@ def drive_of(event: GraphEvent) -> str | None:
     return f"drive:{event.target_drive.lower()}" if event.target_drive else None
 
 
-class OnedriveEnumeration(WindowedDetector[DriveReads]):
+class OnedriveEnumeration(BaselineWindowedDetector[DriveReads]):
     meta = DetectorMeta(
         id="onedrive_enumeration",
         title="OneDrive enumeration through Microsoft Graph",
@@ -104,9 +115,16 @@ class OnedriveEnumeration(WindowedDetector[DriveReads]):
             acc.folders.add(f"{drive or '?'}/{folder}")
 
     def crossed(self, acc: DriveReads) -> bool:
-        return (len(acc.drives) >= self.params.min_drives
-                or len(acc.folders) >= self.params.min_items)
+        p = self.params
+        return any(
+            above_floor_and_baseline(len(values), floor, acc.peak(metric, p.min_baseline_windows),
+                                     p.baseline_multiplier)
+            for metric, values, floor in ((DRIVES, acc.drives, p.min_drives),
+                                          (FOLDERS, acc.folders, p.min_items)))
+
+    def baseline_metrics(self, acc: DriveReads) -> dict[str, float]:
+        return {DRIVES: float(len(acc.drives)), FOLDERS: float(len(acc.folders))}
 
     def evidence(self, acc: DriveReads) -> dict[str, Any]:
-        return {**acc.evidence(), "other_users_drives": acc.drives.summary(),
-                "folders_listed": acc.folders.summary()}
+        return {**acc.evidence(), DRIVES: acc.drives.summary(), FOLDERS: acc.folders.summary(),
+                "baseline_peaks": acc.baseline_peaks if acc.baseline_windows else {}}

@@ -4,7 +4,9 @@ What: per principal and tumbling event-time window (default 10 min), count read 
 the ``sharepoint`` family (allowed or denied), the distinct sites they name (``target_site``)
 and the tenant-wide site listings (``GET /sites?search=*``, ``/sites/getAllSites``, a bare
 ``GET /sites``). Fires when distinct sites ≥ ``min_sites`` (5) or site listings ≥
-``min_site_listings`` (1).
+``min_site_listings`` (1) and, once the principal has a baseline (≥ ``min_baseline_windows``
+closed windows with site reads), ≥ ``baseline_multiplier`` (3.0) times its peak per window: a
+governance or backup app that walks the same sites every night stops alerting.
 
 Why: storage enumeration precedes bulk download (detection-reference §5.5); an app-only token
 with ``Sites.Read.All`` reaching into many sites, or asking for every site at once, is the
@@ -25,13 +27,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from detectors._accumulators import Activity, CappedSet, validate_params
-from detectors.base import DetectorMeta, EventContext, WindowedDetector
+from detectors._accumulators import (
+    BaselineActivity,
+    BaselineWindowedDetector,
+    CappedSet,
+    above_floor_and_baseline,
+    validate_params,
+)
+from detectors.base import DetectorMeta, EventContext
 from detectors.event import GraphEvent
 
 LISTING_TEMPLATES = frozenset({"/sites", "/sites/getallsites"})
 SEARCH_KEYS = frozenset({"search", "$search"})
 WILDCARD_SEARCHES = frozenset({"", "*", '"*"'})
+SITES = "sites"
+LISTINGS = "site_listings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +52,17 @@ class Params:
     """Distinct sites read or listed by one principal."""
     min_site_listings: int = 1
     """Tenant-wide site listings (wildcard search, getAllSites, bare /sites)."""
+    baseline_multiplier: float = 3.0
+    """With a baseline, the count must also reach this multiple of the principal's peak."""
+    min_baseline_windows: int = 6
+    """Closed windows with site reads before the baseline applies."""
 
     def __post_init__(self) -> None:
         validate_params(self, "min_sites")
 
 
 @dataclass(slots=True)
-class SiteReads(Activity):
+class SiteReads(BaselineActivity):
     sites: CappedSet = field(default_factory=CappedSet)
     site_listings: int = 0
 
@@ -62,7 +76,7 @@ def is_site_listing(event: GraphEvent) -> bool:
     return all(value in WILDCARD_SEARCHES for value in searches)
 
 
-class SharepointEnumeration(WindowedDetector[SiteReads]):
+class SharepointEnumeration(BaselineWindowedDetector[SiteReads]):
     meta = DetectorMeta(
         id="sharepoint_enumeration",
         title="SharePoint site enumeration through Microsoft Graph",
@@ -97,9 +111,17 @@ class SharepointEnumeration(WindowedDetector[SiteReads]):
             acc.site_listings += 1
 
     def crossed(self, acc: SiteReads) -> bool:
-        return (len(acc.sites) >= self.params.min_sites
-                or acc.site_listings >= self.params.min_site_listings)
+        p = self.params
+        return (
+            above_floor_and_baseline(len(acc.sites), p.min_sites,
+                                     acc.peak(SITES, p.min_baseline_windows), p.baseline_multiplier)
+            or above_floor_and_baseline(acc.site_listings, p.min_site_listings,
+                                        acc.peak(LISTINGS, p.min_baseline_windows),
+                                        p.baseline_multiplier))
+
+    def baseline_metrics(self, acc: SiteReads) -> dict[str, float]:
+        return {SITES: float(len(acc.sites)), LISTINGS: float(acc.site_listings)}
 
     def evidence(self, acc: SiteReads) -> dict[str, Any]:
-        return {**acc.evidence(), "sites": acc.sites.summary(),
-                "site_listings": acc.site_listings}
+        return {**acc.evidence(), SITES: acc.sites.summary(), LISTINGS: acc.site_listings,
+                "baseline_peaks": acc.baseline_peaks if acc.baseline_windows else {}}

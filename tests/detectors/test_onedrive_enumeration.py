@@ -92,5 +92,18 @@ def test_state_pickles_and_expires() -> None:
     run(detector, user_drives(4), state)
     restored = pickle.loads(pickle.dumps(state))
     assert len(run(detector, user_drives(8), restored)) == 1
-    assert detector.expire(restored, T0 + 601) is True
+    assert detector.expire(restored, T0 + 601) is False  # the baseline peaks stay
+    assert not restored.windows and restored.peaks
     assert restored.closed_windows == 1
+
+
+def test_silent_for_nightly_backup_walk_once_it_has_a_baseline() -> None:
+    detector = OnedriveEnumeration()
+    state = detector.new_state()
+    for night in range(7):
+        start = T0 + night * 86_400
+        run(detector, user_drives(20, start=start), state)
+        detector.expire(state, start + 3_600)
+    assert state.closed_windows == 7
+    assert run(detector, user_drives(20, start=T0 + 7 * 86_400), state) == []
+    assert run(detector, user_drives(60, start=T0 + 8 * 86_400), state)  # 3x the usual walk

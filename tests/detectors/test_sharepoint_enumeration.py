@@ -98,5 +98,17 @@ def test_state_pickles_and_expires() -> None:
     restored = pickle.loads(pickle.dumps(state))
     assert run(detector, site_reads(5), restored)
     assert detector.expire(restored, T0 + 599) is False
-    assert detector.expire(restored, T0 + 601) is True
+    assert detector.expire(restored, T0 + 601) is False  # the baseline peaks stay
+    assert not restored.windows and restored.peaks
     assert restored.closed_windows == 1 and not restored.fired
+
+
+def test_silent_for_nightly_site_crawl_once_it_has_a_baseline() -> None:
+    detector = SharepointEnumeration()
+    state = detector.new_state()
+    for night in range(7):
+        start = T0 + night * 86_400
+        run(detector, site_reads(12, start=start), state)
+        detector.expire(state, start + 3_600)
+    assert run(detector, site_reads(12, start=T0 + 7 * 86_400), state) == []
+    assert run(detector, site_reads(40, start=T0 + 8 * 86_400), state)  # > 3x the usual crawl
