@@ -144,6 +144,8 @@ def _timestamp(value: datetime | int) -> bytes:
 
 
 def _string_array(values: list[str]) -> bytes:
+    if not isinstance(values, list | tuple):
+        raise TypeError(f"{values!r} is not an array")
     if not values:
         return b"\x00"
     return _long(len(values)) + b"".join([_string(v) for v in values]) + b"\x00"

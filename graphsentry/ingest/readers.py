@@ -177,6 +177,7 @@ def _iter_document(number: int, first: bytes, lines: Iterator[Line],
 def _iter_csv(number: int, header_line: bytes, lines: Iterator[Line],
               name: str) -> Iterator[RawItem]:
     pending: list[Reject] = []
+    current = [header_line]  # the physical line the csv reader consumed last
 
     def text_lines() -> Iterator[str]:
         # surrogateescape keeps bad bytes visible: normalize rejects them as invalid_utf8
@@ -185,10 +186,11 @@ def _iter_csv(number: int, header_line: bytes, lines: Iterator[Line],
             if isinstance(item, Reject):
                 pending.append(item)
             else:
+                current[0] = item[1]
                 yield item[1].decode("utf-8", "surrogateescape")
 
     csv.field_size_limit(MAX_LINE_BYTES)
-    reader = csv.reader(text_lines())
+    reader = csv.reader(text_lines(), strict=True)
     offset = number - 1  # reader.line_num counts from the header line
     header: list[str] | None = None
     while True:
@@ -204,7 +206,7 @@ def _iter_csv(number: int, header_line: bytes, lines: Iterator[Line],
         if row is None:
             return
         if isinstance(row, csv.Error):
-            yield reject("invalid_csv", str(row), "", where)
+            yield reject("invalid_csv", str(row), current[0], where)
         elif header is None:
             header = [_CSV_HEADER_SUFFIX.sub("", column.strip()) for column in row]
         elif any(row):
