@@ -54,8 +54,9 @@ class Params:
     """Tenant-wide site listings (wildcard search, getAllSites, bare /sites)."""
     baseline_multiplier: float = 3.0
     """With a baseline, the count must also reach this multiple of the principal's peak."""
-    min_baseline_windows: int = 6
-    """Closed windows with site reads before the baseline applies."""
+    min_baseline_windows: int = 1
+    """Closed windows with site reads before the baseline applies (a crawl of a tenant's sites
+    usually fits in one window, so one closed window already is the crawler's baseline)."""
 
     def __post_init__(self) -> None:
         validate_params(self, "min_sites")
