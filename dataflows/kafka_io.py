@@ -1,5 +1,6 @@
-"""Kafka edges of the detection flow: the activity source, message decoding, and producers
-for alerts (Avro + JSON), dead letters and late events.
+"""Kafka edges of the dataflows: the activity (or raw) source, message decoding, and producers
+for alerts (Avro + JSON), dead letters, late events and ready-made ``KafkaSinkMessage``s (the
+bridge).
 
 The sinks are Bytewax ``DynamicSink``s with one producer per worker (``enable.idempotence``),
 a delivery callback that counts failures (Bytewax's ``KafkaSink`` has none), and one
@@ -16,7 +17,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Producer
 
@@ -26,21 +27,28 @@ RAW_LIMIT = 4096
 AVRO_HEADERS = [("content-type", b"avro/binary")]
 JSON_HEADERS = [("content-type", b"application/json")]
 
+Outgoing = tuple[str, bytes | None, bytes, list[Any]]
+"""One message for a ``ProducerSink`` encoder to emit: (topic, key, value, headers)."""
+TimedOutgoing = tuple[str, bytes | None, bytes, list[Any], int]
+"""The same with a message timestamp in epoch ms (0: the producer's clock)."""
+Encode = Callable[[Any], Iterable[Outgoing | TimedOutgoing]]
+
 
 def brokers(config: Any) -> list[str]:
     return [b.strip() for b in config.kafka.bootstrap.split(",") if b.strip()]
 
 
 def activity_source(config: Any, *, tail: bool | None = None,
-                    topic: str | None = None) -> KafkaSource:
-    """The normalized-activity topic as a Bytewax source (errors become items, not crashes)."""
+                    topic: str | None = None, batch_size: int | None = None) -> KafkaSource:
+    """The normalized-activity topic (or ``topic``) as a Bytewax source (errors become
+    ``KafkaError`` items, not crashes)."""
     kafka = config.kafka
     return KafkaSource(
         brokers(config), [topic or kafka.topics.activity],
         tail=kafka.tail if tail is None else tail,
         starting_offset=OFFSET_BEGINNING if kafka.start == "beginning" else OFFSET_END,
         add_config={str(k): str(v) for k, v in kafka.consumer.items()},
-        batch_size=config.bytewax.batch_size, raise_on_errors=False)
+        batch_size=batch_size or config.bytewax.batch_size, raise_on_errors=False)
 
 
 def message_source(msg: KafkaSourceMessage[Any, Any]) -> str:
@@ -78,8 +86,7 @@ def decode_message(item: Any, decode: Callable[[bytes], dict[str, Any]]) -> dict
 
 
 class _ProducerPartition(StatelessSinkPartition[Any]):
-    def __init__(self, config: dict[str, Any],
-                 encode: Callable[[Any], Iterable[tuple[str, bytes | None, bytes, list[Any]]]]):
+    def __init__(self, config: dict[str, Any], encode: Encode):
         self.producer = Producer(config)
         self.encode = encode
         self.failed = 0
@@ -93,10 +100,11 @@ class _ProducerPartition(StatelessSinkPartition[Any]):
         if not items:
             return
         for item in items:
-            for topic, key, value, headers in self.encode(item):
+            for topic, key, value, headers, *timestamp in self.encode(item):
                 while True:
                     try:
                         self.producer.produce(topic, value=value, key=key, headers=headers,
+                                              timestamp=timestamp[0] if timestamp else 0,
                                               on_delivery=self._delivered)
                         break
                     except BufferError:  # local queue full: let deliveries drain
@@ -111,8 +119,7 @@ class _ProducerPartition(StatelessSinkPartition[Any]):
 class ProducerSink(DynamicSink[Any]):
     """A sink that turns each item into Kafka messages with ``encode`` (one producer/worker)."""
 
-    def __init__(self, config: Any,
-                 encode: Callable[[Any], Iterable[tuple[str, bytes | None, bytes, list[Any]]]]):
+    def __init__(self, config: Any, encode: Encode):
         self.settings: dict[str, Any] = {
             "bootstrap.servers": ",".join(brokers(config)),
             "enable.idempotence": True,
@@ -164,5 +171,17 @@ def late_sink(config: Any) -> ProducerSink | None:
     def encode(event: Any) -> list[tuple[str, bytes | None, bytes, list[Any]]]:
         key = f"{event.tenant_id}/{event.app_id}".encode()
         return [(topic, key, json.dumps(asdict(event)).encode("utf-8"), JSON_HEADERS)]
+
+    return ProducerSink(config, encode)
+
+
+def message_sink(config: Any) -> ProducerSink:
+    """Bytewax ``KafkaSinkMessage`` items produced as they are: topic (required), key, value,
+    headers and timestamp (epoch ms; 0 lets the producer set it) all honoured."""
+
+    def encode(msg: KafkaSinkMessage[bytes | None, bytes]) -> list[TimedOutgoing]:
+        if msg.topic is None:
+            raise ValueError(f"message without a topic: key={msg.key!r}")
+        return [(msg.topic, msg.key, msg.value, list(msg.headers), msg.timestamp)]
 
     return ProducerSink(config, encode)

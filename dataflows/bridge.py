@@ -1,0 +1,346 @@
+"""The bridge dataflow: raw Graph activity logs → ``graph.activity.v1`` (Avro) + dead letters.
+
+Thin wiring around one pure per-message function, :func:`bridge_message`::
+
+    read_raw ─► bridge_messages ─┬─► select_activity ─► write_activity   (graph.activity.v1)
+                                 └─► select_rejects  ─► write_rejects    (graph.activity.dlq.v1)
+
+Input is a raw topic (``kafka.topics.raw``: the local ``graph.activity.raw`` or an Event Hub
+through its Kafka endpoint) or files (:class:`FilesSource`, e.g. storage-account ``PT1H.json``
+blobs). Each Kafka message value goes through ``readers.parse_payload`` (any delivery shape,
+gzip), each record through ``normalize_record``, then a bounded per-worker de-duplication on
+request id + time. Good records leave as unframed Avro keyed ``tenant_id/app_id`` with the
+message timestamp set to ``time_generated``; everything else (unparseable messages, bad records,
+consumer errors) leaves as a JSON dead letter ``{reason, raw, source, at}`` with the original key.
+Duplicates that reach different workers are removed downstream by the detection engine.
+
+Run on Kafka: ``python -m bytewax.run "dataflows.bridge:get_flow()"`` with the configuration in
+``GRAPHSENTRY_CONFIG`` (``graphsentry bridge`` does this in process). See docs/bridge.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, BinaryIO
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
+from bytewax.outputs import DynamicSink
+
+from dataflows import kafka_io
+from graphsentry.avro import encode_activity, message_key, message_timestamp_ms
+from graphsentry.ingest.dedup import DEFAULT_CAPACITY, Deduplicator, dedup_key
+from graphsentry.ingest.normalize import normalize_record
+from graphsentry.ingest.readers import RawItem, iter_stream, parse_payload
+from graphsentry.ingest.reject import Reject, excerpt
+from graphsentry.ingest.timeparse import format_timestamp
+
+# Event Hub messages carry many records (~230 KB each on average): fewer per batch than the
+# detection flow's 1000 Avro records keeps a batch's memory bounded.
+RAW_BATCH_SIZE = 100
+FILE_BATCH_SIZE = 1000
+
+Message = KafkaSinkMessage[bytes | None, bytes]
+Routed = tuple[bool, Message]
+"""``(True, activity message)`` or ``(False, dead-letter message)``."""
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class BridgeTopics:
+    activity: str
+    dlq: str
+
+
+@dataclass
+class BridgeCounters:
+    """What a bridge saw: raw inputs (Kafka messages, or record candidates from files)."""
+
+    inputs: int = 0
+    bridged: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Dead letters by reason code."""
+
+    def add(self, other: BridgeCounters) -> None:
+        self.inputs += other.inputs
+        self.bridged += other.bridged
+        self.duplicates += other.duplicates
+        self.rejected.update(other.rejected)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "bridged": self.bridged, "duplicates": self.duplicates,
+                "rejected": dict(self.rejected)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BridgeCounters:
+        return cls(int(data["inputs"]), int(data["bridged"]), int(data["duplicates"]),
+                   Counter(data["rejected"]))
+
+    def summary(self) -> str:
+        rejected = sum(self.rejected.values())
+        reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.rejected.items()))
+        return (f"{self.inputs} inputs, {self.bridged} bridged, {rejected} rejected"
+                f"{f' ({reasons})' if reasons else ''}, {self.duplicates} duplicates")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _source_timestamp(msg: KafkaSourceMessage[Any, Any]) -> int:
+    """The source message's timestamp in ms, or 0 (let the producer set it)."""
+    if msg.timestamp is None:
+        return 0
+    kind, millis = msg.timestamp
+    return int(millis) if kind and millis > 0 else 0
+
+
+def dead_letter(body: dict[str, str], topics: BridgeTopics, key: bytes | None,
+                timestamp: int, now: Clock) -> Routed:
+    """A dead-letter message: ``{reason, raw, source, at}`` as JSON, keyed like its source.
+
+    ``at`` is wall-clock time (when it was bridged); dead letters are not replayed as events.
+    """
+    value = dict(body, at=format_timestamp(now()))
+    return False, KafkaSinkMessage(key, json.dumps(value, ensure_ascii=False).encode("utf-8"),
+                                   topic=topics.dlq, headers=list(kafka_io.JSON_HEADERS),
+                                   timestamp=timestamp)
+
+
+def bridge_candidate(candidate: RawItem, topics: BridgeTopics, dedup: Deduplicator | None,
+                     counters: BridgeCounters, key: bytes | None = None, timestamp: int = 0,
+                     now: Clock = _now) -> Routed | None:
+    """One record candidate → an activity message, a dead letter, or None (a duplicate)."""
+    if isinstance(candidate, Reject):
+        record: dict[str, Any] | Reject = candidate
+        where = candidate.source
+    else:
+        obj, where = candidate
+        record = normalize_record(obj, where)
+    if isinstance(record, Reject):
+        counters.rejected[record.code] += 1
+        return dead_letter(record.to_json(), topics, key, timestamp, now)
+    if dedup is not None and dedup.seen(dedup_key(record)):
+        counters.duplicates += 1
+        return None
+    try:
+        value = encode_activity(record)
+    except ValueError as exc:  # a normalized record the schema refuses: a bug, not a crash
+        counters.rejected["internal_error"] += 1
+        body = {"reason": f"internal_error: {exc}", "raw": excerpt(repr(record)),
+                "source": where}
+        return dead_letter(body, topics, key, timestamp, now)
+    counters.bridged += 1
+    return True, KafkaSinkMessage(message_key(record), value, topic=topics.activity,
+                                  headers=list(kafka_io.AVRO_HEADERS),
+                                  timestamp=message_timestamp_ms(record))
+
+
+def bridge_message(item: Any, topics: BridgeTopics, dedup: Deduplicator | None,
+                   counters: BridgeCounters, now: Clock = _now) -> list[Routed]:
+    """One input item → its output messages. Never raises.
+
+    ``item`` is a ``KafkaSourceMessage`` (raw payload: every record in it), a ``KafkaError``
+    (a consumer error: one dead letter), or a reader item from files (``(obj, source)`` or a
+    ``Reject``).
+    """
+    counters.inputs += 1
+    key: bytes | None = None
+    timestamp = 0
+    try:
+        if isinstance(item, KafkaError):
+            counters.rejected["kafka_error"] += 1
+            source = kafka_io.message_source(item.msg)
+            body = kafka_io.reject(f"kafka_error: {item.err.name()}: {item.err.str()}",
+                                   item.msg.value, source)
+            return [dead_letter(body, topics, item.msg.key, _source_timestamp(item.msg), now)]
+        if isinstance(item, KafkaSourceMessage):
+            key, timestamp = item.key, _source_timestamp(item)
+            source = kafka_io.message_source(item)
+            if not item.value:
+                counters.rejected["missing_value"] += 1
+                body = kafka_io.reject("missing_value: tombstone or empty message", None, source)
+                return [dead_letter(body, topics, key, timestamp, now)]
+            candidates: Iterator[RawItem] = parse_payload(item.value, source)
+        else:
+            candidates = iter([item])
+        out = [bridge_candidate(c, topics, dedup, counters, key, timestamp, now)
+               for c in candidates]
+        return [routed for routed in out if routed is not None]
+    except Exception as exc:  # one bad input never takes its neighbours down
+        counters.rejected["internal_error"] += 1
+        body = {"reason": f"internal_error: {type(exc).__name__}: {exc}",
+                "raw": excerpt(getattr(item, "value", None) or repr(item)), "source": "bridge"}
+        return [dead_letter(body, topics, key, timestamp, now)]
+
+
+class BridgeStep:
+    """``flat_map_batch`` step around :func:`bridge_message`, with one bounded de-duplicator
+    per worker thread and counters summed over the process."""
+
+    def __init__(self, topics: BridgeTopics, dedup_capacity: int | None,
+                 counters: BridgeCounters, now: Clock = _now) -> None:
+        self.topics = topics
+        self.dedup_capacity = dedup_capacity
+        self.counters = counters
+        self.now = now
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def _dedup(self) -> Deduplicator | None:
+        if self.dedup_capacity is None:
+            return None
+        dedup: Deduplicator | None = getattr(self._local, "dedup", None)
+        if dedup is None:
+            dedup = self._local.dedup = Deduplicator(self.dedup_capacity)
+        return dedup
+
+    def __call__(self, items: list[Any]) -> list[Routed]:
+        dedup, batch, out = self._dedup(), BridgeCounters(), []
+        for item in items:
+            out.extend(bridge_message(item, self.topics, dedup, batch, self.now))
+        with self._lock:
+            self.counters.add(batch)
+        return out
+
+
+def _select(wanted: bool) -> Callable[[Routed], Message | None]:
+    def select(routed: Routed) -> Message | None:
+        return routed[1] if routed[0] is wanted else None
+
+    return select
+
+
+@dataclass
+class BridgeFlow:
+    flow: Dataflow
+    counters: BridgeCounters
+
+
+def build_bridge_flow(config: Any, source: Source[Any], activity_sink: DynamicSink[Message],
+                      dlq_sink: DynamicSink[Message],
+                      dedup_capacity: int | None = DEFAULT_CAPACITY,
+                      flow_id: str = "graphsentry_bridge", now: Clock = _now) -> BridgeFlow:
+    """The bridge over ``source`` (raw Kafka messages / errors, or file reader items).
+
+    Topic names come from ``config.kafka.topics`` (``activity``, ``dlq``); both sinks receive
+    ``KafkaSinkMessage``s. ``dedup_capacity=None`` turns de-duplication off.
+    """
+    topics = BridgeTopics(config.kafka.topics.activity, config.kafka.topics.dlq)
+    counters = BridgeCounters()
+    flow = Dataflow(flow_id)
+    raw = op.input("read_raw", flow, source)
+    # (is_activity, KafkaSinkMessage) per good record / dead letter
+    routed = op.flat_map_batch("bridge_messages", raw,
+                               BridgeStep(topics, dedup_capacity, counters, now))
+    op.output("write_activity", op.filter_map("select_activity", routed, _select(True)),
+              activity_sink)
+    op.output("write_rejects", op.filter_map("select_rejects", routed, _select(False)),
+              dlq_sink)
+    return BridgeFlow(flow, counters)
+
+
+# --- files as a source ---------------------------------------------------------------------
+
+ProgressCallback = Callable[[int], None]
+
+
+class _FilePartition(StatefulSourcePartition[RawItem, int]):
+    """Record candidates of one file (any delivery shape, gzip); state = candidates emitted."""
+
+    def __init__(self, path: str, resume: int, batch_size: int,
+                 on_read: ProgressCallback | None) -> None:
+        self._handle: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        self._items = iter_stream(self._handle, "<stdin>" if path == "-" else path)
+        self._done = resume
+        self._batch_size = batch_size
+        self._on_read = on_read
+        self._position = 0
+        for _ in islice(self._items, resume):  # resume: re-read what was already bridged
+            pass
+
+    def _tell(self) -> int:
+        try:
+            return self._handle.tell()
+        except OSError:  # a pipe
+            return self._position
+
+    def next_batch(self) -> list[RawItem]:
+        batch = list(islice(self._items, self._batch_size))
+        if self._on_read is not None:
+            position = self._tell()
+            self._on_read(position - self._position)
+            self._position = position
+        if not batch:
+            raise StopIteration
+        self._done += len(batch)
+        return batch
+
+    def snapshot(self) -> int:
+        return self._done
+
+    def close(self) -> None:
+        if self._handle is not sys.stdin.buffer:
+            self._handle.close()
+
+
+class FilesSource(FixedPartitionedSource[RawItem, int]):
+    """Reader items (``(obj, source)`` or ``Reject``) of files, one partition per file, so files
+    spread over processes. ``on_read(n)`` gets the bytes read (in-process runs only)."""
+
+    def __init__(self, paths: Sequence[str], batch_size: int = FILE_BATCH_SIZE,
+                 on_read: ProgressCallback | None = None) -> None:
+        self.paths = list(paths)
+        self.batch_size = batch_size
+        self.on_read = on_read
+
+    def list_parts(self) -> list[str]:
+        return [f"{index}:{path}" for index, path in enumerate(self.paths)]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _FilePartition:
+        path = self.paths[int(for_part.split(":", 1)[0])]
+        return _FilePartition(path, resume_state or 0, self.batch_size, self.on_read)
+
+
+# --- Kafka deployment ----------------------------------------------------------------------
+
+def kafka_bridge_flow(config: Any, *, tail: bool | None = None,
+                      dedup_capacity: int | None = DEFAULT_CAPACITY) -> BridgeFlow:
+    """Raw topic (``kafka.topics.raw``, consumer settings ``kafka.consumer``) → activity + DLQ
+    topics (producer settings ``kafka.producer``)."""
+    source = kafka_io.activity_source(config, tail=tail, topic=config.kafka.topics.raw,
+                                      batch_size=min(RAW_BATCH_SIZE, config.bytewax.batch_size))
+    sink = kafka_io.message_sink(config)
+    return build_bridge_flow(config, source, sink, sink, dedup_capacity)
+
+
+def files_bridge_flow(config: Any, paths: Sequence[str], *,
+                      dedup_capacity: int | None = DEFAULT_CAPACITY,
+                      on_read: ProgressCallback | None = None) -> BridgeFlow:
+    """Files (backfill) → activity + DLQ topics."""
+    sink = kafka_io.message_sink(config)
+    return build_bridge_flow(config, FilesSource(paths, config.bytewax.batch_size, on_read),
+                             sink, sink, dedup_capacity)
+
+
+def get_flow(tail: bool | None = None) -> Dataflow:
+    """Entry point for ``python -m bytewax.run "dataflows.bridge:get_flow()"``: configuration
+    from ``GRAPHSENTRY_CONFIG`` / ``KAFKA_BOOTSTRAP``; prints its counters at exit."""
+    import atexit
+
+    from graphsentry.config import load_config
+
+    built = kafka_bridge_flow(load_config(), tail=tail)
+    atexit.register(lambda: print(f"graphsentry bridge: {built.counters.summary()}",
+                                  file=sys.stderr))
+    return built.flow

@@ -1,0 +1,255 @@
+"""``graphsentry bridge``: raw Graph activity logs → ``graph.activity.v1`` (Avro) + DLQ.
+
+From the raw topic (``kafka.topics.raw``, or an Event Hub through its Kafka endpoint; live by
+default, ``--bounded`` stops at the end) or from files (``--input``: backfill from storage-account
+``PT1H.json`` blobs or any other delivery shape). Runs the Bytewax flow of ``dataflows/bridge.py``
+in this process, or on N spawned processes forming one cluster (Kafka partitions or files are
+spread over them). Prints bridged / rejected-by-reason / duplicate counts at the end (also when
+interrupted). With no arguments it bridges the configured raw topic live (the compose service).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from graphsentry.errors import GraphsentryError
+
+HELP = ("bridge raw Graph activity logs (raw topic / Event Hub, or files) to graph.activity.v1 "
+        "(Avro) and the dead-letter topic")
+METADATA_TIMEOUT_S = 10.0
+STOP_GRACE_SECONDS = 15.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML configuration (default: $GRAPHSENTRY_CONFIG or "
+                   "built-in defaults)")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the config's)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--from-topic", metavar="TOPIC",
+                        help="raw topic to read (default: the config's kafka.topics.raw)")
+    source.add_argument("--input", nargs="+", metavar="PATH",
+                        help="bridge these files instead (any delivery shape, gzip; '-' = stdin)")
+    p.add_argument("--to-topic", metavar="TOPIC",
+                   help="normalized activity topic (default: the config's, graph.activity.v1)")
+    p.add_argument("--dlq-topic", metavar="TOPIC",
+                   help="dead-letter topic (default: the config's, graph.activity.dlq.v1)")
+    p.add_argument("--bounded", action="store_true",
+                   help="stop at the current end of the raw topic (tests, backfills)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="Bytewax processes, one worker each (default 1; use ≤ partitions/files)")
+    p.add_argument("--dedup-capacity", type=int, default=None, metavar="N",
+                   help="request ids each worker remembers for de-duplication (default "
+                   "1,000,000; 0 turns it off)")
+    p.add_argument("--progress", action="store_true",
+                   help="show the file progress line even when stderr is not a terminal")
+
+
+@dataclasses.dataclass(frozen=True)
+class BridgeJob:
+    """Everything a (possibly spawned) process needs to build its share of the bridge."""
+
+    config: Any
+    paths: tuple[str, ...] | None
+    tail: bool
+    dedup_capacity: int | None
+
+
+def _configure(args: argparse.Namespace) -> Any:
+    from graphsentry.config import load_config
+
+    config = load_config(args.config)
+    if args.bootstrap:
+        config = config.replace("kafka", bootstrap=args.bootstrap)
+    topics = config.kafka.topics
+    topics = dataclasses.replace(topics, raw=args.from_topic or topics.raw,
+                                 activity=args.to_topic or topics.activity,
+                                 dlq=args.dlq_topic or topics.dlq)
+    return config.replace("kafka", topics=topics)
+
+
+def _check_inputs(paths: list[str], processes: int) -> None:
+    for path in paths:
+        if path == "-":
+            if processes > 1:
+                raise GraphsentryError("stdin ('-') can only be bridged with --processes 1")
+        elif not os.path.isfile(path):
+            problem = "is a directory" if os.path.isdir(path) else "no such file"
+            raise GraphsentryError(f"cannot read {path}: {problem}")
+
+
+def _check_topics(settings: dict[str, Any], topics: list[str], role: str) -> None:
+    """A clear error now, instead of a producer waiting minutes for a topic that is not there."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(settings)
+    for topic in topics:
+        try:
+            described = admin.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
+        except KafkaException as exc:
+            raise GraphsentryError(f"cannot reach Kafka at {settings['bootstrap.servers']}: "
+                                   f"{exc}") from None
+        if described is None or described.error is not None or not described.partitions:
+            raise GraphsentryError(f"{role} topic {topic!r} does not exist on "
+                                   f"{settings['bootstrap.servers']}")
+
+
+def _client_settings(config: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"bootstrap.servers": config.kafka.bootstrap, **{str(k): v for k, v in extra.items()}}
+
+
+def _build(job: BridgeJob, on_read: Callable[[int], None] | None) -> Any:
+    from dataflows.bridge import files_bridge_flow, kafka_bridge_flow
+
+    if job.paths is not None:
+        return files_bridge_flow(job.config, job.paths, dedup_capacity=job.dedup_capacity,
+                                 on_read=on_read)
+    return kafka_bridge_flow(job.config, tail=job.tail, dedup_capacity=job.dedup_capacity)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (docker stop) ends the run like Ctrl-C, so counts are still reported."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _cluster_process(job: BridgeJob, addresses: list[str], index: int, read: Any,
+                     results: Any) -> None:
+    """One process of a multi-process bridge (spawned: nothing inherited but the arguments)."""
+    from bytewax.testing import cluster_main
+
+    def on_read(n: int) -> None:
+        with read.get_lock():
+            read.value += n
+
+    _stop_on_sigterm()
+    built = _build(job, on_read)
+    try:
+        cluster_main(built.flow, addresses, index)  # type: ignore[no-untyped-call]
+    except KeyboardInterrupt:
+        pass
+    finally:
+        results.put(built.counters.as_dict())
+
+
+def _run_cluster(job: BridgeJob, processes: int, advance: Callable[[int], None]) -> list[Any]:
+    from dataflows.bridge import BridgeCounters
+    from graphsentry.commands.run import _free_ports
+
+    context = multiprocessing.get_context("spawn")  # Bytewax runs Rust threads: never fork
+    addresses = [f"127.0.0.1:{port}" for port in _free_ports(processes)]
+    read, results = context.Value("q", 0), context.Queue()
+    children = [context.Process(target=_cluster_process, args=(job, addresses, i, read, results),
+                                name=f"bridge-{i}") for i in range(processes)]
+    for child in children:
+        child.start()
+    counts: list[BridgeCounters] = []
+    shown = 0
+    try:
+        while len(counts) < processes:
+            with read.get_lock():
+                done = int(read.value)
+            advance(done - shown)
+            shown = done
+            try:
+                counts.append(BridgeCounters.from_dict(results.get(timeout=0.2)))
+            except Exception:  # queue.Empty: check that no process died
+                failed = [c.name for c in children if c.exitcode not in (None, 0)]
+                if failed:
+                    raise GraphsentryError(f"bridge process(es) failed: {', '.join(failed)}"
+                                           ) from None
+    except KeyboardInterrupt:
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # each reports its counts before it exits
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while len(counts) < processes and time.monotonic() < deadline:
+            try:
+                counts.append(BridgeCounters.from_dict(results.get(timeout=0.5)))
+            except Exception:
+                if not any(c.is_alive() for c in children):
+                    break
+        raise _Interrupted(counts) from None
+    finally:
+        for child in children:
+            child.join(timeout=STOP_GRACE_SECONDS)
+            if child.is_alive():
+                child.kill()
+    return counts
+
+
+class _Interrupted(Exception):
+    def __init__(self, counts: list[Any]) -> None:
+        super().__init__("interrupted")
+        self.counts = counts
+
+
+def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> tuple[Any, bool]:
+    """Run the bridge; returns (summed ``BridgeCounters``, whether it was interrupted)."""
+    from bytewax.testing import run_main
+
+    from dataflows.bridge import BridgeCounters
+    from graphsentry.progress import Progress
+
+    total = (sum(os.path.getsize(p) for p in job.paths if p != "-")
+             if job.paths is not None else None)
+    show = progress if job.paths is not None else False  # no byte count for a topic
+    summed, interrupted = BridgeCounters(), False
+    _stop_on_sigterm()
+    with Progress(total, "bridge", force=show or None) as bar:
+        if processes == 1:
+            built = _build(job, bar.advance)
+            try:
+                run_main(built.flow)  # type: ignore[no-untyped-call]
+            except KeyboardInterrupt:
+                interrupted = True
+            summed.add(built.counters)
+        else:
+            try:
+                counts = _run_cluster(job, processes, bar.advance)
+            except _Interrupted as stop:
+                counts, interrupted = stop.counts, True
+            for counters in counts:
+                summed.add(counters)
+    return summed, interrupted
+
+
+def run(args: argparse.Namespace) -> int:
+    from graphsentry.ingest.dedup import DEFAULT_CAPACITY
+
+    if args.processes < 1:
+        raise GraphsentryError(f"--processes must be at least 1, got {args.processes}")
+    if args.dedup_capacity is not None and args.dedup_capacity < 0:
+        raise GraphsentryError("--dedup-capacity must be 0 (off) or more")
+    capacity = DEFAULT_CAPACITY if args.dedup_capacity is None else args.dedup_capacity or None
+    config = _configure(args)
+    kafka = config.kafka
+    if args.input:
+        _check_inputs(args.input, args.processes)
+    else:
+        _check_topics(_client_settings(config, kafka.consumer), [kafka.topics.raw], "raw")
+    _check_topics(_client_settings(config, kafka.producer),
+                  [kafka.topics.activity, kafka.topics.dlq], "output")
+    job = BridgeJob(config, tuple(args.input) if args.input else None,
+                    tail=kafka.tail and not args.bounded, dedup_capacity=capacity)
+    source = (", ".join(args.input) if args.input else
+              f"topic {kafka.topics.raw}{'' if job.tail else ' (to its current end)'}")
+    print(f"graphsentry bridge: {source} -> {kafka.topics.activity} "
+          f"(dead letters: {kafka.topics.dlq}) on {kafka.bootstrap}", file=sys.stderr)
+    started = time.perf_counter()
+    counters, interrupted = bridge(job, args.processes, args.progress or None)
+    print(f"graphsentry bridge: {counters.summary()} in {time.perf_counter() - started:.1f}s"
+          f"{' (interrupted)' if interrupted else ''}", file=sys.stderr)
+    return 130 if interrupted else 0
