@@ -87,17 +87,20 @@ def _check_inputs(paths: list[str], processes: int) -> None:
 
 
 def _check_topics(settings: dict[str, Any], topics: list[str], role: str) -> None:
-    """A clear error now, instead of a producer waiting minutes for a topic that is not there."""
+    """A clear error now, instead of a producer waiting minutes for a topic that is not there.
+
+    Lists all topics: asking for one by name would create it on a broker that auto-creates.
+    """
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(settings)
+    try:
+        existing = AdminClient(settings).list_topics(timeout=METADATA_TIMEOUT_S).topics
+    except KafkaException as exc:
+        raise GraphsentryError(f"cannot reach Kafka at {settings['bootstrap.servers']}: "
+                               f"{exc}") from None
     for topic in topics:
-        try:
-            described = admin.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
-        except KafkaException as exc:
-            raise GraphsentryError(f"cannot reach Kafka at {settings['bootstrap.servers']}: "
-                                   f"{exc}") from None
+        described = existing.get(topic)
         if described is None or described.error is not None or not described.partitions:
             raise GraphsentryError(f"{role} topic {topic!r} does not exist on "
                                    f"{settings['bootstrap.servers']}")
