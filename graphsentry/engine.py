@@ -10,8 +10,8 @@ that app's principals; it is plain data and pickles (Bytewax snapshots it). A
 3. **duplicate**: the same ``request_id`` at the same time already seen for this key → dropped;
 4. detectors see the event with the history as it was before it, then the history learns it;
 5. findings that are not suppressed feed the attack chain; both become alert dicts;
-6. whenever ``max_ts`` has advanced by a window since the last pass, expired detector windows,
-   chain hits and remembered request ids are dropped.
+6. whenever ``max_ts`` has advanced by a window (at least a quarter of the lateness) since
+   the last pass, expired detector windows, chain hits and remembered request ids are dropped.
 
 No Bytewax, Kafka or Redis here.
 """
@@ -63,6 +63,8 @@ class PrincipalState:
     history: PrincipalHistory = field(default_factory=PrincipalHistory)
     detectors: dict[str, Any] = field(default_factory=dict)
     unsaved: int = 0
+    last_ts: float = float("-inf")
+    """Newest event time of this principal (lets an expiry pass skip quiet principals)."""
 
 
 @dataclass(slots=True)
@@ -71,6 +73,8 @@ class KeyState:
 
     max_ts: float = float("-inf")
     expired_at: float = float("-inf")
+    watermark: float = float("-inf")
+    """The watermark of the last expiry pass."""
     principals: dict[str, PrincipalState] = field(default_factory=dict)
     chain: Any = None
     seen: dict[str, float] = field(default_factory=dict)
@@ -93,6 +97,16 @@ def _knowledge(history: PrincipalHistory) -> int:
             + len(history.families) + len(history.write_templates))
 
 
+def _window_of(detector: Detector) -> float | None:
+    """The detector's window length (attribute or parameter), None for windowless ones
+    (whose state does not age with the watermark, e.g. ``new_origin``)."""
+    for owner in (detector, getattr(detector, "params", None)):
+        length = getattr(owner, "window_seconds", None)
+        if isinstance(length, (int, float)) and length > 0:
+            return float(length)
+    return None
+
+
 class _Slot:
     """One detector as the engine drives it, with the cheapest way to skip it.
 
@@ -110,11 +124,9 @@ class _Slot:
         self.pristine = detector.new_state()
         self.scratch = detector.new_state()
 
-    def observe(self, states: dict[str, Any], event: GraphEvent,
-                ctx: EventContext) -> list[Finding]:
-        state = states.get(self.id)
-        if state is not None:
-            return self.detector.observe(state, event, ctx)
+    def observe_without_state(self, states: dict[str, Any], event: GraphEvent,
+                              ctx: EventContext) -> list[Finding]:
+        """The principal has no state for this detector yet: create one only if needed."""
         if self.prefilter is not None:
             if not self.prefilter(event, ctx):
                 return []
@@ -131,7 +143,7 @@ class _Slot:
 class DetectionEngine:
     def __init__(self, config: Any) -> None:
         """``config`` is a ``graphsentry.config.Config``."""
-        from detectors import catalog
+        import detectors.catalog as catalog
 
         overrides = config.detectors.params
         self.detectors: list[Detector] = catalog.build_detectors(
@@ -141,14 +153,16 @@ class DetectionEngine:
         self.meta: dict[str, DetectorMeta] = {d.meta.id: d.meta for d in self.detectors}
         self.meta[self.chain.meta.id] = self.chain.meta
         self._slots = [_Slot(d) for d in self.detectors]
-        self.lateness = float(config.time.allowed_lateness_seconds)
         self.save_every = int(config.state.history_save_every)
         self.seen_capacity = int(config.state.seen_capacity)
         self.suppressed_apps = frozenset(a.lower() for a in config.suppress.apps)
         self.suppressed_principals = frozenset(p.lower() for p in config.suppress.principals)
-        windows = [float(w) for d in self.detectors
-                   if isinstance(w := getattr(d, "window_seconds", None), (int, float)) and w > 0]
-        self.expire_every = min(windows, default=DEFAULT_EXPIRE_EVERY)
+        self.lateness = float(config.time.allowed_lateness_seconds)
+        windows = [w for d in self.detectors if (w := _window_of(d)) is not None]
+        # Expiry passes cost a visit of every state: one per quarter of the lateness (windows
+        # linger at most that long past the watermark) or per window, whichever is longer.
+        self.expire_every = max(min(windows, default=DEFAULT_EXPIRE_EVERY), self.lateness / 4)
+        self.longest_window = max(windows, default=DEFAULT_EXPIRE_EVERY)
         self.counters = EngineCounters()
 
     def new_state(self) -> KeyState:
@@ -180,10 +194,15 @@ class DetectionEngine:
         ctx = EventContext(history=history, asn=parts.asn, asn_name=parts.asn_name,
                            app=parts.app, enrichment_available=parts.available)
         findings: list[Finding] = []
-        for slot in self._slots:
-            found = slot.observe(principal.detectors, event, ctx)
+        states = principal.detectors
+        for slot in self._slots:  # the hot loop: one call per detector and event
+            state_ = states.get(slot.id)
+            found = (slot.detector.observe(state_, event, ctx) if state_ is not None
+                     else slot.observe_without_state(states, event, ctx))
             if found:
                 findings.extend(found)
+        if ts > principal.last_ts:
+            principal.last_ts = ts
         alerts = self._alerts(state, findings, ctx) if findings else []
 
         before = _knowledge(history)
@@ -233,8 +252,13 @@ class DetectionEngine:
     def expire(self, state: KeyState, watermark: float) -> None:
         """Drop what ends before ``watermark`` (``max_ts - lateness``) in every state."""
         by_id = {slot.id: slot.detector for slot in self._slots}
+        # A principal quiet since before the last pass had its windows expired then already.
+        quiet_before = state.watermark - self.longest_window
+        state.watermark = watermark
         for principal in state.principals.values():
             states = principal.detectors
+            if not states or principal.last_ts < quiet_before:
+                continue
             for det_id in [d for d, s in states.items()
                            if d not in by_id or by_id[d].expire(s, watermark)]:
                 del states[det_id]  # empty, or of a detector no longer enabled
