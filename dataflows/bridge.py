@@ -24,7 +24,7 @@ import json
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -312,25 +312,75 @@ class FilesSource(FixedPartitionedSource[RawItem, int]):
         return _FilePartition(path, resume_state or 0, self.batch_size, self.on_read)
 
 
+# --- graceful stop ---------------------------------------------------------------------------
+
+class _StoppablePartition(StatefulSourcePartition[Any, Any]):
+    def __init__(self, inner: StatefulSourcePartition[Any, Any], stop: threading.Event) -> None:
+        self.inner = inner
+        self.stop = stop
+
+    def next_batch(self) -> Iterable[Any]:
+        if self.stop.is_set():
+            raise StopIteration
+        return self.inner.next_batch()
+
+    def next_awake(self) -> datetime | None:
+        return self.inner.next_awake()
+
+    def snapshot(self) -> Any:
+        return self.inner.snapshot()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class StoppableSource(FixedPartitionedSource[Any, Any]):
+    """``inner`` whose partitions all end (after their current batch) once ``stop`` is set.
+
+    A KeyboardInterrupt raised inside a Bytewax callback aborts the worker with a Rust panic;
+    ending the input instead lets the flow finish: sinks flush, counters are complete, and with
+    recovery the end-of-input snapshot records the offsets reached.
+    """
+
+    def __init__(self, inner: FixedPartitionedSource[Any, Any], stop: threading.Event) -> None:
+        self.inner = inner
+        self.stop = stop
+
+    def list_parts(self) -> list[str]:
+        return self.inner.list_parts()
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: Any | None) -> _StoppablePartition:
+        return _StoppablePartition(self.inner.build_part(step_id, for_part, resume_state),
+                                   self.stop)
+
+
+def _stoppable(source: FixedPartitionedSource[Any, Any],
+               stop: threading.Event | None) -> FixedPartitionedSource[Any, Any]:
+    return source if stop is None else StoppableSource(source, stop)
+
+
 # --- Kafka deployment ----------------------------------------------------------------------
 
 def kafka_bridge_flow(config: Any, *, tail: bool | None = None,
-                      dedup_capacity: int | None = DEFAULT_CAPACITY) -> BridgeFlow:
+                      dedup_capacity: int | None = DEFAULT_CAPACITY,
+                      stop: threading.Event | None = None) -> BridgeFlow:
     """Raw topic (``kafka.topics.raw``, consumer settings ``kafka.consumer``) → activity + DLQ
-    topics (producer settings ``kafka.producer``)."""
+    topics (producer settings ``kafka.producer``); the input ends when ``stop`` is set."""
     source = kafka_io.activity_source(config, tail=tail, topic=config.kafka.topics.raw,
                                       batch_size=min(RAW_BATCH_SIZE, config.bytewax.batch_size))
     sink = kafka_io.message_sink(config)
-    return build_bridge_flow(config, source, sink, sink, dedup_capacity)
+    return build_bridge_flow(config, _stoppable(source, stop), sink, sink, dedup_capacity)
 
 
 def files_bridge_flow(config: Any, paths: Sequence[str], *,
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
-                      on_read: ProgressCallback | None = None) -> BridgeFlow:
-    """Files (backfill) → activity + DLQ topics."""
+                      on_read: ProgressCallback | None = None,
+                      stop: threading.Event | None = None) -> BridgeFlow:
+    """Files (backfill) → activity + DLQ topics; the input ends when ``stop`` is set."""
     sink = kafka_io.message_sink(config)
-    return build_bridge_flow(config, FilesSource(paths, config.bytewax.batch_size, on_read),
-                             sink, sink, dedup_capacity)
+    source = FilesSource(paths, config.bytewax.batch_size, on_read)
+    return build_bridge_flow(config, _stoppable(source, stop), sink, sink, dedup_capacity)
 
 
 def get_flow(tail: bool | None = None) -> Dataflow:

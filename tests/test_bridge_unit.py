@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from dataflows.bridge import (
     BridgeStep,
     BridgeTopics,
     FilesSource,
+    StoppableSource,
     bridge_message,
     build_bridge_flow,
 )
@@ -230,3 +232,16 @@ def test_files_source_reads_every_shape_and_reports_bytes(config: Any, tmp_path:
     assert [json.loads(m.value)["source"] for m in dlq] == [f"{blob}:3"]
     assert sum(read) == blob.stat().st_size + hub.stat().st_size
     assert built.counters.duplicates == 1
+
+
+def test_stop_ends_the_input_after_the_current_batch(config: Any, tmp_path: Path) -> None:
+    blob = tmp_path / "PT1H.json"
+    blob.write_bytes(b"".join(json.dumps(record(n)).encode() + b"\n" for n in range(10)))
+    stop = threading.Event()
+    activity: list[Any] = []
+    source = StoppableSource(FilesSource([str(blob)], batch_size=3,
+                                         on_read=lambda _n: stop.set()), stop)
+    built = build_bridge_flow(config, source, TestingSink(activity), TestingSink([]), now=clock)
+    run_main(built.flow)  # type: ignore[no-untyped-call]
+    assert [decode(m.value)["request_id"] for m in activity] == ["req-0", "req-1", "req-2"]
+    assert built.counters.inputs == 3

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -110,17 +111,33 @@ def _client_settings(config: Any, extra: dict[str, Any]) -> dict[str, Any]:
     return {"bootstrap.servers": config.kafka.bootstrap, **{str(k): v for k, v in extra.items()}}
 
 
-def _build(job: BridgeJob, on_read: Callable[[int], None] | None) -> Any:
+def _build(job: BridgeJob, on_read: Callable[[int], None] | None,
+           stop: threading.Event) -> Any:
     from dataflows.bridge import files_bridge_flow, kafka_bridge_flow
 
     if job.paths is not None:
         return files_bridge_flow(job.config, job.paths, dedup_capacity=job.dedup_capacity,
-                                 on_read=on_read)
-    return kafka_bridge_flow(job.config, tail=job.tail, dedup_capacity=job.dedup_capacity)
+                                 on_read=on_read, stop=stop)
+    return kafka_bridge_flow(job.config, tail=job.tail, dedup_capacity=job.dedup_capacity,
+                             stop=stop)
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (docker stop) ends the run like Ctrl-C, so counts are still reported."""
+def _stop_on_signals(stop: threading.Event, abort_on_repeat: bool) -> None:
+    """SIGINT / SIGTERM (Ctrl-C, docker stop) end the input: the flow drains and finishes, so
+    every bridged record is flushed and counted. A repeated signal aborts, if allowed (a cluster
+    child gets Ctrl-C's SIGINT and then its parent's SIGTERM: it ignores the second)."""
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set() and abort_on_repeat:
+            raise KeyboardInterrupt
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
+
+
+def _interrupt_on_sigterm() -> None:
+    """In the parent of a cluster: SIGTERM ends the run like Ctrl-C."""
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -137,12 +154,11 @@ def _cluster_process(job: BridgeJob, addresses: list[str], index: int, read: Any
         with read.get_lock():
             read.value += n
 
-    _stop_on_sigterm()
-    built = _build(job, on_read)
+    stop = threading.Event()
+    _stop_on_signals(stop, abort_on_repeat=False)
+    built = _build(job, on_read, stop)
     try:
         cluster_main(built.flow, addresses, index)  # type: ignore[no-untyped-call]
-    except KeyboardInterrupt:
-        pass
     finally:
         results.put(built.counters.as_dict())
 
@@ -176,7 +192,7 @@ def _run_cluster(job: BridgeJob, processes: int, advance: Callable[[int], None])
     except KeyboardInterrupt:
         for child in children:
             if child.is_alive():
-                child.terminate()  # each reports its counts before it exits
+                child.terminate()  # SIGTERM: each drains, reports its counts and exits
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         while len(counts) < processes and time.monotonic() < deadline:
             try:
@@ -210,16 +226,16 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> 
              if job.paths is not None else None)
     show = progress if job.paths is not None else False  # no byte count for a topic
     summed, interrupted = BridgeCounters(), False
-    _stop_on_sigterm()
     with Progress(total, "bridge", force=show or None) as bar:
         if processes == 1:
-            built = _build(job, bar.advance)
-            try:
-                run_main(built.flow)  # type: ignore[no-untyped-call]
-            except KeyboardInterrupt:
-                interrupted = True
+            stop = threading.Event()
+            _stop_on_signals(stop, abort_on_repeat=True)
+            built = _build(job, bar.advance, stop)
+            run_main(built.flow)  # type: ignore[no-untyped-call]
             summed.add(built.counters)
+            interrupted = stop.is_set()
         else:
+            _interrupt_on_sigterm()
             try:
                 counts = _run_cluster(job, processes, bar.advance)
             except _Interrupted as stop:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -188,6 +190,52 @@ def test_files_to_kafka_via_cli(kafka_bootstrap: str, topic_factory: Topics,
     assert all(m.key() is None for m in read_all(kafka_bootstrap, dlq))
     assert "10 bridged, 2 rejected (invalid_json 1, missing_field 1), 1 duplicates" in done.stderr
     assert f"bridge: {blob.stat().st_size}/{blob.stat().st_size} (100.0%)" in done.stderr
+
+
+def count_messages(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "graphsentry-bridge-test"})
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    total = 0
+    for partition in partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        total += high - low
+    consumer.close()
+    return total
+
+
+def test_live_bridge_stops_cleanly_on_sigterm(kafka_bootstrap: str, topic_factory: Topics,
+                                              tmp_path: Path) -> None:
+    """The compose service: plain ``graphsentry bridge`` configured by file + KAFKA_BOOTSTRAP,
+    live on the raw topic; ``docker stop`` (SIGTERM) drains it and prints the counts."""
+    raw, activity = topic_factory(2, "raw"), topic_factory(2, "activity")
+    dlq = topic_factory(1, "dlq")
+    config = tmp_path / "graphsentry.yaml"
+    config.write_text(json.dumps({"kafka": {"bootstrap": "unused:1", "topics": {
+        "raw": raw, "activity": activity, "dlq": dlq}}}))
+    records = [record(n, n) for n in range(40, 46)]
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer.produce(raw, value=event_hub(*records[:3]))
+    producer.produce(raw, value=event_hub(*records[3:]))
+    assert producer.flush(30) == 0
+    env = dict(os.environ, KAFKA_BOOTSTRAP=kafka_bootstrap, GRAPHSENTRY_CONFIG=str(config))
+    bridge = subprocess.Popen([sys.executable, "-m", "graphsentry.cli", "bridge"], env=env,
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while count_messages(kafka_bootstrap, activity) < len(records):
+            assert bridge.poll() is None, "the live bridge exited by itself"
+            assert time.monotonic() < deadline, "records not bridged in time"
+            time.sleep(0.5)
+        bridge.send_signal(signal.SIGTERM)
+        _, stderr = bridge.communicate(timeout=30)
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+            bridge.wait()
+    assert bridge.returncode == 130, stderr[-3000:]
+    assert "2 inputs, 6 bridged, 0 rejected, 0 duplicates" in stderr
+    assert "(interrupted)" in stderr and "Traceback" not in stderr
+    check_activity(read_all(kafka_bootstrap, activity), records)
 
 
 def test_missing_output_topic_is_a_clear_error(kafka_bootstrap: str, kafka_admin: Any,
