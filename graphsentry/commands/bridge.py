@@ -50,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedup-capacity", type=int, default=None, metavar="N",
                    help="request ids each worker remembers for de-duplication (default "
                    "1,000,000; 0 turns it off)")
+    p.add_argument("--recovery-dir", metavar="DIR",
+                   help="Bytewax recovery partitions (created if missing): a restart resumes at "
+                   "the offsets (or file positions) the last run reached")
     p.add_argument("--progress", action="store_true",
                    help="show the file progress line even when stderr is not a terminal")
 
@@ -62,6 +65,20 @@ class BridgeJob:
     paths: tuple[str, ...] | None
     tail: bool
     dedup_capacity: int | None
+    recovery_dir: str | None = None
+
+    def run_options(self) -> dict[str, Any]:
+        """Epoch length and recovery for ``run_main`` / ``cluster_main``."""
+        from datetime import timedelta
+        from pathlib import Path
+
+        from bytewax.recovery import RecoveryConfig
+
+        recovery = None
+        if self.recovery_dir:
+            recovery = RecoveryConfig(Path(self.recovery_dir))  # type: ignore[no-untyped-call]
+        return {"epoch_interval": timedelta(seconds=self.config.bytewax.epoch_seconds),
+                "recovery_config": recovery}
 
 
 def _configure(args: argparse.Namespace) -> Any:
@@ -158,7 +175,8 @@ def _cluster_process(job: BridgeJob, addresses: list[str], index: int, read: Any
     _stop_on_signals(stop, abort_on_repeat=False)
     built = _build(job, on_read, stop)
     try:
-        cluster_main(built.flow, addresses, index)  # type: ignore[no-untyped-call]
+        cluster_main(built.flow, addresses, index,  # type: ignore[no-untyped-call]
+                     **job.run_options())
     finally:
         results.put(built.counters.as_dict())
 
@@ -231,7 +249,7 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> 
             stop = threading.Event()
             _stop_on_signals(stop, abort_on_repeat=True)
             built = _build(job, bar.advance, stop)
-            run_main(built.flow)  # type: ignore[no-untyped-call]
+            run_main(built.flow, **job.run_options())  # type: ignore[no-untyped-call]
             summed.add(built.counters)
             interrupted = stop.is_set()
         else:
@@ -261,8 +279,13 @@ def run(args: argparse.Namespace) -> int:
         _check_topics(_client_settings(config, kafka.consumer), [kafka.topics.raw], "raw")
     _check_topics(_client_settings(config, kafka.producer),
                   [kafka.topics.activity, kafka.topics.dlq], "output")
+    if args.recovery_dir:
+        from graphsentry.commands.run import _prepare_recovery
+
+        _prepare_recovery(args.recovery_dir)
     job = BridgeJob(config, tuple(args.input) if args.input else None,
-                    tail=kafka.tail and not args.bounded, dedup_capacity=capacity)
+                    tail=kafka.tail and not args.bounded, dedup_capacity=capacity,
+                    recovery_dir=args.recovery_dir)
     source = (", ".join(args.input) if args.input else
               f"topic {kafka.topics.raw}{'' if job.tail else ' (to its current end)'}")
     print(f"graphsentry bridge: {source} -> {kafka.topics.activity} "

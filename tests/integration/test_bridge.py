@@ -192,6 +192,24 @@ def test_files_to_kafka_via_cli(kafka_bootstrap: str, topic_factory: Topics,
     assert f"bridge: {blob.stat().st_size}/{blob.stat().st_size} (100.0%)" in done.stderr
 
 
+def test_recovery_resumes_after_the_last_bridged_offset(kafka_bootstrap: str,
+                                                        topic_factory: Topics,
+                                                        tmp_path: Path) -> None:
+    raw, activity = topic_factory(2, "raw"), topic_factory(2, "activity")
+    dlq = topic_factory(1, "dlq")
+    args = ("--bounded", "--from-topic", raw, "--to-topic", activity, "--dlq-topic", dlq,
+            "--recovery-dir", str(tmp_path / "recovery"))
+    first, second = [record(n, n) for n in range(50, 53)], [record(n, n) for n in range(53, 55)]
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer.produce(raw, key=b"hub", value=event_hub(*first))
+    assert producer.flush(30) == 0
+    assert "1 inputs, 3 bridged" in run_bridge(kafka_bootstrap, *args).stderr
+    producer.produce(raw, key=b"hub", value=event_hub(*second))
+    assert producer.flush(30) == 0
+    assert "1 inputs, 2 bridged" in run_bridge(kafka_bootstrap, *args).stderr
+    check_activity(read_all(kafka_bootstrap, activity), first + second)
+
+
 def count_messages(bootstrap: str, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "graphsentry-bridge-test"})
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
