@@ -35,6 +35,9 @@ ROOT = Path(__file__).parents[2]
 SCHEMA = fastavro.parse_schema(json.loads((ROOT / "schemas" / "graph_activity.avsc").read_text()))
 TENANT = "3c9a1f7e-6b2d-4a8c-9e1f-0a2b3c4d5e6f"
 APPS = ("7e1d2c3b-4a5f-4e6d-8c7b-6a5f4e3d2c1b", "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e")
+# Activity messages carry the records' event time; the local broker deletes anything older
+# than a day (log.retention.hours=24) at its next retention check, so keep test topics forever.
+KEEP = {"retention.ms": "-1"}
 NOT_JSON = b"\x1b[31mERROR\x1b[0m upstream timeout, not a JSON body"
 
 
@@ -137,7 +140,7 @@ Topics = Callable[..., str]
 @pytest.mark.parametrize("processes", [1, 2])
 def test_raw_topic_to_activity_and_dead_letters(kafka_bootstrap: str, topic_factory: Topics,
                                                 processes: int) -> None:
-    raw, activity = topic_factory(2, "raw"), topic_factory(3, "activity")
+    raw, activity = topic_factory(2, "raw"), topic_factory(3, "activity", KEEP)
     dlq = topic_factory(1, "dlq")
     good = [record(1, 0), record(2, 1), record(3, 2, app=APPS[1]), record(4, 3), record(5, 4)]
     bad = record(6, 5)
@@ -171,7 +174,7 @@ def test_raw_topic_to_activity_and_dead_letters(kafka_bootstrap: str, topic_fact
 
 def test_files_to_kafka_via_cli(kafka_bootstrap: str, topic_factory: Topics,
                                 tmp_path: Path) -> None:
-    activity, dlq = topic_factory(2, "activity"), topic_factory(1, "dlq")
+    activity, dlq = topic_factory(2, "activity", KEEP), topic_factory(1, "dlq")
     records = [record(n, n) for n in range(10, 20)]
     missing_app = record(30, 30, appId=None)
     blob = tmp_path / "PT1H.json"  # storage account: JSON lines, CRLF
@@ -195,7 +198,7 @@ def test_files_to_kafka_via_cli(kafka_bootstrap: str, topic_factory: Topics,
 def test_recovery_resumes_after_the_last_bridged_offset(kafka_bootstrap: str,
                                                         topic_factory: Topics,
                                                         tmp_path: Path) -> None:
-    raw, activity = topic_factory(2, "raw"), topic_factory(2, "activity")
+    raw, activity = topic_factory(2, "raw"), topic_factory(2, "activity", KEEP)
     dlq = topic_factory(1, "dlq")
     args = ("--bounded", "--from-topic", raw, "--to-topic", activity, "--dlq-topic", dlq,
             "--recovery-dir", str(tmp_path / "recovery"))
@@ -225,7 +228,7 @@ def test_live_bridge_stops_cleanly_on_sigterm(kafka_bootstrap: str, topic_factor
                                               tmp_path: Path) -> None:
     """The compose service: plain ``graphsentry bridge`` configured by file + KAFKA_BOOTSTRAP,
     live on the raw topic; ``docker stop`` (SIGTERM) drains it and prints the counts."""
-    raw, activity = topic_factory(2, "raw"), topic_factory(2, "activity")
+    raw, activity = topic_factory(2, "raw"), topic_factory(2, "activity", KEEP)
     dlq = topic_factory(1, "dlq")
     config = tmp_path / "graphsentry.yaml"
     config.write_text(json.dumps({"kafka": {"bootstrap": "unused:1", "topics": {
