@@ -136,14 +136,20 @@ def bridge_candidate(candidate: RawItem, topics: BridgeTopics, dedup: Deduplicat
     try:
         value = encode_activity(record)
     except ValueError as exc:  # a normalized record the schema refuses: a bug, not a crash
-        counters.rejected["internal_error"] += 1
-        body = {"reason": f"internal_error: {exc}", "raw": excerpt(repr(record)),
-                "source": where}
-        return dead_letter(body, topics, key, timestamp, now)
+        return _internal_error(exc, repr(record), where, topics, key, timestamp, now, counters)
     counters.bridged += 1
     return True, KafkaSinkMessage(message_key(record), value, topic=topics.activity,
                                   headers=list(kafka_io.AVRO_HEADERS),
                                   timestamp=message_timestamp_ms(record))
+
+
+def _internal_error(exc: Exception, raw: object, source: str, topics: BridgeTopics,
+                    key: bytes | None, timestamp: int, now: Clock,
+                    counters: BridgeCounters) -> Routed:
+    counters.rejected["internal_error"] += 1
+    body = {"reason": f"internal_error: {type(exc).__name__}: {exc}", "raw": excerpt(raw),
+            "source": source}
+    return dead_letter(body, topics, key, timestamp, now)
 
 
 def bridge_message(item: Any, topics: BridgeTopics, dedup: Deduplicator | None,
@@ -152,11 +158,13 @@ def bridge_message(item: Any, topics: BridgeTopics, dedup: Deduplicator | None,
 
     ``item`` is a ``KafkaSourceMessage`` (raw payload: every record in it), a ``KafkaError``
     (a consumer error: one dead letter), or a reader item from files (``(obj, source)`` or a
-    ``Reject``).
+    ``Reject``). A failure (a bug) costs only the record it happened on.
     """
     counters.inputs += 1
     key: bytes | None = None
     timestamp = 0
+    source = "bridge"
+    out: list[Routed] = []
     try:
         if isinstance(item, KafkaError):
             counters.rejected["kafka_error"] += 1
@@ -174,14 +182,18 @@ def bridge_message(item: Any, topics: BridgeTopics, dedup: Deduplicator | None,
             candidates: Iterator[RawItem] = parse_payload(item.value, source)
         else:
             candidates = iter([item])
-        out = [bridge_candidate(c, topics, dedup, counters, key, timestamp, now)
-               for c in candidates]
-        return [routed for routed in out if routed is not None]
-    except Exception as exc:  # one bad input never takes its neighbours down
-        counters.rejected["internal_error"] += 1
-        body = {"reason": f"internal_error: {type(exc).__name__}: {exc}",
-                "raw": excerpt(getattr(item, "value", None) or repr(item)), "source": "bridge"}
-        return [dead_letter(body, topics, key, timestamp, now)]
+        for candidate in candidates:
+            try:
+                routed = bridge_candidate(candidate, topics, dedup, counters, key, timestamp, now)
+            except Exception as exc:  # one bad record never takes its neighbours down
+                routed = _internal_error(exc, candidate, source, topics, key, timestamp, now,
+                                         counters)
+            if routed is not None:
+                out.append(routed)
+    except Exception as exc:  # the reader itself failed: what it yielded so far is kept
+        out.append(_internal_error(exc, getattr(item, "value", None) or repr(item), source,
+                                   topics, key, timestamp, now, counters))
+    return out
 
 
 class BridgeStep:
