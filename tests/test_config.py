@@ -103,3 +103,11 @@ def test_defaults_table_covers_every_setting() -> None:
     assert rows["time.allowed_lateness_seconds"][0] == "7200.0"
     assert "librdkafka" in rows["kafka.consumer"][1]
     assert len(rows) >= 25
+
+
+def test_configuration_doc_is_up_to_date() -> None:
+    from graphsentry.config import update_doc
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    text = doc.read_text(encoding="utf-8")
+    assert update_doc(text) == text, "run: python -m graphsentry.config docs/configuration.md"
