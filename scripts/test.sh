@@ -12,6 +12,15 @@ MYPY_TARGETS=(detectors dataflows graphsentry schemas)
 
 "$ROOT/scripts/bootstrap.sh"
 
+# The backtest report test renders the HTML in a real headless browser: Debian's Chromium.
+if ! command -v chromium >/dev/null 2>&1 && [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "test: installing Debian's chromium for the HTML report test" >&2
+    mkdir -p "$ROOT/.state/logs"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends chromium; } >"$ROOT/.state/logs/apt-chromium.log" 2>&1 \
+        || echo "test: chromium install failed (see .state/logs/apt-chromium.log); the report test will be skipped" >&2
+fi
+
 # Remember which services are not running yet: those are the ones to stop at exit.
 started=()
 for service in kafka redis; do
