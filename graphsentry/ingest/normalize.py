@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from graphsentry.ingest.keys import merge_fields
 from graphsentry.ingest.limits import (
     MAX_ARRAY_ITEMS,
     MAX_CLAIM_CHARS,
@@ -23,37 +24,44 @@ from graphsentry.ingest.limits import (
 from graphsentry.ingest.reject import Reject, reject
 from graphsentry.ingest.timeparse import parse_timestamp
 from graphsentry.ingest.uri import analyze_uri, is_download, is_write
+from schemas import field_names
 
 __all__ = ["GRAPH_CATEGORY", "Reject", "normalize_record"]
 
 GRAPH_CATEGORY = "microsoftgraphactivitylogs"
 # Columns only a Log Analytics export has: there ``TenantId`` is the workspace, not the tenant.
-_LOG_ANALYTICS_MARKERS = ("aadtenantid", "sourcesystem", "_billedsize", "_isbillable")
+_LOG_ANALYTICS_MARKERS = ("aadTenantId", "sourceSystem", "_BilledSize", "_IsBillable")
 _LOG_ANALYTICS_KEYS = ("TimeGenerated", "RequestId", "AppId")
 
 # (output field, input key, fallback key or "", max chars) for optional strings.
 _OPTIONAL_STRINGS = (
-    ("operation_id", "operationid", "", MAX_STRING_CHARS),
-    ("client_request_id", "clientrequestid", "", MAX_STRING_CHARS),
-    ("api_version", "apiversion", "operationversion", MAX_STRING_CHARS),
-    ("ip_address", "ipaddress", "calleripaddress", MAX_STRING_CHARS),
-    ("user_agent", "useragent", "", MAX_USER_AGENT_CHARS),
+    ("operation_id", "operationId", "", MAX_STRING_CHARS),
+    ("client_request_id", "clientRequestId", "", MAX_STRING_CHARS),
+    ("api_version", "apiVersion", "operationVersion", MAX_STRING_CHARS),
+    ("ip_address", "ipAddress", "callerIpAddress", MAX_STRING_CHARS),
+    ("user_agent", "userAgent", "", MAX_USER_AGENT_CHARS),
     ("location", "location", "", MAX_STRING_CHARS),
-    ("user_id", "userid", "", MAX_STRING_CHARS),
-    ("service_principal_id", "serviceprincipalid", "", MAX_STRING_CHARS),
-    ("sign_in_activity_id", "signinactivityid", "", MAX_STRING_CHARS),
-    ("identity_provider", "identityprovider", "", MAX_STRING_CHARS),
-    ("device_id", "deviceid", "c_deviceid", MAX_STRING_CHARS),
-    ("session_id", "sessionid", "c_sid", MAX_STRING_CHARS),
-    ("unique_token_id", "uniquetokenid", "", MAX_STRING_CHARS),
+    ("user_id", "userId", "", MAX_STRING_CHARS),
+    ("service_principal_id", "servicePrincipalId", "", MAX_STRING_CHARS),
+    ("sign_in_activity_id", "signInActivityId", "", MAX_STRING_CHARS),
+    ("identity_provider", "identityProvider", "", MAX_STRING_CHARS),
+    ("device_id", "deviceId", "C_DeviceId", MAX_STRING_CHARS),
+    ("session_id", "sessionId", "c_Sid", MAX_STRING_CHARS),
+    ("unique_token_id", "uniqueTokenId", "", MAX_STRING_CHARS),
 )
 # (output field, input key, minimum, maximum) for optional integers.
 _OPTIONAL_INTS = (
-    ("response_size_bytes", "responsesizebytes", 0, MAX_INT64),
-    ("duration_ms", "durationms", 0, MAX_INT64),
-    ("client_auth_method", "clientauthmethod", 0, MAX_INT32),
+    ("response_size_bytes", "responseSizeBytes", 0, MAX_INT64),
+    ("duration_ms", "durationMs", 0, MAX_INT64),
+    ("client_auth_method", "clientAuthMethod", 0, MAX_INT32),
 )
+_OPTIONAL_STRING_FIELDS = tuple(field for field, _, _, _ in _OPTIONAL_STRINGS)
+_OPTIONAL_STRING_KEYS = tuple(key for _, key, _, _ in _OPTIONAL_STRINGS)
+_STR_OR_NONE = frozenset({str, type(None)})
+_EMPTY_AS_NONE = {"": None}.get  # called as get(v, v): "" -> None, anything else -> itself
+_BULK_STRING_LIMIT = min(limit for _, _, _, limit in _OPTIONAL_STRINGS)
 _CLAIMS = ("roles", "scopes", "wids")  # output field == input key; space-separated strings
+_RECORD_TEMPLATE: dict[str, Any] = dict.fromkeys(field_names("graph_activity"))
 _IDENTITY_BY_IDTYP = {"app": "app_only", "user": "delegated"}
 _CONTAINERS = (dict, list)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
@@ -86,37 +94,28 @@ def _normalize(obj: object) -> dict[str, Any]:
     flat, enveloped = _fold_keys(obj)
     get = flat.get
     category = get("category")
-    if isinstance(category, str) and category and category.lower() != GRAPH_CATEGORY:
+    if category.__class__ is str and category and category.lower() != GRAPH_CATEGORY:
         raise _Invalid("unsupported_category", f"category {category[:64]!r}")
 
-    time_generated = _timestamp(get("timegenerated") or get("time"), "timeGenerated")
+    time_generated = _timestamp(get("timeGenerated") or get("time"), "timeGenerated")
     if time_generated is None:
         raise _Invalid("missing_field", "timeGenerated")
-    record: dict[str, Any] = {
-        "time_generated": time_generated,
-        "request_id": _required_string(get("requestid"), "requestId", MAX_STRING_CHARS),
-        "request_method": _method(get("requestmethod")),
-        "response_status_code": _status(get("responsestatuscode"), get("resultsignature")),
-        "tenant_id": _required_string(_tenant(obj, flat, enveloped), "tenantId", MAX_STRING_CHARS),
-        "app_id": _required_string(get("appid"), "appId", MAX_STRING_CHARS),
-        "token_issued_at": _timestamp(get("tokenissuedat"), "tokenIssuedAt"),
-    }
-    uri = _required_string(get("requesturi"), "requestUri", MAX_URI_CHARS)
+    # A copy of the template: schema field order, and no resizing while it fills up.
+    record = _RECORD_TEMPLATE.copy()
+    record["time_generated"] = time_generated
+    record["request_id"] = _required_string(get("requestId"), "requestId", MAX_STRING_CHARS)
+    record["request_method"] = _method(get("requestMethod"))
+    record["response_status_code"] = _status(get("responseStatusCode"), get("resultSignature"))
+    record["tenant_id"] = _required_string(_tenant(obj, flat, enveloped), "tenantId",
+                                           MAX_STRING_CHARS)
+    record["app_id"] = _required_string(get("appId"), "appId", MAX_STRING_CHARS)
+    record["token_issued_at"] = _timestamp(get("tokenIssuedAt"), "tokenIssuedAt")
+    uri = _required_string(get("requestUri"), "requestUri", MAX_URI_CHARS)
     if "\\u0026" in uri:  # double-escaped '&' seen in real records
         uri = uri.replace("\\u0026", "&")
     record["request_uri"] = uri
 
-    # Fast paths inline: plain ASCII strings within limits and plain ints need no helper call.
-    for field, key, fallback, limit in _OPTIONAL_STRINGS:
-        value = get(key)
-        if (value is None or value == "") and fallback:
-            value = get(fallback)
-        if value is None or value == "":
-            record[field] = None
-        elif value.__class__ is str and len(value) <= limit and value.isascii():
-            record[field] = value
-        else:
-            record[field] = _string(value, key, limit)
+    _optional_strings(get, record)
     for field, key, low, high in _OPTIONAL_INTS:
         value = get(key)
         if value is None or value == "":
@@ -135,31 +134,46 @@ def _normalize(obj: object) -> dict[str, Any]:
         else:
             record[key] = _claims(value, key)
 
-    _derive_identity(record, get("c_idtyp"), get("userprincipalobjectid"))
+    _derive_identity(record, get("C_Idtyp"), get("UserPrincipalObjectID"))
     _derive_resource(record)
     return record
 
 
-def _fold_keys(obj: dict[Any, Any]) -> tuple[dict[str, Any], bool]:
-    """Lower-cased keys, ``properties`` merged over the top level; nesting depth checked.
+def _optional_strings(get: Any, record: dict[str, Any]) -> None:
+    """The optional string fields, "" -> None, with the envelope fallbacks."""
+    values = list(map(get, _OPTIONAL_STRING_KEYS))
+    # Bulk fast path, all in C: only None or short ASCII strings (every field's usual state).
+    if _STR_OR_NONE.issuperset(map(type, values)):
+        present = list(filter(None, values))
+        if max(map(len, present), default=0) <= _BULK_STRING_LIMIT and "".join(present).isascii():
+            record.update(zip(_OPTIONAL_STRING_FIELDS, map(_EMPTY_AS_NONE, values, values),
+                              strict=True))
+            for field, key, fallback, limit in _OPTIONAL_STRINGS:
+                if fallback and record[field] is None:
+                    record[field] = _optional_string(get(fallback), key, limit)
+            return
+    for field, key, fallback, limit in _OPTIONAL_STRINGS:
+        value = get(key)
+        if (value is None or value == "") and fallback:
+            value = get(fallback)
+        record[field] = _optional_string(value, key, limit)
 
-    The flag tells whether the record had a ``properties`` object (Event Hub / storage shape).
-    """
+
+def _optional_string(value: object, key: str, limit: int) -> str | None:
+    return None if value is None or value == "" else _string(value, key, limit)
+
+
+def _fold_keys(obj: dict[Any, Any]) -> tuple[dict[str, Any], bool]:
+    """Canonical keys with ``properties`` merged (see keys.py); nesting depth checked."""
     try:
-        flat = {key.lower(): value for key, value in obj.items()}
-        properties = flat.pop("properties", None)
-        if isinstance(properties, dict):
-            flat.update({key.lower(): value for key, value in properties.items()})
-        elif properties is not None:
-            flat["properties"] = properties
-    except AttributeError as exc:  # a non-string key (only possible for objects not from JSON)
+        flat, enveloped = merge_fields(obj)
+    except AttributeError as exc:  # a non-string key: only possible from Python callers
         raise _Invalid("bad_type", "a key that is not a string") from exc
-    value_types = set(map(type, flat.values()))
-    if not value_types.isdisjoint(_CONTAINER_TYPES):
+    if not _CONTAINER_TYPES.isdisjoint(map(type, flat.values())):
         for value in flat.values():
             if isinstance(value, _CONTAINERS):
                 _check_depth(value, 2)
-    return flat, isinstance(properties, dict)
+    return flat, enveloped
 
 
 def _check_depth(value: dict[Any, Any] | list[Any], depth: int) -> None:
@@ -173,14 +187,14 @@ def _check_depth(value: dict[Any, Any] | list[Any], depth: int) -> None:
 
 def _tenant(obj: dict[Any, Any], flat: dict[str, Any], enveloped: bool) -> object:
     """Entra tenant: tenantId (Event Hub/storage) or AadTenantId; never LA's TenantId."""
-    aad = flat.get("aadtenantid")
+    aad = flat.get("aadTenantId")
     if aad is not None and aad != "":
         return aad
     is_log_analytics = not enveloped and (
         any(marker in flat for marker in _LOG_ANALYTICS_MARKERS)
         or any(key in obj for key in _LOG_ANALYTICS_KEYS)
     )
-    return None if is_log_analytics else flat.get("tenantid")
+    return None if is_log_analytics else flat.get("tenantId")
 
 
 def _json_type(value: object) -> str:
@@ -214,6 +228,8 @@ def _string(value: object, key: str, limit: int) -> str:
 
 
 def _required_string(value: object, key: str, limit: int) -> str:
+    if value.__class__ is str and 0 < len(value) <= limit and value.isascii():
+        return value
     if value is None or value == "":
         raise _Invalid("missing_field", key)
     return _string(value, key, limit)
@@ -256,6 +272,8 @@ def _method(value: object) -> str:
 
 
 def _status(value: object, fallback: object) -> int:
+    if value.__class__ is int and 100 <= value <= 599:
+        return value
     if value is None or value == "":
         value = fallback
     if value is None or value == "":

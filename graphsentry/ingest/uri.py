@@ -30,7 +30,7 @@ _MAX_WORD_CHARS = 64
 _UPN = re.compile(r"[^@:/\s]+@[^@:/\s]+\.[^@:/\s]+")
 _PATH_ADDRESS = re.compile(r":(/[^:]*)(:?)")
 _PII_TAG = re.compile(r"</?pii>", re.IGNORECASE)
-_WORD_CACHE: set[str] = set()
+_WORDS: dict[str, str] = {}  # segment -> its lower-case word, for segments seen to be words
 _WORD_CACHE_MAX = 50_000
 
 STORAGE, DIRECTORY, MAIL, OTHER = "storage", "directory", "mail", "other"
@@ -105,6 +105,7 @@ class UriInfo(NamedTuple):
     has_filter: bool
 
 
+@lru_cache(maxsize=8192)  # list and polling calls repeat the same URI
 def analyze_uri(uri: str) -> UriInfo:
     """Split a (repaired) RequestUri into path and query facts. Never raises."""
     cut = uri.find("#")
@@ -145,14 +146,14 @@ def _analyze_query(query: str) -> tuple[int | None, bool, bool]:
     return top, has_search, has_filter
 
 
-def _is_word(segment: str) -> bool:
-    if segment in _WORD_CACHE:
-        return True
-    if len(segment) <= _MAX_WORD_CHARS and segment.isascii() and _WORD.fullmatch(segment):
-        if len(_WORD_CACHE) < _WORD_CACHE_MAX:
-            _WORD_CACHE.add(segment)
-        return True
-    return False
+def _word_of(segment: str) -> str | None:
+    """The lower-case word a path segment names, or None for an identifier."""
+    if len(segment) > _MAX_WORD_CHARS or not segment.isascii() or not _WORD.fullmatch(segment):
+        return None
+    word = segment.lower().removeprefix("microsoft.graph.")
+    if len(_WORDS) < _WORD_CACHE_MAX:
+        _WORDS[segment] = word
+    return word
 
 
 def _id_token(value: str) -> str:
@@ -175,7 +176,7 @@ def _split_call(segment: str) -> tuple[str, list[tuple[str, str]] | None]:
     return name, args
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=8192)  # small: a large cache costs every full garbage collection
 def analyze_path(path: str) -> PathInfo:
     """Template, family, category and targets of one request path (without query)."""
     if "%" in path:
@@ -186,7 +187,7 @@ def analyze_path(path: str) -> PathInfo:
     if ":/" in path:
         addressed = [match.group(1) for match in _PATH_ADDRESS.finditer(path)]
         path = _PATH_ADDRESS.sub(r":{path}\2", path)
-    segments = [s for s in path.split("/") if s]
+    segments = list(filter(None, path.split("/")))
     if segments and segments[0].lower() in API_VERSIONS:
         del segments[0]
 
@@ -197,37 +198,34 @@ def analyze_path(path: str) -> PathInfo:
     previous = ""
     for segment in segments:
         suffix = ""
-        segment_value = segment
+        value = segment
         if ":{path}" in segment:
             segment, _, rest = segment.partition(":")
             suffix = ":" + rest
             if addressed:
-                address = addressed.pop(0)
-                segment_value = f"{segment}:{address}"
-        name, args = _split_call(segment)
-        if _is_word(name):
-            word = name.lower()
-            word = word.removeprefix("microsoft.graph.")
-            if args is None:
-                tokens.append(name + suffix)
-            else:
-                keys = ",".join(f"{k}={_id_token(v)}" if k else _id_token(v) for k, v in args)
-                tokens.append(f"{name}({keys}){suffix}")
-            words.append(word)
-            if args:  # a key argument stands for an identifier segment after the name
-                words.append("")
-            if word in ("drive", "drives"):
-                in_drive = True
-            if suffix and word == "root" and in_drive:
-                targets.setdefault("item", segment_value)
-            if args:
-                _note_target(targets, word, args[0][1], in_drive)
-            previous = word
-        else:
+                value = f"{segment}:{addressed.pop(0)}"
+        name, args = _split_call(segment) if segment[-1] == ")" else (segment, None)
+        word = _WORDS.get(name) or _word_of(name)
+        if word is None:
             tokens.append(_id_token(segment) + suffix)
             words.append("")
-            _note_target(targets, previous, segment_value, in_drive)
+            _note_target(targets, previous, value, in_drive)
             previous = ""
+            continue
+        if args is None:
+            tokens.append(name + suffix)
+        else:
+            keys = ",".join(f"{k}={_id_token(v)}" if k else _id_token(v) for k, v in args)
+            tokens.append(f"{name}({keys}){suffix}")
+        words.append(word)
+        if word == "drive" or word == "drives":
+            in_drive = True
+        elif suffix and word == "root" and in_drive:
+            targets.setdefault("item", value)
+        if args:  # a key argument stands for an identifier segment after the name
+            words.append("")
+            _note_target(targets, word, args[0][1], in_drive)
+        previous = word
     family, category = _family(words)
     if words[:1] == ["me"]:
         targets.setdefault("user", "me")
@@ -253,6 +251,7 @@ _TARGET_OF_WORD = {
 
 
 def _note_target(targets: dict[str, str], word: str, value: str, in_drive: bool) -> None:
+    """Record ``value`` as the target the preceding ``word`` names (first one wins)."""
     kind = _TARGET_OF_WORD.get(word)
     if kind is None and word == "items" and in_drive:
         kind = "item"

@@ -1,0 +1,70 @@
+"""Key spellings: one canonical name per input key that normalization reads.
+
+Graph activity records mostly use camelCase, but ``UserPrincipalObjectID``, ``C_Idtyp``,
+``C_DeviceId``, ``c_Sid``, ``Level`` and Log Analytics' PascalCase columns occur too: keys match
+case-insensitively. Records whose keys are all spelled as Event Hub delivers them (the common
+case) skip the per-key folding entirely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Canonical (Event Hub) spelling of every key that normalization reads.
+READ_KEYS = (
+    "properties", "category", "timeGenerated", "time", "requestId", "operationId",
+    "clientRequestId", "apiVersion", "operationVersion", "requestMethod", "requestUri",
+    "responseStatusCode", "resultSignature", "responseSizeBytes", "durationMs", "tenantId",
+    "aadTenantId", "ipAddress", "callerIpAddress", "userAgent", "location", "appId", "userId",
+    "servicePrincipalId", "roles", "scopes", "wids", "tokenIssuedAt", "signInActivityId",
+    "identityProvider", "clientAuthMethod", "deviceId", "C_DeviceId", "sessionId", "c_Sid",
+    "uniqueTokenId", "C_Idtyp", "UserPrincipalObjectID",
+    # Log Analytics only: their presence marks a row whose TenantId is the workspace.
+    "sourceSystem", "_BilledSize", "_IsBillable",
+)
+# Keys Event Hub records carry that normalization ignores (exact spelling).
+IGNORED_KEYS = (
+    "resourceId", "operationName", "correlationId", "level", "Level", "atContent", "ATContentH",
+    "ATContentP", "isReplay", "policyEvaluated", "__UDI_RequiredFields_TenantId",
+)
+KNOWN_KEYS = frozenset(READ_KEYS + IGNORED_KEYS)
+_CANONICAL_BY_LOWER = {name.lower(): name for name in READ_KEYS}
+_MAX_REMEMBERED = 10_000
+
+
+class _CanonicalNames(dict[str, str]):
+    """Raw key -> canonical name, remembered (bounded) so repeated spellings cost one lookup."""
+
+    def __missing__(self, key: str) -> str:
+        lower = key.lower()
+        name = _CANONICAL_BY_LOWER.get(lower, lower)
+        if len(self) < _MAX_REMEMBERED:
+            self[key] = name
+        return name
+
+
+canonical_name = _CanonicalNames().__getitem__
+
+
+def merge_fields(record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Keys under their canonical names, ``properties`` merged over the top level.
+
+    Returns the merged dict and whether the record had a ``properties`` object (the Event Hub /
+    storage shape). Raises AttributeError for a key that is not a string.
+    """
+    properties = record.get("properties")
+    if record.keys() <= KNOWN_KEYS and (
+            properties is None or (type(properties) is dict and properties.keys() <= KNOWN_KEYS)):
+        merged = record.copy()  # fast path: every key already spelled canonically
+        if properties is not None:
+            del merged["properties"]
+            merged.update(properties)
+        return merged, properties is not None
+    merged = dict(zip(map(canonical_name, record), record.values(), strict=False))
+    properties = merged.pop("properties", None)
+    if isinstance(properties, dict):
+        merged.update(zip(map(canonical_name, properties), properties.values(), strict=False))
+        return merged, True
+    if properties is not None:
+        merged["properties"] = properties  # not an object: an unknown value, kept for checks
+    return merged, False
