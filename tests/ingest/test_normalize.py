@@ -291,3 +291,14 @@ def test_raw_keeps_the_record_truncated() -> None:
                                 atContent="a" * 5000))
     assert len(result.raw) == 4096
     assert result.raw.startswith('{"time": "2026-03-02T08:00:01.0159703Z"')
+
+
+def test_any_key_casing_gives_the_same_record_as_the_canonical_spelling() -> None:
+    canonical = eh_record(C_DeviceId="d", c_Sid="s", C_Idtyp="app", UserPrincipalObjectID=SP)
+    shouted = {key.upper(): value for key, value in canonical.items()}
+    shouted["PROPERTIES"] = {key.upper(): value for key, value in canonical["properties"].items()}
+    assert ok(shouted) == ok(canonical)
+
+
+def test_flat_record_without_log_analytics_columns_uses_tenant_id() -> None:
+    assert ok(properties())["tenant_id"] == TENANT
