@@ -60,6 +60,9 @@ def iter_candidates(paths: Sequence[str]) -> Iterator[RawItem]:
             yield from iter_stream(handle, path)
 
 
+iter_raw = iter_candidates  # the name docs/architecture.md uses
+
+
 def iter_stream(stream: BinaryIO, name: str) -> Iterator[RawItem]:
     """Candidates from one binary stream in any supported shape (gzip detected)."""
     buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
@@ -274,4 +277,4 @@ def _size_of(value: object, container_size: int) -> int:
         return MAX_RECORD_BYTES + 1
 
 
-__all__ = ["RawItem", "iter_candidates", "iter_stream", "parse_payload"]
+__all__ = ["RawItem", "iter_candidates", "iter_raw", "iter_stream", "parse_payload"]
