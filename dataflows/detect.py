@@ -291,7 +291,20 @@ def get_flow(tail: bool | None = None, recovery: bool = False) -> Dataflow:
     recovery = recovery or bool(os.environ.get("BYTEWAX_RECOVERY_DIRECTORY"))
     built = kafka_flow(load_config(), tail=tail, recovery=recovery)
     _install_exit_report(built)
+    _stop_on_sigterm()
     return built.flow
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (``graphsentry run`` forwarding, Kubernetes) stops like Ctrl-C: cleanly."""
+    import signal
+    import threading
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def _install_exit_report(built: DetectFlow) -> None:

@@ -64,6 +64,12 @@ def _prepare_recovery(directory: str) -> None:
     init_db_dir(path, RECOVERY_PARTITIONS)  # type: ignore[no-untyped-call]
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT stops Bytewax cleanly even when this shell started us in the
+    background (which leaves SIGINT ignored, and ignored signals survive exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _exit_code(code: int) -> int:
     return 128 - code if code < 0 else code
 
@@ -79,33 +85,37 @@ def run(args: argparse.Namespace) -> int:
         env["GRAPHSENTRY_CONFIG"] = str(Path(config.source).resolve())
     if args.recovery_dir:
         _prepare_recovery(args.recovery_dir)
-    children = [subprocess.Popen(cmd, env=env) for cmd in commands(
+    children = [subprocess.Popen(cmd, env=env, preexec_fn=_default_signals) for cmd in commands(
         args.processes, args.bounded, config.bytewax.epoch_seconds, args.recovery_dir)]
     print(f"graphsentry run: {len(children)} process(es) reading "
           f"{config.kafka.topics.activity} on {config.kafka.bootstrap}"
           f"{' until its end' if args.bounded else ''}", file=sys.stderr)
 
+    stopping: list[int] = []
+
     def forward(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        codes = _wait_all(children)
+        codes = _wait_all(children, stopping)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return max(_exit_code(c) for c in codes)
 
 
-def _wait_all(children: list[subprocess.Popen[bytes]]) -> list[int]:
-    """Wait for every process; when one fails, stop the others (a cluster cannot go on)."""
+def _wait_all(children: list[subprocess.Popen[bytes]], stopping: list[int]) -> list[int]:
+    """Wait for every process; when one fails, stop the others (a cluster cannot go on).
+    After a forwarded signal they are all stopping already: just wait."""
     while True:
         codes = [c.poll() for c in children]
         if all(code is not None for code in codes):
             return [int(code) for code in codes if code is not None]
-        if any(code not in (None, 0) for code in codes):
+        if not stopping and any(code not in (None, 0) for code in codes):
             deadline = time.monotonic() + STOP_GRACE_SECONDS
             for child in children:
                 if child.poll() is None:
