@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -121,6 +122,10 @@ def detect_on_kafka(bootstrap: str, redis_url: str, topic: str, sink_topic: str)
     started = time.perf_counter()
     run_main(built.flow)  # type: ignore[no-untyped-call]
     elapsed = time.perf_counter() - started
+    client = redis.Redis.from_url(redis_url)  # the histories this run saved
+    for key in client.scan_iter(match=f"{config.redis.key_prefix}*", count=1000):
+        client.delete(key)
+    client.close()
     counters = built.engine.counters
     return elapsed, counters.events, sum(counters.alerts.values())
 
