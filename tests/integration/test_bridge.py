@@ -23,11 +23,12 @@ import pytest
 from confluent_kafka import (
     TIMESTAMP_CREATE_TIME,
     Consumer,
-    KafkaError,
     Message,
     Producer,
     TopicPartition,
 )
+
+from tests.integration.kafka_util import read_all
 
 pytestmark = pytest.mark.slow
 RUN_TIMEOUT = 120
@@ -72,26 +73,6 @@ def request_id(value: dict[str, Any]) -> str:
 def millis(rec: dict[str, Any]) -> int:
     moment = datetime.fromisoformat(rec["time"][:26] + "+00:00")  # µs precision, as normalized
     return int(moment.replace(tzinfo=UTC).timestamp() * 1_000_000) // 1000
-
-
-def read_all(bootstrap: str, topic: str) -> list[Message]:
-    """Every message of ``topic`` now (each partition read to its end)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "graphsentry-bridge-test",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    pending, out = set(partitions), []
-    while pending:
-        msg = consumer.poll(10)
-        assert msg is not None, f"timed out reading {topic}"
-        error = msg.error()
-        if error is not None:
-            assert error.code() == KafkaError._PARTITION_EOF, error
-            pending.discard(msg.partition())
-            continue
-        out.append(msg)
-    consumer.close()
-    return out
 
 
 def letter_of(msg: Message) -> dict[str, Any]:

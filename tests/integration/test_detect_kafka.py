@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from graphsentry.alerts import alert_from_avro
 from graphsentry.avro import encode_activity, message_key, message_timestamp_ms
 from graphsentry.detection import run_embedded
 from tests.engine.scenario import ATTACKER, attack, benign, shuffled_within
+from tests.integration.kafka_util import read_all
 
 pytestmark = pytest.mark.slow
 RUN_TIMEOUT = 120
@@ -45,25 +46,8 @@ def publish(bootstrap: str, topic: str, records: list[dict[str, Any]],
 
 
 def consume_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes]]:
-    """Every message of ``topic`` now (reads each partition to its end)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "graphsentry-test",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    pending, out = set(partitions), []
-    while pending:
-        msg = consumer.poll(10)
-        assert msg is not None, f"timed out reading {topic}"
-        error = msg.error()
-        if error is not None:
-            assert error.code() == KafkaError._PARTITION_EOF, error
-            pending.discard(msg.partition())
-            continue
-        value = msg.value()
-        assert value is not None
-        out.append((msg.key(), value))
-    consumer.close()
-    return out
+    """Every message of ``topic`` now, as (key, value) pairs."""
+    return [(msg.key(), msg.value() or b"") for msg in read_all(bootstrap, topic)]
 
 
 Runner = Callable[..., dict[str, Any]]
