@@ -83,7 +83,10 @@ def _numeric_phrase(key: str, value: Any) -> str:
 def key_evidence(alert: Alert) -> list[str]:
     """Short ``name value`` phrases: numbers, then short texts, then source IPs and user agents."""
     evidence = evidence_of(alert)
-    numbers = {**(evidence.get("counts") or {}),
+    distinct = {f"distinct {k}": v["count"] for k, v in evidence.items()
+                if isinstance(v, Mapping) and isinstance(v.get("count"), int)
+                and k not in ("source_ips", "user_agents") and v["count"]}
+    numbers = {**(evidence.get("counts") or {}), **distinct,
                **{k: v for k, v in evidence.items()
                   if isinstance(v, int | float) and not isinstance(v, bool)}}
     phrases = [_numeric_phrase(k, v) for k, v in sorted(numbers.items())]
