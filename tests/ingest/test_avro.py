@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from graphsentry.avro import (
     record_from_json,
     record_to_json,
 )
+from graphsentry.avro_compiled import compile_encoders
+from graphsentry.ingest.limits import MAX_URI_CHARS
 from graphsentry.ingest.normalize import Reject, normalize_record
 from schemas import load_schema
 from tests.ingest.factory import APP, TENANT, eh_record
@@ -36,7 +38,7 @@ def test_round_trip_through_unframed_avro() -> None:
 
 
 _text = st.text(max_size=40)
-_optional_text = st.none() | _text
+_ascii = st.text(st.characters(max_codepoint=127), max_size=40)
 _longs = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 _ints = st.integers(min_value=-(2**31), max_value=2**31 - 1)
 _times = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9998, 1, 1),
@@ -46,29 +48,66 @@ _field_strategies = {
 }
 
 
-def _strategy(avro_type: Any) -> st.SearchStrategy[Any]:
+def _records(text: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:
+    strategies = {**_field_strategies, "string": text}
+    fields = load_schema("graph_activity")["fields"]
+    return st.fixed_dictionaries({f["name"]: _strategy(f["type"], strategies) for f in fields})
+
+
+def _strategy(avro_type: Any,
+              strategies: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
     if isinstance(avro_type, str):
-        return _field_strategies[avro_type]
+        return strategies[avro_type]
     if isinstance(avro_type, list):
-        return st.none() | _strategy(avro_type[1])
+        return st.none() | _strategy(avro_type[1], strategies)
     if avro_type.get("logicalType") == "timestamp-micros":
         return _times
     if avro_type["type"] == "enum":
         return st.sampled_from(avro_type["symbols"])
-    return st.lists(_text, max_size=5)
+    return st.lists(strategies["string"], max_size=5)
 
 
-_records = st.fixed_dictionaries({
-    field["name"]: _strategy(field["type"]) for field in load_schema("graph_activity")["fields"]
-}).filter(lambda r: all(c < "\ud800" or c > "\udfff" for v in r.values() if isinstance(v, str)
-                        for c in v))
+def _no_surrogates(record: dict[str, Any]) -> bool:
+    return all(c < "\ud800" or c > "\udfff" for v in record.values() if isinstance(v, str)
+               for c in v)
+
+
+_TEXT_ENCODER, _BYTES_ENCODER = compile_encoders(load_schema("graph_activity"))
 
 
 @settings(max_examples=300, deadline=None)
-@given(_records)
+@given(_records(_text).filter(_no_surrogates))
 def test_compiled_encoder_matches_fastavro_byte_for_byte(record: dict[str, Any]) -> None:
     assert encode_activity(record) == encode("graph_activity", record)
+    assert _BYTES_ENCODER(record) == encode("graph_activity", record)
     assert decode_activity(encode_activity(record)) == record
+
+
+@settings(max_examples=300, deadline=None)
+@given(_records(_ascii))
+def test_text_encoder_of_ascii_records_matches_fastavro(record: dict[str, Any]) -> None:
+    assert _TEXT_ENCODER(record) == encode("graph_activity", record)
+
+
+@pytest.mark.parametrize("micros", [0, 1, 8191, 8192, 2**20, 2**21, 2**40, -1, -(2**40)])
+def test_timestamps_near_varint_boundaries(micros: int) -> None:
+    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    record = normalized()
+    record["time_generated"] = when
+    record["token_issued_at"] = micros  # epoch microseconds are accepted too
+    expected = encode("graph_activity", record)
+    assert _TEXT_ENCODER(record) == _BYTES_ENCODER(record) == expected
+
+
+def test_long_and_non_ascii_strings_take_the_bytes_encoder() -> None:
+    long_uri = normalized(requestUri="https://graph.microsoft.com/v1.0/users?" + "a" * 8153)
+    assert len(long_uri["request_uri"]) == MAX_URI_CHARS  # one past the text tables
+    with pytest.raises(IndexError):
+        _TEXT_ENCODER(long_uri)
+    assert encode_activity(long_uri) == encode("graph_activity", long_uri)
+    for overrides in ({"userAgent": "naïve/1.0"}, {"roles": "Rôle.Read"}):
+        record = normalized(**overrides)
+        assert encode_activity(record) == encode("graph_activity", record)
 
 
 @pytest.mark.parametrize(
@@ -84,6 +123,9 @@ def test_records_that_do_not_fit_the_schema_raise_value_error(field: str, value:
         encode_activity(record)
     with pytest.raises(ValueError):
         encode_activity({k: v for k, v in record.items() if k != "app_id"})
+    for encoder in (_TEXT_ENCODER, _BYTES_ENCODER):  # each path refuses it on its own
+        with pytest.raises((KeyError, TypeError, AttributeError, ValueError)):
+            encoder(record)
 
 
 def test_json_form_uses_iso_utc_strings_and_round_trips() -> None:
