@@ -27,6 +27,7 @@ from itertools import chain
 from typing import Any, BinaryIO
 
 from graphsentry.errors import GraphsentryError
+from graphsentry.ingest import jsonparse
 from graphsentry.ingest.limits import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
@@ -219,11 +220,9 @@ def _iter_csv(number: int, header_line: bytes, lines: Iterator[Line],
 def _decode(data: bytes, source: str) -> object:
     """The JSON value of ``data``, or a Reject saying why it has none."""
     try:
-        text = data.decode("utf-8")
+        return jsonparse.loads(data)
     except UnicodeDecodeError as exc:
         return reject("invalid_utf8", f"byte {exc.start}: {exc.reason}", data, source)
-    try:
-        return json.loads(text)
     except RecursionError:
         return reject("too_deep", f"nesting deeper than {MAX_DEPTH}", data, source)
     except json.JSONDecodeError as exc:
