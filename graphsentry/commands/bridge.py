@@ -22,6 +22,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from graphsentry.cluster import free_ports, prepare_recovery
 from graphsentry.errors import GraphsentryError
 
 HELP = ("bridge raw Graph activity logs (raw topic / Event Hub, or files) to graph.activity.v1 "
@@ -183,10 +184,9 @@ def _cluster_process(job: BridgeJob, addresses: list[str], index: int, read: Any
 
 def _run_cluster(job: BridgeJob, processes: int, advance: Callable[[int], None]) -> list[Any]:
     from dataflows.bridge import BridgeCounters
-    from graphsentry.commands.run import _free_ports
 
     context = multiprocessing.get_context("spawn")  # Bytewax runs Rust threads: never fork
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(processes)]
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(processes)]
     read, results = context.Value("q", 0), context.Queue()
     children = [context.Process(target=_cluster_process, args=(job, addresses, i, read, results),
                                 name=f"bridge-{i}") for i in range(processes)]
@@ -280,9 +280,7 @@ def run(args: argparse.Namespace) -> int:
     _check_topics(_client_settings(config, kafka.producer),
                   [kafka.topics.activity, kafka.topics.dlq], "output")
     if args.recovery_dir:
-        from graphsentry.commands.run import _prepare_recovery
-
-        _prepare_recovery(args.recovery_dir)
+        prepare_recovery(args.recovery_dir)
     job = BridgeJob(config, tuple(args.input) if args.input else None,
                     tail=kafka.tail and not args.bounded, dedup_capacity=capacity,
                     recovery_dir=args.recovery_dir)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing
-import socket
 import sys
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from graphsentry.cluster import free_ports
 from graphsentry.errors import GraphsentryError
 
 HELP = "replay a time range of the activity topic through detection (stops at the range end)"
@@ -136,17 +136,6 @@ def _counts(built: Any, messages: int) -> dict[str, Any]:
             "rejects": built.counters.rejects, "alerts": dict(c.alerts)}
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _cluster_process(job: ReplayJob, addresses: list[str], index: int, read: Any,
                      results: Any) -> None:
     """One process of a multi-process replay (spawned: nothing inherited but the arguments)."""
@@ -172,7 +161,7 @@ def _run_cluster(job: ReplayJob, processes: int, on_alert: AlertCallback | None,
     from graphsentry.alerts import alert_from_json
 
     context = multiprocessing.get_context("spawn")  # Bytewax runs Rust threads: never fork
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(processes)]
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(processes)]
     read = context.Value("q", 0)
     results = context.Queue()
     children = [context.Process(target=_cluster_process, args=(job, addresses, i, read, results),

@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
+from graphsentry.cluster import free_ports, prepare_recovery
 from graphsentry.errors import GraphsentryError
 
 HELP = "run the Kafka detection dataflow (graph.activity.v1 -> graph.alerts.v1) on N processes"
-RECOVERY_PARTITIONS = 8  # fixed forever once created: the most processes ever resumed with
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -30,17 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "last run stopped")
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def commands(processes: int, bounded: bool, epoch_seconds: float,
              recovery_dir: str | None) -> list[list[str]]:
     """One ``python -m bytewax.run`` command line per process."""
@@ -50,18 +38,8 @@ def commands(processes: int, bounded: bool, epoch_seconds: float,
         base += ["-r", recovery_dir, "-b", "0"]
     if processes == 1:
         return [base]
-    addresses = ";".join(f"127.0.0.1:{port}" for port in _free_ports(processes))
+    addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
     return [[*base, "-i", str(i), "-a", addresses] for i in range(processes)]
-
-
-def _prepare_recovery(directory: str) -> None:
-    path = Path(directory)
-    if any(path.glob("part-*.sqlite3")):
-        return
-    from bytewax.recovery import init_db_dir
-
-    path.mkdir(parents=True, exist_ok=True)
-    init_db_dir(path, RECOVERY_PARTITIONS)  # type: ignore[no-untyped-call]
 
 
 def _default_signals() -> None:
@@ -84,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if config.source != "<defaults>":
         env["GRAPHSENTRY_CONFIG"] = str(Path(config.source).resolve())
     if args.recovery_dir:
-        _prepare_recovery(args.recovery_dir)
+        prepare_recovery(args.recovery_dir)
     children = [subprocess.Popen(cmd, env=env, preexec_fn=_default_signals) for cmd in commands(
         args.processes, args.bounded, config.bytewax.epoch_seconds, args.recovery_dir)]
     print(f"graphsentry run: {len(children)} process(es) reading "
