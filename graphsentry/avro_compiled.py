@@ -158,9 +158,10 @@ def _t_int(number: int) -> str:
 def _t_timestamp(value: datetime | int) -> str:
     if value.__class__ is datetime and value.tzinfo is not None:  # what normalize produces
         delta = value - _EPOCH  # (timedelta // timedelta is slower than its fields)
-        number = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-        if number >= 8192:  # a varint of three or more bytes
-            return _T_LOW14[(number << 1) & 0x3FFF] + _t_varint_high(number >> 13)
+        folded = ((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds) << 1
+        if 1 << 42 <= folded < 1 << 56:  # eight bytes: 1970-01-26 to 3111; four lookups
+            return (_T_LOW14[folded & 0x3FFF] + _T_LOW14[folded >> 14 & 0x3FFF]
+                    + _T_LOW14[folded >> 28 & 0x3FFF] + _T_VARINT[folded >> 42])
     return _t_long(micros(value))
 
 

@@ -24,7 +24,6 @@ from graphsentry.ingest.limits import (
 from graphsentry.ingest.reject import Reject, reject
 from graphsentry.ingest.timeparse import parse_timestamp
 from graphsentry.ingest.uri import analyze_uri, is_download, is_write
-from schemas import field_names
 
 __all__ = ["GRAPH_CATEGORY", "Reject", "normalize_record"]
 
@@ -49,22 +48,29 @@ _OPTIONAL_STRINGS = (
     ("session_id", "sessionId", "c_Sid", MAX_STRING_CHARS),
     ("unique_token_id", "uniqueTokenId", "", MAX_STRING_CHARS),
 )
-# (output field, input key, minimum, maximum) for optional integers.
-_OPTIONAL_INTS = (
-    ("response_size_bytes", "responseSizeBytes", 0, MAX_INT64),
-    ("duration_ms", "durationMs", 0, MAX_INT64),
-    ("client_auth_method", "clientAuthMethod", 0, MAX_INT32),
-)
-_OPTIONAL_STRING_FIELDS = tuple(field for field, _, _, _ in _OPTIONAL_STRINGS)
+_FALLBACKS = tuple((index, key, fallback, limit)
+                   for index, (_, key, fallback, limit) in enumerate(_OPTIONAL_STRINGS) if fallback)
 _OPTIONAL_STRING_KEYS = tuple(key for _, key, _, _ in _OPTIONAL_STRINGS)
+# (input key, minimum, maximum) for the optional integers, in schema order.
+_OPTIONAL_INTS = (
+    ("responseSizeBytes", 0, MAX_INT64),
+    ("durationMs", 0, MAX_INT64),
+    ("clientAuthMethod", 0, MAX_INT32),
+)
+_OPTIONAL_INT_KEYS = tuple(key for key, _, _ in _OPTIONAL_INTS)
+_SMALL_INTS = {str(n): n for n in range(10)}  # clientAuthMethod arrives as "0", "1" or "2"
 _STR_OR_NONE = frozenset({str, type(None)})
 _EMPTY_AS_NONE = {"": None}.get  # called as get(v, v): "" -> None, anything else -> itself
 _BULK_STRING_LIMIT = min(limit for _, _, _, limit in _OPTIONAL_STRINGS)
 _CLAIMS = ("roles", "scopes", "wids")  # output field == input key; space-separated strings
-_RECORD_TEMPLATE: dict[str, Any] = dict.fromkeys(field_names("graph_activity"))
 _IDENTITY_BY_IDTYP = {"app": "app_only", "user": "delegated"}
+_METHODS = {name: name.upper() for upper in (
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS") for name in (upper, upper.lower())}
+"""Spellings _method accepts as they are (or upper-cased): a dictionary hit skips its checks."""
 _CONTAINERS = (dict, list)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
+_TOKEN_TIMES: dict[str, datetime] = {}
+_TOKEN_TIMES_MAX = 4096
 
 
 class _Invalid(Exception):
@@ -89,7 +95,7 @@ def normalize_record(obj: object, source: str = "") -> dict[str, Any] | Reject:
 
 
 def _normalize(obj: object) -> dict[str, Any]:
-    if not isinstance(obj, dict):
+    if obj.__class__ is not dict and not isinstance(obj, dict):
         raise _Invalid("not_an_object", f"a {_json_type(obj)} where a record object was expected")
     flat, enveloped = _fold_keys(obj)
     get = flat.get
@@ -97,66 +103,113 @@ def _normalize(obj: object) -> dict[str, Any]:
     if category.__class__ is str and category and category.lower() != GRAPH_CATEGORY:
         raise _Invalid("unsupported_category", f"category {category[:64]!r}")
 
+    # The checks run in this order, so a record with several problems always gets the same
+    # reject. Each "x.__class__ is str ..." test is only a shortcut past its helper.
     time_generated = _timestamp(get("timeGenerated") or get("time"), "timeGenerated")
     if time_generated is None:
         raise _Invalid("missing_field", "timeGenerated")
-    # A copy of the template: schema field order, and no resizing while it fills up.
-    record = _RECORD_TEMPLATE.copy()
-    record["time_generated"] = time_generated
-    record["request_id"] = _required_string(get("requestId"), "requestId", MAX_STRING_CHARS)
-    record["request_method"] = _method(get("requestMethod"))
-    record["response_status_code"] = _status(get("responseStatusCode"), get("resultSignature"))
-    record["tenant_id"] = _required_string(_tenant(obj, flat, enveloped), "tenantId",
-                                           MAX_STRING_CHARS)
-    record["app_id"] = _required_string(get("appId"), "appId", MAX_STRING_CHARS)
-    record["token_issued_at"] = _timestamp(get("tokenIssuedAt"), "tokenIssuedAt")
+    request_id = _required_string(get("requestId"), "requestId", MAX_STRING_CHARS)
+    method = get("requestMethod")
+    method = _METHODS.get(method) if method.__class__ is str else None
+    if method is None:
+        method = _method(get("requestMethod"))
+    status = get("responseStatusCode")
+    if not (status.__class__ is int and 100 <= status <= 599):
+        status = _status(status, get("resultSignature"))
+    tenant_id = _required_string(_tenant(obj, flat, enveloped), "tenantId", MAX_STRING_CHARS)
+    app_id = _required_string(get("appId"), "appId", MAX_STRING_CHARS)
+    token_issued_at = _token_time(get("tokenIssuedAt"))
     uri = _required_string(get("requestUri"), "requestUri", MAX_URI_CHARS)
     if "\\u0026" in uri:  # double-escaped '&' seen in real records
         uri = uri.replace("\\u0026", "&")
-    record["request_uri"] = uri
 
-    _optional_strings(get, record)
-    for field, key, low, high in _OPTIONAL_INTS:
-        value = get(key)
-        if value is None or value == "":
-            record[field] = None
-        elif value.__class__ is int and low <= value <= high:
-            record[field] = value
-        else:
-            record[field] = _integer(value, key, low, high)
-    for key in _CLAIMS:
-        value = get(key)
-        if value is None or value == "":
-            record[key] = None
-        elif value.__class__ is str and len(value) <= MAX_STRING_CHARS and value.isascii():
-            items = value.split()  # no item can be longer than the whole string
-            record[key] = (items or None) if len(items) <= MAX_ARRAY_ITEMS else _claims(value, key)
-        else:
-            record[key] = _claims(value, key)
+    (operation_id, client_request_id, api_version, ip_address, user_agent, location, user_id,
+     service_principal_id, sign_in_activity_id, identity_provider, device_id, session_id,
+     unique_token_id) = _optional_strings(get)
+    response_size_bytes, duration_ms, client_auth_method = map(_optional_int, _OPTIONAL_INTS,
+                                                               map(get, _OPTIONAL_INT_KEYS))
+    roles, scopes, wids = map(_claim_list, _CLAIMS, map(get, _CLAIMS))
 
-    _derive_identity(record, get("C_Idtyp"), get("UserPrincipalObjectID"))
-    _derive_resource(record)
-    return record
+    identity_type, principal_id = _identity(get("C_Idtyp"), get("UserPrincipalObjectID"),
+                                            service_principal_id, user_id, app_id)
+    info = analyze_uri(uri)
+    path = info.path
+    return {  # schema field order (a test compares it with graph_activity.avsc)
+        "time_generated": time_generated, "request_id": request_id,
+        "operation_id": operation_id, "client_request_id": client_request_id,
+        "api_version": api_version, "request_method": method, "request_uri": uri,
+        "response_status_code": status, "response_size_bytes": response_size_bytes,
+        "duration_ms": duration_ms, "tenant_id": tenant_id, "ip_address": ip_address,
+        "user_agent": user_agent, "location": location, "app_id": app_id, "user_id": user_id,
+        "service_principal_id": service_principal_id, "roles": roles, "scopes": scopes,
+        "wids": wids, "token_issued_at": token_issued_at,
+        "sign_in_activity_id": sign_in_activity_id, "identity_provider": identity_provider,
+        "client_auth_method": client_auth_method, "device_id": device_id,
+        "session_id": session_id, "unique_token_id": unique_token_id,
+        "identity_type": identity_type, "principal_id": principal_id,
+        "resource_template": path.template, "resource_family": path.family,
+        "resource_category": path.category, "target_user": path.target_user,
+        "target_drive": path.target_drive, "target_site": path.target_site,
+        "target_item": path.target_item, "target_application": path.target_application,
+        "is_write": is_write(method, path), "is_download": is_download(method, path),
+        "query_top": info.query_top, "has_search": info.has_search,
+        "has_filter": info.has_filter,
+    }
 
 
-def _optional_strings(get: Any, record: dict[str, Any]) -> None:
-    """The optional string fields, "" -> None, with the envelope fallbacks."""
+def _optional_strings(get: Any) -> list[str | None]:
+    """The optional string fields in _OPTIONAL_STRINGS order, "" -> None, envelope fallbacks."""
     values = list(map(get, _OPTIONAL_STRING_KEYS))
     # Bulk fast path, all in C: only None or short ASCII strings (every field's usual state).
     if _STR_OR_NONE.issuperset(map(type, values)):
         present = list(filter(None, values))
         if max(map(len, present), default=0) <= _BULK_STRING_LIMIT and "".join(present).isascii():
-            record.update(zip(_OPTIONAL_STRING_FIELDS, map(_EMPTY_AS_NONE, values, values),
-                              strict=True))
-            for field, key, fallback, limit in _OPTIONAL_STRINGS:
-                if fallback and record[field] is None:
-                    record[field] = _optional_string(get(fallback), key, limit)
-            return
-    for field, key, fallback, limit in _OPTIONAL_STRINGS:
-        value = get(key)
+            values = list(map(_EMPTY_AS_NONE, values, values))
+            for index, key, fallback, limit in _FALLBACKS:
+                if values[index] is None:
+                    values[index] = _optional_string(get(fallback), key, limit)
+            return values
+    for index, (_, key, fallback, limit) in enumerate(_OPTIONAL_STRINGS):
+        value = values[index]
         if (value is None or value == "") and fallback:
             value = get(fallback)
-        record[field] = _optional_string(value, key, limit)
+        values[index] = _optional_string(value, key, limit)
+    return values
+
+
+def _optional_int(spec: tuple[str, int, int], value: object) -> int | None:
+    key, low, high = spec
+    if value.__class__ is int and low <= value <= high:
+        return value
+    if value is None or value == "":
+        return None
+    small = _SMALL_INTS.get(value) if value.__class__ is str else None
+    if small is not None and low <= small <= high:
+        return small
+    return _integer(value, key, low, high)
+
+
+def _claim_list(key: str, value: object) -> list[str] | None:
+    if value is None or value == "":
+        return None
+    if value.__class__ is str and len(value) <= MAX_STRING_CHARS and value.isascii():
+        items = value.split()  # no item can be longer than the whole string
+        return (items or None) if len(items) <= MAX_ARRAY_ITEMS else _claims(value, key)
+    return _claims(value, key)
+
+
+def _token_time(value: object) -> datetime | None:
+    """tokenIssuedAt: many requests share one token, so parsed times are remembered."""
+    if value.__class__ is not str:
+        return _timestamp(value, "tokenIssuedAt")
+    parsed = _TOKEN_TIMES.get(value)
+    if parsed is None:
+        parsed = _timestamp(value, "tokenIssuedAt")
+        if parsed is not None:
+            if len(_TOKEN_TIMES) >= _TOKEN_TIMES_MAX:
+                _TOKEN_TIMES.clear()
+            _TOKEN_TIMES[value] = parsed
+    return parsed
 
 
 def _optional_string(value: object, key: str, limit: int) -> str | None:
@@ -303,11 +356,9 @@ def _claims(value: object, key: str) -> list[str] | None:
     return items
 
 
-def _derive_identity(record: dict[str, Any], idtyp: object, object_id: object) -> None:
-    """identity_type from C_Idtyp when present, else from which caller id is set."""
-    app_id = record["app_id"]
-    service_principal = record["service_principal_id"]
-    user = record["user_id"]
+def _identity(idtyp: object, object_id: object, service_principal: str | None,
+              user: str | None, app_id: str) -> tuple[str, str]:
+    """(identity_type, principal_id): C_Idtyp decides when present, else which caller id is set."""
     oid = object_id if isinstance(object_id, str) and object_id else None
     identity = _IDENTITY_BY_IDTYP.get(idtyp.lower()) if isinstance(idtyp, str) else None
     if identity is None:
@@ -318,24 +369,4 @@ def _derive_identity(record: dict[str, Any], idtyp: object, object_id: object) -
         principal = user or oid
     else:
         principal = None
-    record["identity_type"] = identity
-    record["principal_id"] = principal or f"app:{app_id}"
-
-
-def _derive_resource(record: dict[str, Any]) -> None:
-    info = analyze_uri(record["request_uri"])
-    path = info.path
-    method = record["request_method"]
-    record["resource_template"] = path.template
-    record["resource_family"] = path.family
-    record["resource_category"] = path.category
-    record["target_user"] = path.target_user
-    record["target_drive"] = path.target_drive
-    record["target_site"] = path.target_site
-    record["target_item"] = path.target_item
-    record["target_application"] = path.target_application
-    record["is_write"] = is_write(method, path)
-    record["is_download"] = is_download(method, path)
-    record["query_top"] = info.query_top
-    record["has_search"] = info.has_search
-    record["has_filter"] = info.has_filter
+    return identity, principal or f"app:{app_id}"

@@ -31,6 +31,7 @@ _UPN = re.compile(r"[^@:/\s]+@[^@:/\s]+\.[^@:/\s]+")
 _PATH_ADDRESS = re.compile(r":(/[^:]*)(:?)")
 _PII_TAG = re.compile(r"</?pii>", re.IGNORECASE)
 _WORDS: dict[str, str] = {}  # segment -> its lower-case word, for segments seen to be words
+_WORD_SEGMENTS: dict[str, str] = {}  # the same segments, each mapped to itself
 _WORD_CACHE_MAX = 50_000
 
 STORAGE, DIRECTORY, MAIL, OTHER = "storage", "directory", "mail", "other"
@@ -98,6 +99,16 @@ class PathInfo(NamedTuple):
     """A GET of this path downloads file content (…/content, drive item /$value)."""
 
 
+# The shape of a plain path: its word segments, None for every other one.
+Shape = tuple[str | None, ...]
+# What a shape gives: its analysis, the positions that must be identifiers, and
+# (PathInfo field, segment position) pairs to fill in.
+ShapeInfo = tuple[PathInfo, tuple[int, ...], tuple[tuple[int, int], ...]]
+_SHAPES: dict[Shape, ShapeInfo] = {}
+_SHAPES_MAX = 4096
+_PLACEHOLDER = "\x00"  # an identifier no path can hold: stands for the i-th segment
+
+
 class UriInfo(NamedTuple):
     path: PathInfo
     query_top: int | None
@@ -117,6 +128,15 @@ def analyze_uri(uri: str) -> UriInfo:
         path = path[host_end:] if host_end >= 0 else "/"
     top, has_search, has_filter = _analyze_query(query) if query else (None, False, False)
     return UriInfo(analyze_path(path), top, has_search, has_filter)
+
+
+def clear_caches() -> None:
+    """Forget every remembered URI, path, shape and word (benchmarks start cold with it)."""
+    analyze_uri.cache_clear()
+    _analyze_path.cache_clear()
+    _SHAPES.clear()
+    _WORDS.clear()
+    _WORD_SEGMENTS.clear()
 
 
 def is_write(method: str, info: PathInfo) -> bool:
@@ -153,6 +173,7 @@ def _word_of(segment: str) -> str | None:
     word = segment.lower().removeprefix("microsoft.graph.")
     if len(_WORDS) < _WORD_CACHE_MAX:
         _WORDS[segment] = word
+        _WORD_SEGMENTS[segment] = segment
     return word
 
 
@@ -176,9 +197,55 @@ def _split_call(segment: str) -> tuple[str, list[tuple[str, str]] | None]:
     return name, args
 
 
-@lru_cache(maxsize=8192)  # small: a large cache costs every full garbage collection
 def analyze_path(path: str) -> PathInfo:
-    """Template, family, category and targets of one request path (without query)."""
+    """Template, family, category and targets of one request path (without query).
+
+    A plain path (no escapes, tags, addressing, calls or UPNs) is analysed once per shape:
+    ``/users/{guid}/memberOf`` for every GUID costs a dictionary lookup and one identifier check
+    per GUID. Anything else goes through :func:`_analyze_path`, which defines the result.
+    """
+    if "%" in path or "<" in path or ":" in path or ")" in path or "@" in path:
+        return _analyze_path(path)
+    segments = _segments(path)
+    known = tuple(map(_WORD_SEGMENTS.get, segments))
+    shape = _SHAPES.get(known)
+    if shape is None:
+        shape = _analyze_shape(known)
+    info, identifiers, fill = shape
+    for position in identifiers:
+        if _word_of(segments[position]) is not None:  # a word seen for the first time
+            return _analyze_path(path)
+    if not fill:
+        return info
+    fields = list(info)
+    for field, position in fill:
+        fields[field] = segments[position]
+    return PathInfo._make(fields)
+
+
+def _segments(path: str) -> list[str]:
+    """Path segments without empty ones and without a leading API version."""
+    segments = list(filter(None, path.split("/")))
+    if segments and segments[0].lower() in API_VERSIONS:
+        del segments[0]
+    return segments
+
+
+def _analyze_shape(known: Shape) -> ShapeInfo:
+    """The analysis of a plain path whose non-word segments are placeholders (remembered)."""
+    symbolic = [_PLACEHOLDER + str(i) if word is None else word for i, word in enumerate(known)]
+    info = _analyze_path("/v1.0/" + "/".join(symbolic))  # one version, dropped as it would be
+    identifiers = tuple(i for i, word in enumerate(known) if word is None)
+    fill = tuple((field, int(value[1:])) for field, value in enumerate(info)
+                 if isinstance(value, str) and value.startswith(_PLACEHOLDER))
+    if len(_SHAPES) >= _SHAPES_MAX:
+        _SHAPES.clear()
+    shape = _SHAPES[known] = (info, identifiers, fill)
+    return shape
+
+
+@lru_cache(maxsize=4096)  # small: a large cache costs every full garbage collection
+def _analyze_path(path: str) -> PathInfo:
     if "%" in path:
         path = unquote(path)
     if "<" in path:
@@ -187,10 +254,7 @@ def analyze_path(path: str) -> PathInfo:
     if ":/" in path:
         addressed = [match.group(1) for match in _PATH_ADDRESS.finditer(path)]
         path = _PATH_ADDRESS.sub(r":{path}\2", path)
-    segments = list(filter(None, path.split("/")))
-    if segments and segments[0].lower() in API_VERSIONS:
-        del segments[0]
-
+    segments = _segments(path)
     tokens: list[str] = []
     words: list[str] = []  # lower-case word per position, "" for an identifier
     targets: dict[str, str] = {}
@@ -230,18 +294,11 @@ def analyze_path(path: str) -> PathInfo:
     if words[:1] == ["me"]:
         targets.setdefault("user", "me")
     last = words[-1] if words else ""
-    return PathInfo(
-        template="/" + "/".join(tokens),
-        family=family,
-        category=category,
-        target_user=targets.get("user"),
-        target_drive=targets.get("drive"),
-        target_site=targets.get("site"),
-        target_item=targets.get("item"),
-        target_application=targets.get("application"),
-        read_post=last in READ_POST_ACTIONS or family == "search",
-        download=last == "content" or (last == "$value" and "item" in targets),
-    )
+    return PathInfo(  # (positional: keywords cost a quarter of a plain path's analysis)
+        "/" + "/".join(tokens), family, category, targets.get("user"), targets.get("drive"),
+        targets.get("site"), targets.get("item"), targets.get("application"),
+        last in READ_POST_ACTIONS or family == "search",
+        last == "content" or (last == "$value" and "item" in targets))
 
 
 _TARGET_OF_WORD = {

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from graphsentry.ingest.limits import MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_STRING_CHARS, MAX_URI_CHARS
-from graphsentry.ingest.normalize import Reject, normalize_record
+from graphsentry.ingest.normalize import _TOKEN_TIMES, _TOKEN_TIMES_MAX, Reject, normalize_record
 from schemas import field_names
 from tests.ingest.factory import APP, REMOVE, SP, TENANT, USER, eh_record, properties
 
@@ -302,3 +302,18 @@ def test_any_key_casing_gives_the_same_record_as_the_canonical_spelling() -> Non
 
 def test_flat_record_without_log_analytics_columns_uses_tenant_id() -> None:
     assert ok(properties())["tenant_id"] == TENANT
+
+
+def test_fields_come_in_schema_order() -> None:
+    assert list(ok(eh_record())) == field_names("graph_activity")
+
+
+def test_remembered_token_times_are_bounded_and_still_checked() -> None:
+    for second in range(_TOKEN_TIMES_MAX + 10):
+        stamp = f"2026-03-02T07:{second // 60 % 60:02d}:{second % 60:02d}.{second:07d}Z"
+        assert ok(eh_record(tokenIssuedAt=stamp))["token_issued_at"].microsecond == second // 10
+    assert len(_TOKEN_TIMES) <= _TOKEN_TIMES_MAX
+    for _ in range(2):  # a remembered good value stays good, a bad one stays bad
+        assert ok(eh_record(tokenIssuedAt="2026-03-02T07:55:00Z"))["token_issued_at"] == datetime(
+            2026, 3, 2, 7, 55, tzinfo=UTC)
+        assert rejected(eh_record(tokenIssuedAt="2026-02-30T00:00:00Z")).code == "bad_timestamp"

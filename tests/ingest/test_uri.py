@@ -1,6 +1,15 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from graphsentry.ingest.uri import analyze_uri, is_download, is_write
+from graphsentry.ingest.uri import (
+    _analyze_path,
+    analyze_path,
+    analyze_uri,
+    clear_caches,
+    is_download,
+    is_write,
+)
 
 G = "https://graph.microsoft.com"
 GUID = "5e7a7e7a-1111-4222-8333-444455556666"
@@ -176,3 +185,26 @@ def test_is_download(method: str, path: str, download: bool) -> None:
 def test_query_flags(query: str, top: int | None, search: bool, filter_: bool) -> None:
     info = analyze_uri(f"{G}/v1.0/users{query}")
     assert (info.query_top, info.has_search, info.has_filter) == (top, search, filter_)
+
+
+# --- the per-shape fast path gives exactly what the full analysis gives -----------------------
+
+_SEGMENTS = st.sampled_from([
+    "users", "Users", "memberOf", "drives", "drive", "items", "root", "children", "content",
+    "$value", "sites", "groups", "me", "messages", "mailFolders", "Inbox", "applications",
+    "servicePrincipals", "search", "query", "$batch", "delta", "v1.0", "beta", "addPassword",
+    GUID, GUID.upper(), DRIVE, ITEM, "12345", "48x48", "AAMkAGI2TG93AAA", "x" * 70, "naïve",
+    "rob@m7kni.io", "delta()", "root:", "a%20b", "<pii>x</pii>", "", "neverSeenWord",
+]) | st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="/?#"),
+              min_size=1, max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_SEGMENTS, max_size=7), st.sampled_from(["/v1.0", "/beta", "", "/V1.0"]))
+def test_shape_fast_path_matches_the_full_analysis(segments: list[str], version: str) -> None:
+    path = version + "/" + "/".join(segments)
+    expected = _analyze_path.__wrapped__(path)
+    assert analyze_path(path) == expected
+    clear_caches()  # and again from nothing learned
+    assert analyze_path(path) == expected
+    assert analyze_path(path) == expected
