@@ -12,24 +12,20 @@ from bisect import insort
 from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
 
-from detectors.base import (
-    SAMPLE_SIZE,
-    EventContext,
-    Finding,
-    WindowedDetector,
-    WindowedState,
-    sample,
-    window_start,
-)
-from detectors.event import GraphEvent
+from detectors.base import SAMPLE_SIZE, WindowedDetector, WindowedState, sample
+from detectors.event import DENIED_STATUSES, GraphEvent
 
 # Distinct resources (sites, mailboxes, items, ...) kept per window and principal. Thresholds on
 # distinct counts must stay at or below it, so the cap never changes whether a window fires.
 DISTINCT_CAP = 10_000
-# Distinct descriptive values (source IPs, user agents) kept per window and principal.
-ATTRIBUTE_CAP = 1_000
+# Distinct descriptive values (source IPs, user agents) counted per window and principal: the
+# evidence says "32 or more" beyond it, which is all an analyst needs from one window.
+ATTRIBUTE_CAP = 32
 # Statuses of a successful file-content download: 302 redirect to SharePoint, or 200 inline.
 DOWNLOAD_STATUSES = (200, 302)
+# A distinct set starts as a list (56 bytes, fast ``in`` for a few values) and becomes a set
+# beyond this many values; most windows see one or two.
+_LIST_LIMIT = 16
 
 
 @dataclass(slots=True)
@@ -37,16 +33,23 @@ class CappedSet:
     """A distinct set that stops growing at ``cap``; ``saturated`` says values were dropped."""
 
     cap: int = DISTINCT_CAP
-    values: set[str] = field(default_factory=set)
+    values: list[str] | set[str] = field(default_factory=list)
     saturated: bool = False
 
     def add(self, value: str | None) -> None:
-        if not value or value in self.values:
+        if not value:
             return
-        if len(self.values) >= self.cap:
+        values = self.values
+        if value in values:
+            return
+        if len(values) >= self.cap:
             self.saturated = True
-            return
-        self.values.add(value)
+        elif isinstance(values, set):
+            values.add(value)
+        elif len(values) < _LIST_LIMIT:
+            values.append(value)
+        else:
+            self.values = {*values, value}
 
     def __len__(self) -> int:
         return len(self.values)
@@ -57,62 +60,81 @@ class CappedSet:
                 "sample": sample(self.values)}
 
 
-@dataclass(slots=True)
-class SmallestValues:
-    """The ``size`` smallest distinct values seen: a bounded, order-independent sample."""
-
-    size: int = SAMPLE_SIZE
-    values: list[str] = field(default_factory=list)
-
-    def add(self, value: str | None) -> None:
-        if not value or value in self.values:
-            return
-        if len(self.values) < self.size:
-            insort(self.values, value)
-        elif value < self.values[-1]:
-            self.values.pop()
-            insort(self.values, value)
+def keep_smallest(values: list[str], value: str, size: int) -> bool:
+    """Insert ``value`` (not yet in the sorted ``values``) keeping the ``size`` smallest:
+    a bounded, arrival-order-independent sample. True when a value was dropped."""
+    if len(values) < size:
+        insort(values, value)
+        return False
+    if value < values[-1]:
+        insort(values, value)
+        values.pop()
+    return True
 
 
-def _attribute_set() -> CappedSet:
-    return CappedSet(cap=ATTRIBUTE_CAP)
+def _distinct_summary(values: list[str], capped: bool) -> dict[str, Any]:
+    return {"count": len(values), "capped": capped, "sample": values[:SAMPLE_SIZE]}
+
+
+_IPS_CAPPED, _AGENTS_CAPPED = 1, 2
 
 
 @dataclass(slots=True)
 class Activity:
-    """What every windowed detector records about the requests it counted in one window."""
+    """What every windowed detector records about the requests it counted in one window.
+
+    Source IPs and user agents keep their :data:`ATTRIBUTE_CAP` smallest distinct values (so
+    the count, up to the cap, and the sample do not depend on arrival order), request ids the
+    :data:`SAMPLE_SIZE` smallest. Flat lists: most windows hold one or two events, so creating
+    an accumulator must be cheap.
+    """
 
     requests: int = 0
     denied: int = 0
     first_seen: float = math.inf
     last_seen: float = -math.inf
-    source_ips: CappedSet = field(default_factory=_attribute_set)
-    user_agents: CappedSet = field(default_factory=_attribute_set)
-    request_ids: SmallestValues = field(default_factory=SmallestValues)
+    source_ips: list[str] = field(default_factory=list)
+    user_agents: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+    capped: int = 0
+    """Bits: more than ``ATTRIBUTE_CAP`` distinct source IPs (1) or user agents (2)."""
 
     def count(self, event: GraphEvent) -> None:
         self.requests += 1
-        self.denied += event.denied
-        self.first_seen = min(self.first_seen, event.ts)
-        self.last_seen = max(self.last_seen, event.ts)
-        self.source_ips.add(event.ip)
-        self.user_agents.add(event.user_agent)
-        self.request_ids.add(event.request_id)
+        if event.status in DENIED_STATUSES:
+            self.denied += 1
+        ts = event.ts
+        if ts < self.first_seen:
+            self.first_seen = ts
+        if ts > self.last_seen:
+            self.last_seen = ts
+        ip, agent, request_id = event.ip, event.user_agent, event.request_id
+        if ip and ip not in self.source_ips and keep_smallest(self.source_ips, ip,
+                                                              ATTRIBUTE_CAP):
+            self.capped |= _IPS_CAPPED
+        if agent and agent not in self.user_agents and keep_smallest(self.user_agents, agent,
+                                                                     ATTRIBUTE_CAP):
+            self.capped |= _AGENTS_CAPPED
+        ids = self.request_ids
+        if request_id and (len(ids) < SAMPLE_SIZE or request_id < ids[-1]) and (
+                request_id not in ids):
+            keep_smallest(ids, request_id, SAMPLE_SIZE)
 
     def evidence(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "denied": self.denied,
-            "source_ips": self.source_ips.summary(),
-            "user_agents": self.user_agents.summary(),
-            "sample_request_ids": list(self.request_ids.values),
+            "source_ips": _distinct_summary(self.source_ips, bool(self.capped & _IPS_CAPPED)),
+            "user_agents": _distinct_summary(self.user_agents,
+                                             bool(self.capped & _AGENTS_CAPPED)),
+            "sample_request_ids": list(self.request_ids),
         }
 
 
 @dataclass(slots=True)
 class BaselineActivity(Activity):
-    """An :class:`Activity` that also carries the principal's baseline as of the last event:
-    peak metrics over its closed windows (``WindowedState.peaks``) and how many closed."""
+    """An :class:`Activity` that also carries the principal's baseline: peak metrics over its
+    closed windows (the state's own ``WindowedState.peaks``, shared) and how many closed."""
 
     baseline_peaks: dict[str, float] = field(default_factory=dict)
     baseline_windows: int = 0
@@ -123,6 +145,10 @@ class BaselineActivity(Activity):
             return None
         return self.baseline_peaks.get(metric, 0.0)
 
+    def baseline_evidence(self) -> dict[str, float]:
+        """A copy of the baseline peaks for evidence (empty while no window closed)."""
+        return dict(self.baseline_peaks) if self.baseline_windows else {}
+
 
 B = TypeVar("B", bound=BaselineActivity)
 
@@ -130,21 +156,18 @@ B = TypeVar("B", bound=BaselineActivity)
 class BaselineWindowedDetector(WindowedDetector[B], Generic[B]):
     """A windowed detector whose threshold also depends on the principal's own baseline.
 
-    ``crossed(acc)`` sees only the accumulator, so before each relevant event the window's
-    accumulator gets a copy of the baseline (refreshed only when more windows have closed).
+    ``crossed(acc)`` sees only the accumulator, so each open accumulator shares the state's
+    ``peaks`` dict and is told how many windows have closed whenever that changes.
     """
 
-    def observe(self, state: WindowedState[B], event: GraphEvent,
-                ctx: EventContext) -> list[Finding]:
-        if self.relevant(event, ctx):
-            start = window_start(event.ts, self.window_seconds)
-            acc = state.windows.get(start)
-            if acc is None:
-                acc = state.windows[start] = self.new_accumulator()
-            if acc.baseline_windows != state.closed_windows:
-                acc.baseline_peaks = dict(state.peaks)
-                acc.baseline_windows = state.closed_windows
-        return super().observe(state, event, ctx)
+    def opened(self, state: WindowedState[B], acc: B) -> None:
+        acc.baseline_peaks = state.peaks
+        acc.baseline_windows = state.closed_windows
+
+    def closed(self, state: WindowedState[B]) -> None:
+        for acc in state.windows.values():
+            acc.baseline_peaks = state.peaks
+            acc.baseline_windows = state.closed_windows
 
 
 def above_floor_and_baseline(value: float, floor: float, peak: float | None,

@@ -88,6 +88,9 @@ class AppCredentialAdded(SingleEventDetector):
         self.params = params or Params()
         self.window_seconds = self.params.window_seconds
 
+    def candidate(self, event: GraphEvent) -> bool:
+        return succeeded_2xx(event) and credential_kind(event) is not None
+
     def match(self, event: GraphEvent, ctx: EventContext) -> Match | None:
         if not succeeded_2xx(event):
             return None

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from detectors._accumulators import validate_params
@@ -84,20 +85,38 @@ class Params:
             raise ValueError(f"Params.min_coverage: at most 1, got {self.min_coverage!r}")
 
 
-@dataclass
+# Template → (tool, bit) for every tool listing it: a window's coverage of a tool is a bit mask.
+_TOOL_ORDER: dict[str, tuple[str, ...]] = {tool: tuple(sorted(templates))
+                                           for tool, templates in TOOL_TEMPLATES.items()}
+_TEMPLATE_BITS: dict[str, tuple[tuple[str, int], ...]] = {}
+for _tool, _ordered in _TOOL_ORDER.items():
+    for _index, _template in enumerate(_ordered):
+        _TEMPLATE_BITS[_template] = (*_TEMPLATE_BITS.get(_template, ()), (_tool, 1 << _index))
+
+
+@dataclass(slots=True)
 class Coverage:
-    templates: set[str] = field(default_factory=set)
+    """A tool's characteristic templates called in one window (bits in ``_TOOL_ORDER``)."""
+
+    mask: int = 0
     first_seen: float = math.inf
     last_seen: float = -math.inf
 
 
-@dataclass
+def covered_templates(tool: str, mask: int) -> list[str]:
+    """The templates of ``tool`` whose bits are set in ``mask`` (sorted)."""
+    return [t for i, t in enumerate(_TOOL_ORDER[tool]) if mask >> i & 1]
+
+
+@dataclass(slots=True)
 class ToolState:
     coverage: dict[float, dict[str, Coverage]] = field(default_factory=dict)
     fired: dict[float, set[str]] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=4096)
 def tool_of_user_agent(user_agent: str | None) -> str | None:
+    """The tool whose User-Agent this is (cached: a tenant sends a few thousand UAs at most)."""
     if not user_agent:
         return None
     return next((tool for tool, pattern in TOOL_USER_AGENTS.items()
@@ -130,6 +149,10 @@ class AttackTool(Detector):
     def new_state(self) -> ToolState:
         return ToolState()
 
+    def accepts(self, event: GraphEvent, ctx: EventContext) -> bool:
+        return (canonical_template(event.template) in _TEMPLATE_BITS
+                or tool_of_user_agent(event.user_agent) is not None)
+
     def observe(self, state: ToolState, event: GraphEvent, ctx: EventContext) -> list[Finding]:
         start = window_start(event.ts, self.params.window_seconds)
         findings: list[Finding] = []
@@ -139,24 +162,22 @@ class AttackTool(Detector):
                 "signal": "user_agent", "tool": tool, "user_agent": event.user_agent,
                 "template": event.template, "ip": event.ip, "request_id": event.request_id,
             }))
-        template = canonical_template(event.template)
-        for tool, templates in TOOL_TEMPLATES.items():
-            if template not in templates:
-                continue
-            acc = state.coverage.setdefault(start, {}).setdefault(tool, Coverage())
-            acc.templates.add(template)
+        for tool, bit in _TEMPLATE_BITS.get(canonical_template(event.template), ()):
+            acc = state.coverage.setdefault(start, {}).get(tool)
+            if acc is None:
+                acc = state.coverage[start][tool] = Coverage()
+            acc.mask |= bit
             acc.first_seen = min(acc.first_seen, event.ts)
             acc.last_seen = max(acc.last_seen, event.ts)
-            if self._covers(acc, templates) and self._first_fire(state, start, tool):
+            if self._covers(acc, tool) and self._first_fire(state, start, tool):
                 findings.append(self._finding(event, start, tool, acc.first_seen,
-                                              acc.last_seen, self._coverage_evidence(
-                                                  tool, acc, templates)))
+                                              acc.last_seen, self._coverage_evidence(tool, acc)))
         return findings
 
-    def _covers(self, acc: Coverage, templates: frozenset[str]) -> bool:
-        matched = len(acc.templates)
+    def _covers(self, acc: Coverage, tool: str) -> bool:
+        matched = acc.mask.bit_count()
         return (matched >= self.params.min_templates
-                and matched / len(templates) >= self.params.min_coverage)
+                and matched / len(_TOOL_ORDER[tool]) >= self.params.min_coverage)
 
     @staticmethod
     def _first_fire(state: ToolState, start: float, tool: str) -> bool:
@@ -167,13 +188,14 @@ class AttackTool(Detector):
         return True
 
     @staticmethod
-    def _coverage_evidence(tool: str, acc: Coverage,
-                           templates: frozenset[str]) -> dict[str, Any]:
+    def _coverage_evidence(tool: str, acc: Coverage) -> dict[str, Any]:
+        templates = _TOOL_ORDER[tool]
+        matched = covered_templates(tool, acc.mask)
         return {
             "signal": "templates", "tool": tool,
-            "coverage": round(len(acc.templates) / len(templates), 3),
-            "matched_templates": sorted(acc.templates),
-            "missing_templates": sorted(templates - acc.templates),
+            "coverage": round(len(matched) / len(templates), 3),
+            "matched_templates": matched,
+            "missing_templates": [t for t in templates if t not in matched],
         }
 
     def _finding(self, event: GraphEvent, start: float, tool: str, first: float, last: float,

@@ -93,6 +93,9 @@ class AuthMethodAdded(SingleEventDetector):
         self.params = params or Params()
         self.window_seconds = self.params.window_seconds
 
+    def candidate(self, event: GraphEvent) -> bool:
+        return succeeded_2xx(event) and registered_method_type(event) is not None
+
     def match(self, event: GraphEvent, ctx: EventContext) -> Match | None:
         if not succeeded_2xx(event):
             return None

@@ -13,7 +13,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from detectors.event import GraphEvent
 
@@ -50,13 +50,13 @@ class AppInfo:
     suppressed_detectors: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class EventContext:
+class EventContext(NamedTuple):
     """Per-event enrichment handed to detectors next to the event.
 
     ``history`` is the principal's history *before* this event (``detectors.history``);
     ``asn`` the event IP's autonomous system when the ASN table knows it.
     ``enrichment_available`` is False when the enrichment store could not be reached.
+    (A NamedTuple: immutable, and built per event at a third of a frozen dataclass's cost.)
     """
 
     history: Any = None
@@ -121,10 +121,30 @@ def sample(values: Iterable[str], size: int = SAMPLE_SIZE) -> list[str]:
     return sorted(values)[:size]
 
 
+SHAPE_FIELDS = ("family", "category", "template", "method", "status", "is_write",
+                "is_download")
+"""The event fields that decide whether a shape-filtered detector accepts an event."""
+
+
+def shape_of(event: GraphEvent) -> tuple[Any, ...]:
+    """The values of :data:`SHAPE_FIELDS`: events of one shape are accepted by the same
+    shape-filtered detectors (the engine caches that answer per shape)."""
+    return (event.family, event.category, event.template, event.method, event.status,
+            event.is_write, event.is_download)
+
+
 class Detector(ABC):
-    """Base of every detector. Subclasses set ``meta`` and implement ``new_state``/``observe``."""
+    """Base of every detector. Subclasses set ``meta`` and implement ``new_state``/``observe``.
+
+    ``accepts`` is a cheap filter the engine runs before ``observe_accepted``: False promises
+    that observing the event would neither find anything nor change the state, so a principal
+    gets a state only once a detector accepts one of its events. When ``shape_filtered`` is
+    True the answer must depend on :data:`SHAPE_FIELDS` alone and the engine asks once per
+    shape; otherwise it asks per event.
+    """
 
     meta: DetectorMeta
+    shape_filtered: ClassVar[bool] = False
 
     @abstractmethod
     def new_state(self) -> Any:
@@ -133,6 +153,15 @@ class Detector(ABC):
     @abstractmethod
     def observe(self, state: Any, event: GraphEvent, ctx: EventContext) -> list[Finding]:
         """Account ``event`` into ``state``; return findings whose evidence crossed a threshold."""
+
+    def accepts(self, event: GraphEvent, ctx: EventContext) -> bool:
+        """Whether ``observe`` could find anything or change a state for this event."""
+        return True
+
+    def observe_accepted(self, state: Any, event: GraphEvent,
+                         ctx: EventContext) -> list[Finding]:
+        """``observe`` for an event that ``accepts`` let through (may skip the filter)."""
+        return self.observe(state, event, ctx)
 
     def expire(self, state: Any, watermark: float) -> bool:
         """Forget what ends before ``watermark``; return True when the state is empty."""
@@ -151,15 +180,19 @@ class Detector(ABC):
 
 
 A = TypeVar("A")
+NOT_FIRED: frozenset[float] = frozenset()
 
 
-@dataclass
+@dataclass(slots=True)
 class WindowedState(Generic[A]):
     """Accumulators by tumbling-window start, the windows that already fired, and the
-    principal's own baseline: the peak of each metric over windows that have closed."""
+    principal's own baseline: the peak of each metric over windows that have closed.
+
+    ``fired`` stays the shared empty frozenset until a window fires (a set per principal and
+    detector would cost 216 bytes for nothing)."""
 
     windows: dict[float, A] = field(default_factory=dict)
-    fired: set[float] = field(default_factory=set)
+    fired: frozenset[float] = NOT_FIRED
     peaks: dict[str, float] = field(default_factory=dict)
     closed_windows: int = 0
 
@@ -169,16 +202,21 @@ class WindowedDetector(Detector, Generic[A]):
 
     Accumulators must be monotone (counts, distinct sets) so that whether and in which window an
     alert fires does not depend on arrival order; each (principal, window) fires at most once.
+    ``relevant`` must depend on :data:`SHAPE_FIELDS` only (the engine caches it per shape).
     """
 
     window_seconds: float = 600.0
+    shape_filtered = True
 
     def new_state(self) -> WindowedState[A]:
         return WindowedState()
 
     @abstractmethod
     def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
-        """Whether the event counts for this detector at all (cheap filter)."""
+        """Whether the event counts for this detector at all (cheap; shape fields only)."""
+
+    def accepts(self, event: GraphEvent, ctx: EventContext) -> bool:
+        return self.relevant(event, ctx)
 
     @abstractmethod
     def new_accumulator(self) -> A: ...
@@ -196,6 +234,12 @@ class WindowedDetector(Detector, Generic[A]):
         """Metrics of a closed window kept as the principal's baseline (peak per metric)."""
         return {}
 
+    def opened(self, state: WindowedState[A], acc: A) -> None:
+        """Called when ``acc`` starts a window of ``state`` (e.g. to attach the baseline)."""
+
+    def closed(self, state: WindowedState[A]) -> None:
+        """Called after ``expire`` closed windows of ``state`` (some may still be open)."""
+
     def first_last(self, acc: A) -> tuple[float, float]:
         """First and last event time in the accumulator (override when tracked)."""
         first = getattr(acc, "first_seen", 0.0)
@@ -206,23 +250,33 @@ class WindowedDetector(Detector, Generic[A]):
                 ctx: EventContext) -> list[Finding]:
         if not self.relevant(event, ctx):
             return []
-        start = window_start(event.ts, self.window_seconds)
+        return self.observe_accepted(state, event, ctx)
+
+    def observe_accepted(self, state: WindowedState[A], event: GraphEvent,
+                         ctx: EventContext) -> list[Finding]:
+        length = self.window_seconds
+        start = 0.0 + (event.ts // length) * length  # window_start(ts, length), inlined
         acc = state.windows.get(start)
         if acc is None:
             acc = state.windows[start] = self.new_accumulator()
+            self.opened(state, acc)
         self.add(acc, event, ctx)
         if start in state.fired or not self.crossed(acc):
             return []
-        state.fired.add(start)
+        state.fired = state.fired | {start}
         first, last = self.first_last(acc)
-        return [self.finding(event, start, start + self.window_seconds, first, last,
-                             self.evidence(acc))]
+        return [self.finding(event, start, start + length, first, last, self.evidence(acc))]
 
     def expire(self, state: WindowedState[A], watermark: float) -> bool:
-        for start in [s for s in state.windows if s + self.window_seconds < watermark]:
-            acc = state.windows.pop(start)
-            state.fired.discard(start)
-            state.closed_windows += 1
-            for name, value in self.baseline_metrics(acc).items():
-                state.peaks[name] = max(value, state.peaks.get(name, 0.0))
+        length = self.window_seconds
+        ended = [s for s in state.windows if s + length < watermark]
+        if ended:
+            for start in ended:
+                acc = state.windows.pop(start)
+                state.closed_windows += 1
+                for name, value in self.baseline_metrics(acc).items():
+                    state.peaks[name] = max(value, state.peaks.get(name, 0.0))
+            if state.fired:
+                state.fired = frozenset(s for s in state.fired if s not in ended)
+            self.closed(state)
         return not state.windows and not state.peaks

@@ -14,6 +14,7 @@ JSON-safe) and hands detectors the history as it was *before* the current event.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,23 +37,28 @@ DISCOVERY_FAMILIES = frozenset({
 K = TypeVar("K", str, int)
 
 
-def _remember(known: dict[K, float], key: K, ts: float, cap: int = MAX_ENTRIES) -> None:
-    """Record ``key`` first seen at ``ts`` (keeping the minimum); when full, keep the oldest."""
+def _remember(known: dict[K, float], key: K, ts: float, cap: int = MAX_ENTRIES) -> bool:
+    """Record ``key`` first seen at ``ts`` (keeping the minimum); when full, keep the oldest.
+    True when ``key`` is new to the map."""
     seen = known.get(key)
     if seen is not None:
         if ts < seen:
             known[key] = ts
-        return
+        return False
+    if type(key) is str:
+        key = sys.intern(key)  # one copy across principals
     if len(known) < cap:
         known[key] = ts
-        return
+        return True
     newest = max(known, key=lambda k: (known[k], k))
     if (ts, key) < (known[newest], newest):
         del known[newest]
         known[key] = ts
+        return True
+    return False
 
 
-@dataclass
+@dataclass(slots=True)
 class PrincipalHistory:
     first_seen: float | None = None
     last_seen: float | None = None
@@ -63,24 +69,29 @@ class PrincipalHistory:
     families: dict[str, float] = field(default_factory=dict)
     write_templates: dict[str, float] = field(default_factory=dict)
 
-    def observe(self, event: GraphEvent, asn: int | None = None) -> None:
-        """Account one event. Families and networks count whatever the status (an attempt is
-        behaviour too); write templates only count successful (2xx) writes."""
+    def observe(self, event: GraphEvent, asn: int | None = None) -> bool:
+        """Account one event; True when it taught the history a new value. Families and
+        networks count whatever the status (an attempt is behaviour too); write templates only
+        count successful (2xx) writes."""
         ts = event.ts
-        self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
-        self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
+        if self.first_seen is None or ts < self.first_seen:
+            self.first_seen = ts
+        if self.last_seen is None or ts > self.last_seen:
+            self.last_seen = ts
         self.event_count += 1
+        learned = False
         network = network_of(event.ip)
         if network is not None:
-            _remember(self.networks, network, ts)
+            learned |= _remember(self.networks, network, ts)
         if asn is not None:
-            _remember(self.asns, asn, ts)
+            learned |= _remember(self.asns, asn, ts)
         if event.user_agent:
-            _remember(self.user_agents, event.user_agent[:MAX_USER_AGENT_LENGTH], ts)
+            learned |= _remember(self.user_agents, event.user_agent[:MAX_USER_AGENT_LENGTH], ts)
         if event.family:
-            _remember(self.families, event.family, ts)
+            learned |= _remember(self.families, event.family, ts)
         if event.is_write and 200 <= event.status < 300:
-            _remember(self.write_templates, event.template, ts)
+            learned |= _remember(self.write_templates, event.template, ts)
+        return learned
 
     def established(self, ts: float, min_age_seconds: float, min_events: int) -> bool:
         """Old and busy enough at ``ts`` for a deviation from it to mean something."""

@@ -50,7 +50,7 @@ class Params:
         validate_params(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class AlertedNetworks:
     """Network → time of the event that alerted. Only needed while a late event could still
     predate the network's first use in the history: once the watermark passes that time the
@@ -82,6 +82,13 @@ class NewOrigin(Detector):
 
     def new_state(self) -> AlertedNetworks:
         return AlertedNetworks()
+
+    def accepts(self, event: GraphEvent, ctx: EventContext) -> bool:
+        """Only an event from a network its history did not know by then can alert."""
+        history = ctx.history
+        network = network_of(event.ip)
+        return (network is not None and isinstance(history, PrincipalHistory)
+                and not history.knew_before(history.networks, network, event.ts))
 
     def observe(self, state: AlertedNetworks, event: GraphEvent,
                 ctx: EventContext) -> list[Finding]:

@@ -127,4 +127,4 @@ class OnedriveEnumeration(BaselineWindowedDetector[DriveReads]):
 
     def evidence(self, acc: DriveReads) -> dict[str, Any]:
         return {**acc.evidence(), DRIVES: acc.drives.summary(), FOLDERS: acc.folders.summary(),
-                "baseline_peaks": acc.baseline_peaks if acc.baseline_windows else {}}
+                "baseline_peaks": acc.baseline_evidence()}

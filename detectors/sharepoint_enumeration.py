@@ -125,4 +125,4 @@ class SharepointEnumeration(BaselineWindowedDetector[SiteReads]):
 
     def evidence(self, acc: SiteReads) -> dict[str, Any]:
         return {**acc.evidence(), SITES: acc.sites.summary(), LISTINGS: acc.site_listings,
-                "baseline_peaks": acc.baseline_peaks if acc.baseline_windows else {}}
+                "baseline_peaks": acc.baseline_evidence()}

@@ -29,7 +29,7 @@ class Match:
     title: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class FiredKeys:
     """Dedup keys that already fired, by window start."""
 
@@ -37,11 +37,22 @@ class FiredKeys:
 
 
 class SingleEventDetector(Detector):
+    """One alert per matching event, deduplicated per window. ``candidate`` (shape fields only)
+    says whether ``match`` can return a hit; the engine asks it once per event shape."""
+
     window_seconds: float = 3600.0
+    shape_filtered = True
+
+    @abstractmethod
+    def candidate(self, event: GraphEvent) -> bool:
+        """Whether ``match`` may return a hit for this event (depends on shape fields only)."""
 
     @abstractmethod
     def match(self, event: GraphEvent, ctx: EventContext) -> Match | None:
         """The alert content when ``event`` is a hit, else None."""
+
+    def accepts(self, event: GraphEvent, ctx: EventContext) -> bool:
+        return self.candidate(event)
 
     def new_state(self) -> FiredKeys:
         return FiredKeys()

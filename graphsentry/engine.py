@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from detectors.base import AppInfo, Detector, DetectorMeta, EventContext, Finding, WindowedDetector
+from detectors.base import AppInfo, Detector, DetectorMeta, EventContext, Finding
 from detectors.event import GraphEvent
 from detectors.history import PrincipalHistory
 from graphsentry.alerts import alert_from_finding
@@ -53,7 +53,8 @@ class EngineOutput(NamedTuple):
     """(principal key, history) to persist, when it learned something or is due."""
 
 
-_NOTHING = EngineOutput([])
+NOTHING = EngineOutput([])
+"""What ``process`` returns for the usual event: nothing to emit (compare with ``is``)."""
 _LATE = EngineOutput([], late=True)
 _DUPLICATE = EngineOutput([], duplicate=True)
 
@@ -91,12 +92,6 @@ class EngineCounters:
     started: float = field(default_factory=time.monotonic)
 
 
-def _knowledge(history: PrincipalHistory) -> int:
-    """How many distinct things the history remembers (grows when it learns)."""
-    return (len(history.networks) + len(history.asns) + len(history.user_agents)
-            + len(history.families) + len(history.write_templates))
-
-
 def _window_of(detector: Detector) -> float | None:
     """The detector's window length (attribute or parameter), None for windowless ones
     (whose state does not age with the watermark, e.g. ``new_origin``)."""
@@ -107,37 +102,9 @@ def _window_of(detector: Detector) -> float | None:
     return None
 
 
-class _Slot:
-    """One detector as the engine drives it, with the cheapest way to skip it.
-
-    A windowed detector leaves its state alone when ``relevant`` is False, so a principal gets
-    its state only once an event is relevant. For other detectors a pristine scratch state is
-    offered and adopted only when observing changed it (dataclass equality).
-    """
-
-    __slots__ = ("detector", "id", "prefilter", "pristine", "scratch")
-
-    def __init__(self, detector: Detector) -> None:
-        self.detector = detector
-        self.id = detector.meta.id
-        self.prefilter = detector.relevant if isinstance(detector, WindowedDetector) else None
-        self.pristine = detector.new_state()
-        self.scratch = detector.new_state()
-
-    def observe_without_state(self, states: dict[str, Any], event: GraphEvent,
-                              ctx: EventContext) -> list[Finding]:
-        """The principal has no state for this detector yet: create one only if needed."""
-        if self.prefilter is not None:
-            if not self.prefilter(event, ctx):
-                return []
-            state = states[self.id] = self.detector.new_state()
-            return self.detector.observe(state, event, ctx)
-        scratch = self.scratch
-        findings = self.detector.observe(scratch, event, ctx)
-        if findings or scratch != self.pristine:
-            states[self.id] = scratch
-            self.scratch = self.detector.new_state()
-        return findings
+# Detectors to run for one event shape, in catalog order: (id, detector, ask accepts per event).
+Dispatch = tuple[tuple[str, Detector, bool], ...]
+SHAPE_CACHE_SIZE = 65_536
 
 
 class DetectionEngine:
@@ -152,7 +119,8 @@ class DetectionEngine:
         self.stage_of: dict[str, str] = dict(catalog.stage_of)
         self.meta: dict[str, DetectorMeta] = {d.meta.id: d.meta for d in self.detectors}
         self.meta[self.chain.meta.id] = self.chain.meta
-        self._slots = [_Slot(d) for d in self.detectors]
+        self._by_id: dict[str, Detector] = {d.meta.id: d for d in self.detectors}
+        self._by_shape: dict[tuple[Any, ...], Dispatch] = {}
         self.save_every = int(config.state.history_save_every)
         self.seen_capacity = int(config.state.seen_capacity)
         self.suppressed_apps = frozenset(a.lower() for a in config.suppress.apps)
@@ -191,25 +159,30 @@ class DetectionEngine:
             principal = principals[event.principal_id] = PrincipalState()
 
         history = principal.history
-        ctx = EventContext(history=history, asn=parts.asn, asn_name=parts.asn_name,
-                           app=parts.app, enrichment_available=parts.available)
+        ctx = EventContext(history, parts.asn, parts.asn_name, parts.app, parts.available)
+        shape = (event.family, event.category, event.template, event.method, event.status,
+                 event.is_write, event.is_download)  # detectors.base.shape_of, inlined
+        dispatch = self._by_shape.get(shape)
+        if dispatch is None:
+            dispatch = self._dispatch(shape, event, ctx)
         findings: list[Finding] = []
         states = principal.detectors
-        for slot in self._slots:  # the hot loop: one call per detector and event
-            state_ = states.get(slot.id)
-            found = (slot.detector.observe(state_, event, ctx) if state_ is not None
-                     else slot.observe_without_state(states, event, ctx))
+        for det_id, detector, ask in dispatch:  # the hot loop
+            if ask and not detector.accepts(event, ctx):
+                continue
+            det_state = states.get(det_id)
+            if det_state is None:  # a principal gets a state once a detector accepts
+                det_state = states[det_id] = detector.new_state()
+            found = detector.observe_accepted(det_state, event, ctx)
             if found:
                 findings.extend(found)
         if ts > principal.last_ts:
             principal.last_ts = ts
         alerts = self._alerts(state, findings, ctx) if findings else []
 
-        before = _knowledge(history)
-        history.observe(event, parts.asn)
         principal.unsaved += 1
         update = None
-        if _knowledge(history) != before or principal.unsaved >= self.save_every:
+        if history.observe(event, parts.asn) or principal.unsaved >= self.save_every:
             principal.unsaved = 0
             update = (event.principal_key, history)
 
@@ -219,8 +192,18 @@ class DetectionEngine:
                 self.expire(state, ts - self.lateness)
                 state.expired_at = ts
         if not alerts and update is None:
-            return _NOTHING
+            return NOTHING
         return EngineOutput(alerts, history=update)
+
+    def _dispatch(self, shape: tuple[Any, ...], event: GraphEvent,
+                  ctx: EventContext) -> Dispatch:
+        """The detectors that can care about events of this shape (cached per shape)."""
+        dispatch = tuple((d.meta.id, d, not d.shape_filtered) for d in self.detectors
+                         if not d.shape_filtered or d.accepts(event, ctx))
+        if len(self._by_shape) >= SHAPE_CACHE_SIZE:
+            self._by_shape.clear()
+        self._by_shape[shape] = dispatch
+        return dispatch
 
     def _remember_request(self, state: KeyState, request_id: str, ts: float) -> None:
         seen = state.seen
@@ -251,7 +234,7 @@ class DetectionEngine:
 
     def expire(self, state: KeyState, watermark: float) -> None:
         """Drop what ends before ``watermark`` (``max_ts - lateness``) in every state."""
-        by_id = {slot.id: slot.detector for slot in self._slots}
+        by_id = self._by_id
         # A principal quiet since before the last pass had its windows expired then already.
         quiet_before = state.watermark - self.longest_window
         state.watermark = watermark
