@@ -18,8 +18,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Producer
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka import KafkaError as ConfluentKafkaError
+from confluent_kafka.admin import AdminClient
 
 from graphsentry.alerts import alert_to_avro, alert_to_json
 
@@ -51,7 +61,85 @@ def activity_source(config: Any, *, tail: bool | None = None,
         batch_size=batch_size or config.bytewax.batch_size, raise_on_errors=False)
 
 
-def message_source(msg: KafkaSourceMessage[Any, Any]) -> str:
+class RawActivitySource(FixedPartitionedSource[Message, int | None]):
+    """One topic as a Bytewax source of confluent-kafka ``Message``s as they arrive (errors
+    included: ``msg.error()``), for the detection flow's hot path: Bytewax's ``KafkaSource``
+    copies each message into a ``KafkaSourceMessage`` (~2 µs apiece). Partitions (named
+    ``{partition}-{topic}``, as ``KafkaSource`` names them), resume offsets, ``tail`` and the
+    end-of-partition stop behave as in ``KafkaSource``."""
+
+    def __init__(self, brokers: list[str], topic: str, *, tail: bool, starting_offset: int,
+                 add_config: dict[str, str], batch_size: int) -> None:
+        self.brokers, self.topic, self.tail = brokers, topic, tail
+        self.starting_offset, self.add_config, self.batch_size = (starting_offset, add_config,
+                                                                  batch_size)
+
+    def list_parts(self) -> list[str]:
+        client = AdminClient({"bootstrap.servers": ",".join(self.brokers), **self.add_config})
+        topic = client.list_topics(self.topic).topics[self.topic]
+        if topic.error is not None:
+            raise RuntimeError(f"error listing partitions of Kafka topic {self.topic!r}: "
+                               f"{topic.error.str()}")
+        return [f"{index}-{self.topic}" for index in topic.partitions]
+
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: int | None) -> _RawPartition:
+        index, topic = for_part.split("-", 1)
+        if topic != self.topic:
+            raise ValueError(f"cannot resume partition {for_part!r} from topic {self.topic!r}")
+        consumer = Consumer({
+            "group.id": "BYTEWAX_IGNORED",  # offsets live in Bytewax's recovery, not Kafka
+            "enable.auto.commit": "false",
+            "bootstrap.servers": ",".join(self.brokers),
+            "enable.partition.eof": str(not self.tail),
+            **self.add_config,
+        })
+        offset = self.starting_offset if resume_state is None else resume_state
+        consumer.assign([TopicPartition(topic, int(index), offset)])
+        return _RawPartition(consumer, offset, self.batch_size)
+
+
+class _RawPartition(StatefulSourcePartition[Message, int | None]):
+    def __init__(self, consumer: Consumer, offset: int, batch_size: int) -> None:
+        self.consumer, self.offset, self.batch_size = consumer, offset, batch_size
+        self.eof = False
+
+    def next_batch(self) -> list[Message]:
+        if self.eof:
+            raise StopIteration
+        batch = self.consumer.consume(self.batch_size, 0.001)
+        for position, msg in enumerate(batch):
+            error = msg.error()
+            if error is not None and error.code() == ConfluentKafkaError._PARTITION_EOF:
+                self.eof = True  # stop at the next call, after this batch
+                del batch[position:]
+                break
+        for msg in reversed(batch):  # resume after the last message read
+            if msg.error() is None:
+                self.offset = msg.offset() + 1  # type: ignore[operator]
+                break
+        return batch
+
+    def snapshot(self) -> int | None:
+        return self.offset
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def raw_activity_source(config: Any, *, tail: bool | None = None) -> RawActivitySource:
+    """The normalized-activity topic as a :class:`RawActivitySource`."""
+    kafka = config.kafka
+    return RawActivitySource(
+        brokers(config), kafka.topics.activity, tail=kafka.tail if tail is None else tail,
+        starting_offset=OFFSET_BEGINNING if kafka.start == "beginning" else OFFSET_END,
+        add_config={str(k): str(v) for k, v in kafka.consumer.items()},
+        batch_size=config.bytewax.batch_size)
+
+
+def message_source(msg: KafkaSourceMessage[Any, Any] | Message) -> str:
+    if isinstance(msg, Message):
+        return f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
     return f"{msg.topic}/{msg.partition}/{msg.offset}"
 
 
@@ -68,7 +156,19 @@ def reject(reason: str, raw: bytes | str | None, source: str) -> dict[str, Any]:
 
 
 def decode_message(item: Any, decode: Callable[[bytes], dict[str, Any]]) -> dict[str, Any]:
-    """A Kafka item → a normalized record, or a reject dict marked ``{"reject": ...}``."""
+    """A Kafka item (``KafkaSourceMessage``, ``KafkaError`` or a raw ``Message``) → a
+    normalized record, or a reject dict marked ``{"reject": ...}``."""
+    if type(item) is Message:
+        error, value = item.error(), item.value()
+        if error is None and value is not None:
+            try:
+                return decode(value)
+            except Exception as exc:  # any malformed payload is a dead letter, never a crash
+                return {"reject": reject(f"bad_avro: {type(exc).__name__}: {exc}", value,
+                                         message_source(item))}
+        reason = (f"kafka_error: {error}" if error is not None
+                  else "missing_value: tombstone or empty message")
+        return {"reject": reject(reason, value, message_source(item))}
     if isinstance(item, KafkaError):
         return {"reject": reject(f"kafka_error: {item.err}", item.msg.value,
                                  message_source(item.msg))}
