@@ -232,26 +232,32 @@ def _decode(data: bytes, source: str) -> object:
         return reject("invalid_json", str(exc)[:200], data, source)
 
 
-def _explode(value: object, source: str, size: int) -> Iterator[RawItem]:
-    """Records of one decoded JSON value: an Event Hub message, an array or one record."""
+def _explode(value: object, source: str, size: int) -> Iterable[RawItem]:
+    """Records of one decoded JSON value: an Event Hub message, an array or one record.
+
+    A plain tuple for one item (the common storage-account line): no generator to run.
+    """
     if isinstance(value, Reject):
-        yield value
-    elif isinstance(value, dict) and ("records" in value or "Records" in value):
+        return (value,)
+    if isinstance(value, dict) and ("records" in value or "Records" in value):
         records = value.get("records", value.get("Records"))
         if not isinstance(records, list):
-            yield reject("bad_type", "records is not an array", value, source)
-            return
-        yield from _elements(records, source, size)
-    elif isinstance(value, list):
-        for index, element in enumerate(value):
-            if isinstance(element, dict) and ("records" in element or "Records" in element):
-                yield from _explode(element, f"{source}#{index}", _size_of(element, size))
-            else:
-                yield from _elements([element], f"{source}#{index}", size, single=True)
-    elif size > MAX_RECORD_BYTES:
-        yield reject("record_too_large", f"{size} bytes (limit {MAX_RECORD_BYTES})", value, source)
-    else:
-        yield value, source
+            return (reject("bad_type", "records is not an array", value, source),)
+        return _elements(records, source, size)
+    if isinstance(value, list):
+        return _array_elements(value, source, size)
+    if size > MAX_RECORD_BYTES:
+        return (reject("record_too_large", f"{size} bytes (limit {MAX_RECORD_BYTES})", value,
+                       source),)
+    return ((value, source),)
+
+
+def _array_elements(values: list[object], source: str, size: int) -> Iterator[RawItem]:
+    for index, element in enumerate(values):
+        if isinstance(element, dict) and ("records" in element or "Records" in element):
+            yield from _explode(element, f"{source}#{index}", _size_of(element, size))
+        else:
+            yield from _elements([element], f"{source}#{index}", size, single=True)
 
 
 def _elements(records: list[object], source: str, size: int,

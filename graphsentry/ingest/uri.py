@@ -268,7 +268,7 @@ def _analyze_path(path: str) -> PathInfo:
             suffix = ":" + rest
             if addressed:
                 value = f"{segment}:{addressed.pop(0)}"
-        name, args = _split_call(segment) if segment[-1] == ")" else (segment, None)
+        name, args = _split_call(segment) if segment[-1:] == ")" else (segment, None)
         word = _WORDS.get(name) or _word_of(name)
         if word is None:
             tokens.append(_id_token(segment) + suffix)

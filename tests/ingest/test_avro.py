@@ -89,7 +89,8 @@ def test_text_encoder_of_ascii_records_matches_fastavro(record: dict[str, Any]) 
     assert _TEXT_ENCODER(record) == encode("graph_activity", record)
 
 
-@pytest.mark.parametrize("micros", [0, 1, 8191, 8192, 2**20, 2**21, 2**41 - 1, 2**41, 2**55 - 1,
+@pytest.mark.parametrize("micros", [0, 1, 63, 64, 8191, 8192, 2**20, 2**21, 2**41 - 1, 2**41,
+                                    2**48 - 1, 2**48, 2**55 - 1,
                                     2**55, -1, -(2**40)])
 def test_timestamps_near_varint_boundaries(micros: int) -> None:
     when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)

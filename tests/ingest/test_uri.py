@@ -208,3 +208,8 @@ def test_shape_fast_path_matches_the_full_analysis(segments: list[str], version:
     clear_caches()  # and again from nothing learned
     assert analyze_path(path) == expected
     assert analyze_path(path) == expected
+
+
+def test_an_empty_segment_before_a_path_address_is_an_identifier() -> None:
+    # ":/users" addresses a path from an empty segment: once an IndexError (internal_error)
+    assert analyze_uri(f"{G}/v1.0/:/users").path.template == "/{id}:{path}"
