@@ -135,18 +135,14 @@ def _t_varint_high(value: int) -> str:
     return varint(value).decode("latin-1")
 
 
-def _t_varint(value: int) -> str:
+def _t_long(number: int) -> str:
+    value = number << 1 if number.__class__ is int and 0 <= number <= _LONG_MAX else zigzag(
+        number)
     if value < 16384:
         return _T_VARINT[value]
     if value < 1 << 21:  # three bytes, both parts from tables
         return _T_LOW14[value & 0x3FFF] + _T_VARINT[value >> 14]
     return _T_LOW14[value & 0x3FFF] + _t_varint_high(value >> 14)
-
-
-def _t_long(number: int) -> str:
-    if number.__class__ is int and 0 <= number <= _LONG_MAX:
-        return _t_varint(number << 1)
-    return _t_varint(zigzag(number))
 
 
 def _t_int(number: int) -> str:

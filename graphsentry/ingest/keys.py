@@ -53,13 +53,16 @@ def merge_fields(record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     storage shape). Raises AttributeError for a key that is not a string.
     """
     properties = record.get("properties")
-    if record.keys() <= KNOWN_KEYS and (
-            properties is None or (type(properties) is dict and properties.keys() <= KNOWN_KEYS)):
-        merged = record.copy()  # fast path: every key already spelled canonically
-        if properties is not None:
-            del merged["properties"]
-            merged.update(properties)
-        return merged, properties is not None
+    # Fast path: every key already spelled canonically ("properties" is a known key, so one
+    # check of the merged keys covers both levels).
+    if properties.__class__ is dict:
+        merged = record.copy()
+        del merged["properties"]
+        merged.update(properties)
+        if merged.keys() <= KNOWN_KEYS:
+            return merged, True
+    elif properties is None and record.keys() <= KNOWN_KEYS:
+        return record.copy(), False
     merged = dict(zip(map(canonical_name, record), record.values(), strict=False))
     properties = merged.pop("properties", None)
     if isinstance(properties, dict):

@@ -114,7 +114,10 @@ def _normalize(obj: object) -> dict[str, Any]:
     time_generated = _timestamp(get("timeGenerated") or get("time"), "timeGenerated")
     if time_generated is None:
         raise _Invalid("missing_field", "timeGenerated")
-    request_id = _required_string(get("requestId"), "requestId", MAX_STRING_CHARS)
+    request_id = get("requestId")
+    if not (request_id.__class__ is str and 0 < len(request_id) <= MAX_STRING_CHARS
+            and request_id.isascii()):
+        request_id = _required_string(request_id, "requestId", MAX_STRING_CHARS)
     method = get("requestMethod")
     method = _METHODS.get(method) if method.__class__ is str else None
     if method is None:
@@ -123,17 +126,25 @@ def _normalize(obj: object) -> dict[str, Any]:
     if not (status.__class__ is int and 100 <= status <= 599):
         status = _status(status, get("resultSignature"))
     tenant_id = _required_string(_tenant(obj, flat, enveloped), "tenantId", MAX_STRING_CHARS)
-    app_id = _required_string(get("appId"), "appId", MAX_STRING_CHARS)
+    app_id = get("appId")
+    if not (app_id.__class__ is str and 0 < len(app_id) <= MAX_STRING_CHARS and app_id.isascii()):
+        app_id = _required_string(app_id, "appId", MAX_STRING_CHARS)
     token_issued_at = _token_time(get("tokenIssuedAt"))
-    uri = _required_string(get("requestUri"), "requestUri", MAX_URI_CHARS)
+    uri = get("requestUri")
+    if not (uri.__class__ is str and 0 < len(uri) <= MAX_URI_CHARS and uri.isascii()):
+        uri = _required_string(uri, "requestUri", MAX_URI_CHARS)
     if "\\u0026" in uri:  # double-escaped '&' seen in real records
         uri = uri.replace("\\u0026", "&")
 
     (operation_id, client_request_id, api_version, ip_address, user_agent, location, user_id,
      service_principal_id, sign_in_activity_id, identity_provider, device_id, session_id,
      unique_token_id) = _optional_strings(get)
-    response_size_bytes, duration_ms, client_auth_method = map(_optional_int, _OPTIONAL_INTS,
-                                                               map(get, _OPTIONAL_INT_KEYS))
+    size, duration, auth_method = map(get, _OPTIONAL_INT_KEYS)
+    if not (size.__class__ is int and 0 <= size <= MAX_INT64):
+        size = _optional_int(_OPTIONAL_INTS[0], size)
+    if not (duration.__class__ is int and 0 <= duration <= MAX_INT64):
+        duration = _optional_int(_OPTIONAL_INTS[1], duration)
+    auth_method = _optional_int(_OPTIONAL_INTS[2], auth_method)  # usually a string: "2"
     roles, scopes, wids = map(_claim_list, _CLAIMS, map(get, _CLAIMS))
 
     identity_type, principal_id = _identity(get("C_Idtyp"), get("UserPrincipalObjectID"),
@@ -144,14 +155,14 @@ def _normalize(obj: object) -> dict[str, Any]:
         "time_generated": time_generated, "request_id": request_id,
         "operation_id": operation_id or None, "client_request_id": client_request_id or None,
         "api_version": api_version or None, "request_method": method, "request_uri": uri,
-        "response_status_code": status, "response_size_bytes": response_size_bytes,
-        "duration_ms": duration_ms, "tenant_id": tenant_id, "ip_address": ip_address or None,
+        "response_status_code": status, "response_size_bytes": size,
+        "duration_ms": duration, "tenant_id": tenant_id, "ip_address": ip_address or None,
         "user_agent": user_agent or None, "location": location or None, "app_id": app_id,
         "user_id": user_id or None, "service_principal_id": service_principal_id or None,
         "roles": roles, "scopes": scopes, "wids": wids, "token_issued_at": token_issued_at,
         "sign_in_activity_id": sign_in_activity_id or None,
         "identity_provider": identity_provider or None,
-        "client_auth_method": client_auth_method, "device_id": device_id or None,
+        "client_auth_method": auth_method, "device_id": device_id or None,
         "session_id": session_id or None, "unique_token_id": unique_token_id or None,
         "identity_type": identity_type, "principal_id": principal_id,
         "resource_template": path.template, "resource_family": path.family,
