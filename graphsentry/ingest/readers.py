@@ -77,7 +77,7 @@ def parse_payload(data: bytes, source: str) -> Iterator[RawItem]:
     if len(data) > MAX_LINE_BYTES:
         yield reject("line_too_large", f"{len(data)} bytes (limit {MAX_LINE_BYTES})", data, source)
         return
-    if data[:2] == GZIP_MAGIC:
+    if data.startswith(GZIP_MAGIC):
         try:
             inflater = zlib.decompressobj(wbits=31)
             data = inflater.decompress(data, MAX_LINE_BYTES + 1)
