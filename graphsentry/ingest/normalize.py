@@ -153,8 +153,9 @@ def _normalize(obj: object) -> dict[str, Any]:
 
     identity_type, principal_id = _identity(get("C_Idtyp"), get("UserPrincipalObjectID"),
                                             service_principal_id, user_id, app_id)
-    info = analyze_uri(uri)
-    path = info.path
+    path, query_top, has_search, has_filter = analyze_uri(uri)
+    (template, family, category, target_user, target_drive, target_site, target_item,
+     target_application, _, _) = path
     return {  # schema field order (a test compares it with graph_activity.avsc)
         "time_generated": time_generated, "request_id": request_id,
         "operation_id": operation_id or None, "client_request_id": client_request_id or None,
@@ -169,13 +170,12 @@ def _normalize(obj: object) -> dict[str, Any]:
         "client_auth_method": auth_method, "device_id": device_id or None,
         "session_id": session_id or None, "unique_token_id": unique_token_id or None,
         "identity_type": identity_type, "principal_id": principal_id,
-        "resource_template": path.template, "resource_family": path.family,
-        "resource_category": path.category, "target_user": path.target_user,
-        "target_drive": path.target_drive, "target_site": path.target_site,
-        "target_item": path.target_item, "target_application": path.target_application,
+        "resource_template": template, "resource_family": family,
+        "resource_category": category, "target_user": target_user,
+        "target_drive": target_drive, "target_site": target_site,
+        "target_item": target_item, "target_application": target_application,
         "is_write": is_write(method, path), "is_download": is_download(method, path),
-        "query_top": info.query_top, "has_search": info.has_search,
-        "has_filter": info.has_filter,
+        "query_top": query_top, "has_search": has_search, "has_filter": has_filter,
     }
 
 

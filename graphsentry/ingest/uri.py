@@ -20,6 +20,7 @@ from urllib.parse import unquote
 from graphsentry.ingest.limits import MAX_INT32
 
 API_VERSIONS = frozenset({"v1.0", "beta"})
+_new_tuple = tuple.__new__  # builds a NamedTuple from its fields without the keyword handling
 
 _WORD = re.compile(
     r"\$[A-Za-z]+|[a-z]+[0-9]{0,3}[A-Za-z]*|[A-Z][a-z]+(?:[A-Z][a-z]+)*"
@@ -127,7 +128,7 @@ def analyze_uri(uri: str) -> UriInfo:
         host_end = path.find("/", path.index("://") + 3)
         path = path[host_end:] if host_end >= 0 else "/"
     top, has_search, has_filter = _analyze_query(query) if query else (None, False, False)
-    return UriInfo(analyze_path(path), top, has_search, has_filter)
+    return _new_tuple(UriInfo, (analyze_path(path), top, has_search, has_filter))
 
 
 def clear_caches() -> None:
@@ -168,7 +169,9 @@ def _analyze_query(query: str) -> tuple[int | None, bool, bool]:
 
 def _word_of(segment: str) -> str | None:
     """The lower-case word a path segment names, or None for an identifier."""
-    if len(segment) > _MAX_WORD_CHARS or not segment.isascii() or not _WORD.fullmatch(segment):
+    if ("-" in segment  # no word has one, every GUID does: a quick answer before the regex
+            or len(segment) > _MAX_WORD_CHARS or not segment.isascii()
+            or not _WORD.fullmatch(segment)):
         return None
     word = segment.lower().removeprefix("microsoft.graph.")
     if len(_WORDS) < _WORD_CACHE_MAX:
@@ -220,7 +223,7 @@ def analyze_path(path: str) -> PathInfo:
     fields = list(info)
     for field, position in fill:
         fields[field] = segments[position]
-    return PathInfo._make(fields)
+    return _new_tuple(PathInfo, fields)
 
 
 def _segments(path: str) -> list[str]:
