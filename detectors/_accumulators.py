@@ -23,9 +23,18 @@ DISTINCT_CAP = 10_000
 ATTRIBUTE_CAP = 32
 # Statuses of a successful file-content download: 302 redirect to SharePoint, or 200 inline.
 DOWNLOAD_STATUSES = (200, 302)
-# A distinct set starts as a list (56 bytes, fast ``in`` for a few values) and becomes a set
-# beyond this many values; most windows see one or two.
+# A distinct set holds nothing, one value, a list (fast ``in`` for a few values) and, beyond
+# this many values, a set: most windows see one or two values, so most allocate no container.
 _LIST_LIMIT = 16
+
+Values = str | list[str] | None
+"""A few values, the way most windows have them: none, one, or a sorted list."""
+
+
+def _as_list(values: Values | set[str]) -> list[str]:
+    if values is None:
+        return []
+    return [values] if isinstance(values, str) else sorted(values)
 
 
 @dataclass(slots=True)
@@ -33,13 +42,27 @@ class CappedSet:
     """A distinct set that stops growing at ``cap``; ``saturated`` says values were dropped."""
 
     cap: int = DISTINCT_CAP
-    values: list[str] | set[str] = field(default_factory=list)
+    values: Values | set[str] = None
     saturated: bool = False
 
     def add(self, value: str | None) -> None:
         if not value:
             return
         values = self.values
+        if values is None:
+            if self.cap >= 1:
+                self.values = value
+            else:
+                self.saturated = True
+            return
+        if isinstance(values, str):
+            if value == values:
+                return
+            if self.cap >= 2:
+                self.values = [values, value]
+            else:
+                self.saturated = True
+            return
         if value in values:
             return
         if len(values) >= self.cap:
@@ -52,28 +75,38 @@ class CappedSet:
             self.values = {*values, value}
 
     def __len__(self) -> int:
-        return len(self.values)
+        values = self.values
+        return 0 if values is None else 1 if isinstance(values, str) else len(values)
 
     def summary(self) -> dict[str, Any]:
         """Evidence: the distinct count (a lower bound when capped) and a sample."""
-        return {"count": len(self.values), "capped": self.saturated,
-                "sample": sample(self.values)}
+        return {"count": len(self), "capped": self.saturated,
+                "sample": sample(_as_list(self.values))}
 
 
-def keep_smallest(values: list[str], value: str, size: int) -> bool:
-    """Insert ``value`` (not yet in the sorted ``values``) keeping the ``size`` smallest:
-    a bounded, arrival-order-independent sample. True when a value was dropped."""
+def with_smallest(values: Values, value: str, size: int) -> tuple[Values, bool]:
+    """``values`` with ``value`` added, keeping the ``size`` (≥ 2) smallest distinct ones: a
+    bounded, arrival-order-independent sample; True when a value was dropped."""
+    if values is None:
+        return value, False
+    if isinstance(values, str):
+        if value == values:
+            return values, False
+        return ([values, value] if values < value else [value, values]), False
+    if value in values:
+        return values, False
     if len(values) < size:
         insort(values, value)
-        return False
+        return values, False
     if value < values[-1]:
         insort(values, value)
         values.pop()
-    return True
+    return values, True
 
 
-def _distinct_summary(values: list[str], capped: bool) -> dict[str, Any]:
-    return {"count": len(values), "capped": capped, "sample": values[:SAMPLE_SIZE]}
+def _distinct_summary(values: Values, capped: bool) -> dict[str, Any]:
+    listed = _as_list(values)
+    return {"count": len(listed), "capped": capped, "sample": listed[:SAMPLE_SIZE]}
 
 
 _IPS_CAPPED, _AGENTS_CAPPED = 1, 2
@@ -85,17 +118,17 @@ class Activity:
 
     Source IPs and user agents keep their :data:`ATTRIBUTE_CAP` smallest distinct values (so
     the count, up to the cap, and the sample do not depend on arrival order), request ids the
-    :data:`SAMPLE_SIZE` smallest. Flat lists: most windows hold one or two events, so creating
-    an accumulator must be cheap.
+    :data:`SAMPLE_SIZE` smallest (:func:`with_smallest`). Most windows hold one or two events:
+    creating, filling and dropping an accumulator must be cheap.
     """
 
     requests: int = 0
     denied: int = 0
     first_seen: float = math.inf
     last_seen: float = -math.inf
-    source_ips: list[str] = field(default_factory=list)
-    user_agents: list[str] = field(default_factory=list)
-    request_ids: list[str] = field(default_factory=list)
+    source_ips: Values = None
+    user_agents: Values = None
+    request_ids: Values = None
     capped: int = 0
     """Bits: more than ``ATTRIBUTE_CAP`` distinct source IPs (1) or user agents (2)."""
 
@@ -108,17 +141,21 @@ class Activity:
             self.first_seen = ts
         if ts > self.last_seen:
             self.last_seen = ts
+        # The same IP and user agent as the window's only one so far is the common case:
+        # compared here without a call (a list never equals a string).
         ip, agent, request_id = event.ip, event.user_agent, event.request_id
-        if ip and ip not in self.source_ips and keep_smallest(self.source_ips, ip,
-                                                              ATTRIBUTE_CAP):
-            self.capped |= _IPS_CAPPED
-        if agent and agent not in self.user_agents and keep_smallest(self.user_agents, agent,
-                                                                     ATTRIBUTE_CAP):
-            self.capped |= _AGENTS_CAPPED
+        if ip and ip != self.source_ips:
+            self.source_ips, dropped = with_smallest(self.source_ips, ip, ATTRIBUTE_CAP)
+            if dropped:
+                self.capped |= _IPS_CAPPED
+        if agent and agent != self.user_agents:
+            self.user_agents, dropped = with_smallest(self.user_agents, agent, ATTRIBUTE_CAP)
+            if dropped:
+                self.capped |= _AGENTS_CAPPED
         ids = self.request_ids
-        if request_id and (len(ids) < SAMPLE_SIZE or request_id < ids[-1]) and (
-                request_id not in ids):
-            keep_smallest(ids, request_id, SAMPLE_SIZE)
+        if request_id and not (type(ids) is list and len(ids) >= SAMPLE_SIZE
+                               and request_id >= ids[-1]):
+            self.request_ids = with_smallest(ids, request_id, SAMPLE_SIZE)[0]
 
     def evidence(self) -> dict[str, Any]:
         return {
@@ -127,7 +164,7 @@ class Activity:
             "source_ips": _distinct_summary(self.source_ips, bool(self.capped & _IPS_CAPPED)),
             "user_agents": _distinct_summary(self.user_agents,
                                              bool(self.capped & _AGENTS_CAPPED)),
-            "sample_request_ids": list(self.request_ids),
+            "sample_request_ids": _as_list(self.request_ids),
         }
 
 

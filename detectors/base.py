@@ -268,15 +268,22 @@ class WindowedDetector(Detector, Generic[A]):
         return [self.finding(event, start, start + length, first, last, self.evidence(acc))]
 
     def expire(self, state: WindowedState[A], watermark: float) -> bool:
+        windows = state.windows
+        if not windows:  # the usual case between a principal's bursts: a baseline at most
+            return not state.peaks
         length = self.window_seconds
-        ended = [s for s in state.windows if s + length < watermark]
+        ended = [s for s in windows if s + length < watermark]
         if ended:
+            peaks = state.peaks
             for start in ended:
-                acc = state.windows.pop(start)
+                acc = windows.pop(start)
                 state.closed_windows += 1
                 for name, value in self.baseline_metrics(acc).items():
-                    state.peaks[name] = max(value, state.peaks.get(name, 0.0))
+                    if value > peaks.get(name, 0.0):
+                        peaks[name] = value
+                    elif name not in peaks:
+                        peaks[name] = 0.0
             if state.fired:
                 state.fired = frozenset(s for s in state.fired if s not in ended)
             self.closed(state)
-        return not state.windows and not state.peaks
+        return not windows and not state.peaks

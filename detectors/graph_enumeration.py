@@ -26,6 +26,7 @@ enrichment or raise the thresholds per app.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,9 +61,15 @@ class DirectoryReads(Activity):
     objects: CappedSet = field(default_factory=CappedSet)
 
 
+# An http(s) URI that ``urlsplit`` would take apart without surprises (ASCII, no tabs or line
+# breaks, no IPv6 brackets): its path is group 1, read without the general parser.
+_PLAIN_URI = re.compile(r"https?://[^/?#\[\]\t\r\n]*(/[^?#\t\r\n]*)?(?:[?#][^\t\r\n]*)?\Z")
+
+
 def object_path(uri: str) -> str:
     """The request path without host, API version or query: one concrete directory object."""
-    path = urlsplit(uri).path.lower()
+    plain = _PLAIN_URI.match(uri) if uri.isascii() else None
+    path = ((plain.group(1) or "") if plain else urlsplit(uri).path).lower()
     for version in API_VERSIONS:
         if path.startswith(version):
             return path[len(version) - 1:]

@@ -95,6 +95,10 @@ class HighVolumeTransfer(BaselineWindowedDetector[Transfer]):
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
         self.window_seconds = self.params.window_seconds
+        # Below these no baseline question arises (crossed() runs on every event).
+        least = min(1.0, self.params.no_baseline_factor)
+        self._bytes_gate = self.params.min_bytes * least
+        self._downloads_gate = self.params.min_downloads * least
 
     def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
         return not is_batch_envelope(event)
@@ -108,8 +112,10 @@ class HighVolumeTransfer(BaselineWindowedDetector[Transfer]):
         acc.downloads += is_file_download(event, self.params.download_statuses)
 
     def crossed(self, acc: Transfer) -> bool:
-        return self._above(acc, BYTES, acc.bytes, self.params.min_bytes) or self._above(
-            acc, DOWNLOADS, acc.downloads, self.params.min_downloads)
+        return (acc.bytes >= self._bytes_gate
+                and self._above(acc, BYTES, acc.bytes, self.params.min_bytes)) or (
+            acc.downloads >= self._downloads_gate
+            and self._above(acc, DOWNLOADS, acc.downloads, self.params.min_downloads))
 
     def _above(self, acc: Transfer, metric: str, value: int, floor: int) -> bool:
         p = self.params

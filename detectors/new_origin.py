@@ -87,8 +87,10 @@ class NewOrigin(Detector):
         """Only an event from a network its history did not know by then can alert."""
         history = ctx.history
         network = network_of(event.ip)
-        return (network is not None and isinstance(history, PrincipalHistory)
-                and not history.knew_before(history.networks, network, event.ts))
+        if network is None or not isinstance(history, PrincipalHistory):
+            return False
+        seen = history.networks.get(network)  # history.knew_before, inlined
+        return seen is None or seen > event.ts
 
     def observe(self, state: AlertedNetworks, event: GraphEvent,
                 ctx: EventContext) -> list[Finding]:

@@ -116,11 +116,16 @@ class OnedriveEnumeration(BaselineWindowedDetector[DriveReads]):
 
     def crossed(self, acc: DriveReads) -> bool:
         p = self.params
-        return any(
-            above_floor_and_baseline(len(values), floor, acc.peak(metric, p.min_baseline_windows),
+        drives, folders = len(acc.drives), len(acc.folders)
+        if drives < p.min_drives and folders < p.min_items:
+            return False  # below both floors, the usual case: no baseline to consult
+        return (
+            above_floor_and_baseline(drives, p.min_drives,
+                                     acc.peak(DRIVES, p.min_baseline_windows),
                                      p.baseline_multiplier)
-            for metric, values, floor in ((DRIVES, acc.drives, p.min_drives),
-                                          (FOLDERS, acc.folders, p.min_items)))
+            or above_floor_and_baseline(folders, p.min_items,
+                                        acc.peak(FOLDERS, p.min_baseline_windows),
+                                        p.baseline_multiplier))
 
     def baseline_metrics(self, acc: DriveReads) -> dict[str, float]:
         return {DRIVES: float(len(acc.drives)), FOLDERS: float(len(acc.folders))}

@@ -113,10 +113,13 @@ class SharepointEnumeration(BaselineWindowedDetector[SiteReads]):
 
     def crossed(self, acc: SiteReads) -> bool:
         p = self.params
+        sites, listings = len(acc.sites), acc.site_listings
+        if sites < p.min_sites and listings < p.min_site_listings:
+            return False  # below both floors, the usual case: no baseline to consult
         return (
-            above_floor_and_baseline(len(acc.sites), p.min_sites,
+            above_floor_and_baseline(sites, p.min_sites,
                                      acc.peak(SITES, p.min_baseline_windows), p.baseline_multiplier)
-            or above_floor_and_baseline(acc.site_listings, p.min_site_listings,
+            or above_floor_and_baseline(listings, p.min_site_listings,
                                         acc.peak(LISTINGS, p.min_baseline_windows),
                                         p.baseline_multiplier))
 

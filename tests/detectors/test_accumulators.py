@@ -42,7 +42,7 @@ def test_below_the_cap_counts_are_exact_and_request_ids_are_the_smallest() -> No
     ids = [f"r-{n:03d}" for n in range(50)]
     for n, request_id in enumerate(reversed(ids)):
         more.count(event(ts=T0 + n, request_id=request_id))
-    assert more.request_ids == ids[:SAMPLE_SIZE]
+    assert more.evidence()["sample_request_ids"] == ids[:SAMPLE_SIZE]
 
 
 def test_capped_set_stays_distinct_across_its_list_to_set_switch() -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pickle
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.event import GraphEvent
 from detectors.graph_enumeration import GraphEnumeration, Params, object_path
@@ -124,3 +127,18 @@ def test_params_are_configurable_and_validated() -> None:
         Params(min_objects=1_000_000)
     with pytest.raises(ValueError, match="window_seconds"):
         Params(window_seconds=0)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="hts:/?#[]\t\n Aé.v1%=&", max_size=30).map(
+    lambda tail: f"https://graph.microsoft.com{tail}") | st.text(max_size=40))
+def test_object_path_reads_paths_as_urlsplit_does(uri: str) -> None:
+    try:
+        expected = urlsplit(uri).path.lower()
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: the general parser refuses it
+        return
+    for version in ("/v1.0/", "/beta/"):
+        if expected.startswith(version):
+            expected = expected[len(version) - 1:]
+            break
+    assert object_path(uri) == expected
