@@ -165,6 +165,10 @@ def _not_boolean(value: object) -> str:
     raise TypeError(f"{value!r} is not a boolean")
 
 
+def _t_boolean(value: bool) -> str:  # (a plain boolean field is inlined instead)
+    return "\x01" if value is True else "\x00" if value is False else _not_boolean(value)
+
+
 def _t_string_array(values: list[str]) -> str:
     if values.__class__ is not list and not isinstance(values, list | tuple):
         raise TypeError(f"{values!r} is not an array")
@@ -283,7 +287,7 @@ def compile_encoders(schema: Mapping[str, Any]) -> tuple[Encoder, Encoder]:
     namespace: dict[str, Any] = {
         "_long": _long, "_int": _int, "_boolean": _boolean, "_string": _string,
         "_timestamp": _timestamp, "_string_array": _string_array, "varint": varint,
-        "_t_long": _t_long, "_t_int": _t_int,
+        "_t_long": _t_long, "_t_int": _t_int, "_t_boolean": _t_boolean,
         "_t_timestamp": _t_timestamp, "_t_string_array": _t_string_array, "_NotText": _NotText,
         "_T_LENGTH": _T_LENGTH, "_T_SOME_LENGTH": _T_SOME_LENGTH, "_T_NATURAL": _T_NATURAL,
         "_T_SOME_NATURAL": _T_SOME_NATURAL, "_not_boolean": _not_boolean,
