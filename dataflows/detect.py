@@ -31,7 +31,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from detectors.event import GraphEvent
 from graphsentry.engine import NOTHING, CtxParts, DetectionEngine, EngineOutput, KeyState
-from graphsentry.enrichment.store import EnrichmentStore, TTLCache
+from graphsentry.enrichment.store import EnrichmentStore
 
 # Principals whose stored history was already handed to the engine by this process.
 DELIVERED_CAPACITY = 1_000_000
@@ -141,32 +141,41 @@ class Enricher:
     def __init__(self, holder: StoreHolder, counters: FlowCounters) -> None:
         self.holder = holder
         self.counters = counters
-        self.delivered = TTLCache(DELIVERED_CAPACITY, float("inf"))
+        self.delivered: dict[str, None] = {}
+        """Principal keys whose stored history was handed over (oldest forgotten first)."""
 
     def __call__(self, events: list[GraphEvent]) -> list[tuple[str, tuple[GraphEvent, CtxParts]]]:
         delivered = self.delivered
-        missing = TTLCache.MISSING
-        new_keys = [k for k in {e.principal_key for e in events}
-                    if delivered.get(k, missing) is missing]
+        principals = {(e.tenant_id, e.app_id, e.principal_id) for e in events}
+        new_keys = [key for key in (f"{t}/{a}/{p}" for t, a, p in principals)
+                    if key not in delivered]
         lookup = self.holder.get().lookup({e.app_id for e in events},
                                           {e.ip for e in events if e.ip}, new_keys)
         if lookup.available:
             for key in new_keys:
-                delivered.put(key, True)
+                delivered[key] = None
+            while len(delivered) > DELIVERED_CAPACITY:
+                del delivered[next(iter(delivered))]
         else:
             self.counters.enrichment_unavailable_batches += 1
         histories = {k: h for k, h in lookup.histories.items() if h is not None}
-        shared: dict[tuple[str | None, str], CtxParts] = {}
+        # Per (ip, app, tenant) once per batch: the key and the context parts.
+        shared: dict[tuple[str | None, str, str], tuple[str, CtxParts]] = {}
         out: list[tuple[str, tuple[GraphEvent, CtxParts]]] = []
+        append = out.append
         for event in events:
-            history = histories.pop(event.principal_key, None) if histories else None
-            if history is None:
-                parts = shared.get((event.ip, event.app_id))
-                if parts is None:
-                    parts = shared[(event.ip, event.app_id)] = self._parts(lookup, event, None)
-            else:
-                parts = self._parts(lookup, event, history)
-            out.append((f"{event.tenant_id}/{event.app_id}", (event, parts)))
+            if histories:
+                history = histories.pop(event.principal_key, None)
+                if history is not None:
+                    append((f"{event.tenant_id}/{event.app_id}",
+                            (event, self._parts(lookup, event, history))))
+                    continue
+            where = (event.ip, event.app_id, event.tenant_id)
+            known = shared.get(where)
+            if known is None:
+                known = shared[where] = (f"{event.tenant_id}/{event.app_id}",
+                                         self._parts(lookup, event, None))
+            append((known[0], (event, known[1])))
         return out
 
     @staticmethod

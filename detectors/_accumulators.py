@@ -152,10 +152,20 @@ class Activity:
             self.user_agents, dropped = with_smallest(self.user_agents, agent, ATTRIBUTE_CAP)
             if dropped:
                 self.capped |= _AGENTS_CAPPED
-        ids = self.request_ids
-        if request_id and not (type(ids) is list and len(ids) >= SAMPLE_SIZE
-                               and request_id >= ids[-1]):
-            self.request_ids = with_smallest(ids, request_id, SAMPLE_SIZE)[0]
+        ids = self.request_ids  # with_smallest(ids, request_id, SAMPLE_SIZE), inlined
+        if not request_id:
+            return
+        if isinstance(ids, list):
+            if len(ids) < SAMPLE_SIZE:
+                if request_id not in ids:
+                    insort(ids, request_id)
+            elif request_id < ids[-1] and request_id not in ids:
+                insort(ids, request_id)
+                ids.pop()
+        elif ids is None:
+            self.request_ids = request_id
+        elif request_id != ids:
+            self.request_ids = [ids, request_id] if ids < request_id else [request_id, ids]
 
     def evidence(self) -> dict[str, Any]:
         return {
@@ -196,6 +206,8 @@ class BaselineWindowedDetector(WindowedDetector[B], Generic[B]):
     ``crossed(acc)`` sees only the accumulator, so each open accumulator shares the state's
     ``peaks`` dict and is told how many windows have closed whenever that changes.
     """
+
+    keeps_baseline = True
 
     def opened(self, state: WindowedState[B], acc: B) -> None:
         acc.baseline_peaks = state.peaks

@@ -32,7 +32,7 @@ from typing import Any
 
 from detectors._accumulators import Activity, CappedSet, is_batch_envelope, validate_params
 from detectors.base import DetectorMeta, EventContext, WindowedDetector
-from detectors.event import GraphEvent
+from detectors.event import DENIED_STATUSES, GraphEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ class DeniedRequests(WindowedDetector[Denials]):
 
     def add(self, acc: Denials, event: GraphEvent, ctx: EventContext) -> None:
         acc.count(event)
-        if event.denied:
+        if event.status in DENIED_STATUSES:  # event.denied, without the property call
             acc.denied_families.add(event.family)
 
     def crossed(self, acc: Denials) -> bool:

@@ -37,7 +37,6 @@ from detectors._accumulators import (
     BaselineWindowedDetector,
     above_floor_and_baseline,
     is_batch_envelope,
-    is_file_download,
     validate_params,
 )
 from detectors.base import DetectorMeta, EventContext
@@ -108,8 +107,10 @@ class HighVolumeTransfer(BaselineWindowedDetector[Transfer]):
 
     def add(self, acc: Transfer, event: GraphEvent, ctx: EventContext) -> None:
         acc.count(event)
-        acc.bytes += max(event.size, 0)
-        acc.downloads += is_file_download(event, self.params.download_statuses)
+        if event.size > 0:
+            acc.bytes += event.size
+        if event.is_download and event.status in self.params.download_statuses:
+            acc.downloads += 1  # is_file_download, inlined
 
     def crossed(self, acc: Transfer) -> bool:
         return (acc.bytes >= self._bytes_gate

@@ -68,6 +68,9 @@ class PrincipalHistory:
     user_agents: dict[str, float] = field(default_factory=dict)
     families: dict[str, float] = field(default_factory=dict)
     write_templates: dict[str, float] = field(default_factory=dict)
+    recent: tuple[Any, float] | None = field(default=None, compare=False, repr=False)
+    """((ip, asn, user agent, family), ts) of an event that taught nothing new: a later event
+    with the same values cannot either, so it skips the lookups (a cache; never persisted)."""
 
     def observe(self, event: GraphEvent, asn: int | None = None) -> bool:
         """Account one event; True when it taught the history a new value. Families and
@@ -80,15 +83,20 @@ class PrincipalHistory:
             self.last_seen = ts
         self.event_count += 1
         learned = False
-        network = network_of(event.ip)
-        if network is not None:
-            learned |= _remember(self.networks, network, ts)
-        if asn is not None:
-            learned |= _remember(self.asns, asn, ts)
-        if event.user_agent:
-            learned |= _remember(self.user_agents, event.user_agent[:MAX_USER_AGENT_LENGTH], ts)
-        if event.family:
-            learned |= _remember(self.families, event.family, ts)
+        values = (event.ip, asn, event.user_agent, event.family)
+        recent = self.recent
+        if recent is None or recent[0] != values or ts < recent[1]:
+            network = network_of(event.ip)
+            if network is not None:
+                learned |= _remember(self.networks, network, ts)
+            if asn is not None:
+                learned |= _remember(self.asns, asn, ts)
+            if event.user_agent:
+                learned |= _remember(self.user_agents,
+                                     event.user_agent[:MAX_USER_AGENT_LENGTH], ts)
+            if event.family:
+                learned |= _remember(self.families, event.family, ts)
+            self.recent = None if learned else (values, ts)
         if event.is_write and 200 <= event.status < 300:
             learned |= _remember(self.write_templates, event.template, ts)
         return learned
