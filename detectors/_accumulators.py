@@ -180,43 +180,36 @@ class Activity:
 
 @dataclass(slots=True)
 class BaselineActivity(Activity):
-    """An :class:`Activity` that also carries the principal's baseline: peak metrics over its
-    closed windows (the state's own ``WindowedState.peaks``, shared) and how many closed."""
+    """An :class:`Activity` that also sees the principal's baseline: the peaks of the metrics
+    over its closed windows and how many closed, read from the state it belongs to (set by
+    :class:`BaselineWindowedDetector` when the window opens, so expiry has nothing to copy)."""
 
-    baseline_peaks: dict[str, float] = field(default_factory=dict)
-    baseline_windows: int = 0
+    baseline: WindowedState[Any] | None = field(default=None, compare=False, repr=False)
 
     def peak(self, metric: str, min_windows: int) -> float | None:
         """The baseline peak of ``metric``, or None while fewer than ``min_windows`` closed."""
-        if self.baseline_windows < min_windows:
+        state = self.baseline
+        if state is None or state.closed_windows < min_windows:
             return None
-        return self.baseline_peaks.get(metric, 0.0)
+        return state.peaks.get(metric, 0.0)
 
     def baseline_evidence(self) -> dict[str, float]:
         """A copy of the baseline peaks for evidence (empty while no window closed)."""
-        return dict(self.baseline_peaks) if self.baseline_windows else {}
+        state = self.baseline
+        return dict(state.peaks) if state is not None and state.closed_windows else {}
 
 
 B = TypeVar("B", bound=BaselineActivity)
 
 
 class BaselineWindowedDetector(WindowedDetector[B], Generic[B]):
-    """A windowed detector whose threshold also depends on the principal's own baseline.
-
-    ``crossed(acc)`` sees only the accumulator, so each open accumulator shares the state's
-    ``peaks`` dict and is told how many windows have closed whenever that changes.
-    """
+    """A windowed detector whose threshold also depends on the principal's own baseline:
+    ``crossed(acc)`` sees only the accumulator, which reads the baseline from its state."""
 
     keeps_baseline = True
 
     def opened(self, state: WindowedState[B], acc: B) -> None:
-        acc.baseline_peaks = state.peaks
-        acc.baseline_windows = state.closed_windows
-
-    def closed(self, state: WindowedState[B]) -> None:
-        for acc in state.windows.values():
-            acc.baseline_peaks = state.peaks
-            acc.baseline_windows = state.closed_windows
+        acc.baseline = state
 
 
 def above_floor_and_baseline(value: float, floor: float, peak: float | None,

@@ -188,6 +188,7 @@ class WindowedState(Generic[A]):
     """Accumulators by tumbling-window start, the windows that already fired, and the
     principal's own baseline: the peak of each metric over windows that have closed.
 
+    ``windows`` is kept in start order, so expiry reads only the windows it closes plus one.
     ``fired`` stays the shared empty frozenset until a window fires (a set per principal and
     detector would cost 216 bytes for nothing)."""
 
@@ -208,8 +209,8 @@ class WindowedDetector(Detector, Generic[A]):
     window_seconds: float = 600.0
     shape_filtered = True
     keeps_baseline: ClassVar[bool] = False
-    """True when closed windows feed ``peaks`` (``baseline_metrics``) and open accumulators
-    follow them (``opened``/``closed``); False skips those calls."""
+    """True when closed windows feed ``peaks`` (``baseline_metrics``) and new accumulators
+    are introduced to their state (``opened``); False skips those calls."""
 
     def new_state(self) -> WindowedState[A]:
         return WindowedState()
@@ -240,9 +241,6 @@ class WindowedDetector(Detector, Generic[A]):
     def opened(self, state: WindowedState[A], acc: A) -> None:
         """Called when ``acc`` starts a window of ``state`` (e.g. to attach the baseline)."""
 
-    def closed(self, state: WindowedState[A]) -> None:
-        """Called after ``expire`` closed windows of ``state`` (some may still be open)."""
-
     def first_last(self, acc: A) -> tuple[float, float]:
         """First and last event time in the accumulator (override when tracked)."""
         first = getattr(acc, "first_seen", 0.0)
@@ -259,9 +257,14 @@ class WindowedDetector(Detector, Generic[A]):
                          ctx: EventContext) -> list[Finding]:
         length = self.window_seconds
         start = 0.0 + (event.ts // length) * length  # window_start(ts, length), inlined
-        acc = state.windows.get(start)
+        windows = state.windows
+        acc = windows.get(start)
         if acc is None:
-            acc = state.windows[start] = self.new_accumulator()
+            acc = self.new_accumulator()
+            older = bool(windows) and start < next(reversed(windows))  # a late event's window
+            windows[start] = acc
+            if older:
+                state.windows = dict(sorted(windows.items()))
             if self.keeps_baseline:
                 self.opened(state, acc)
         self.add(acc, event, ctx)
@@ -277,12 +280,13 @@ class WindowedDetector(Detector, Generic[A]):
             return not state.peaks
         length = self.window_seconds
         ended: list[float] | None = None
-        for start in windows:  # a plain loop: cheaper than a comprehension for 1-15 windows
-            if start + length < watermark:
-                if ended is None:
-                    ended = [start]
-                else:
-                    ended.append(start)
+        for start in windows:  # in start order: the ended windows come first
+            if start + length >= watermark:
+                break
+            if ended is None:
+                ended = [start]
+            else:
+                ended.append(start)
         if ended is None:
             return False
         peaks = state.peaks
@@ -297,6 +301,4 @@ class WindowedDetector(Detector, Generic[A]):
                         peaks[name] = 0.0
         if state.fired:
             state.fired = frozenset(s for s in state.fired if s not in ended)
-        if self.keeps_baseline:
-            self.closed(state)
         return not windows and not peaks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from detectors._accumulators import ATTRIBUTE_CAP, Activity, CappedSet
-from detectors.base import SAMPLE_SIZE
+from detectors.base import EMPTY_CONTEXT, SAMPLE_SIZE
 from tests.detectors.factory import T0, event
 
 
@@ -52,3 +52,20 @@ def test_capped_set_stays_distinct_across_its_list_to_set_switch() -> None:
     values.add(None)
     assert len(values) == 40 and values.saturated
     assert values.summary()["sample"] == [f"v{n:02d}" for n in range(SAMPLE_SIZE)]
+
+
+def test_windows_stay_in_start_order_and_expiry_closes_exactly_the_ended_ones() -> None:
+    from detectors.denied_requests import DeniedRequests
+
+    detector = DeniedRequests()
+    length = detector.window_seconds
+    starts = [T0 + n * length for n in range(8)]
+    order = list(starts)
+    random.Random(3).shuffle(order)
+    state = detector.new_state()
+    for start in order:
+        detector.observe(state, event(ts=start + 1), EMPTY_CONTEXT)
+    assert list(state.windows) == starts
+    watermark = starts[4] + length  # windows 0..3 ended before it, 4.. did not
+    assert not detector.expire(state, watermark)
+    assert list(state.windows) == starts[4:] and state.closed_windows == 4
