@@ -151,10 +151,14 @@ class DetectionEngine:
         if ts < state.max_ts - self.lateness:
             counters.late += 1
             return _LATE
-        if state.seen.get(event.request_id) == ts:
+        seen = state.seen
+        request_id = event.request_id
+        if seen.get(request_id) == ts:
             counters.duplicates += 1
             return _DUPLICATE
-        self._remember_request(state, event.request_id, ts)
+        seen[request_id] = ts
+        if len(seen) > self.seen_capacity:  # oldest arrivals go first
+            del seen[next(iter(seen))]
         if principal is None:
             principal = principals[event.principal_id] = PrincipalState()
 
@@ -204,12 +208,6 @@ class DetectionEngine:
             self._by_shape.clear()
         self._by_shape[shape] = dispatch
         return dispatch
-
-    def _remember_request(self, state: KeyState, request_id: str, ts: float) -> None:
-        seen = state.seen
-        seen[request_id] = ts
-        if len(seen) > self.seen_capacity:  # oldest arrivals go first
-            del seen[next(iter(seen))]
 
     def _suppressed(self, finding: Finding, app: AppInfo | None) -> bool:
         if finding.app_id.lower() in self.suppressed_apps or (
