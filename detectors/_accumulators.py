@@ -39,48 +39,45 @@ def _as_list(values: Values | set[str]) -> list[str]:
 
 @dataclass(slots=True)
 class CappedSet:
-    """A distinct set that stops growing at ``cap``; ``saturated`` says values were dropped."""
+    """A distinct set that stops growing at ``cap``; ``saturated`` says values were dropped.
+    ``size`` is its length, kept as a field: ``crossed()`` reads it on every event."""
 
     cap: int = DISTINCT_CAP
     values: Values | set[str] = None
     saturated: bool = False
+    size: int = 0
 
     def add(self, value: str | None) -> None:
         if not value:
             return
         values = self.values
-        if values is None:
-            if self.cap >= 1:
-                self.values = value
-            else:
-                self.saturated = True
-            return
-        if isinstance(values, str):
+        if values is None or isinstance(values, str):
             if value == values:
                 return
-            if self.cap >= 2:
-                self.values = [values, value]
-            else:
+            if self.size >= self.cap:
                 self.saturated = True
-            return
-        if value in values:
-            return
-        if len(values) >= self.cap:
-            self.saturated = True
-        elif isinstance(values, set):
-            values.add(value)
-        elif len(values) < _LIST_LIMIT:
-            values.append(value)
+                return
+            self.values = value if values is None else [values, value]
         else:
-            self.values = {*values, value}
+            if value in values:
+                return
+            if self.size >= self.cap:
+                self.saturated = True
+                return
+            if isinstance(values, set):
+                values.add(value)
+            elif len(values) < _LIST_LIMIT:
+                values.append(value)
+            else:
+                self.values = {*values, value}
+        self.size += 1
 
     def __len__(self) -> int:
-        values = self.values
-        return 0 if values is None else 1 if isinstance(values, str) else len(values)
+        return self.size
 
     def summary(self) -> dict[str, Any]:
         """Evidence: the distinct count (a lower bound when capped) and a sample."""
-        return {"count": len(self), "capped": self.saturated,
+        return {"count": self.size, "capped": self.saturated,
                 "sample": sample(_as_list(self.values))}
 
 
@@ -145,13 +142,20 @@ class Activity:
         # compared here without a call (a list never equals a string).
         ip, agent, request_id = event.ip, event.user_agent, event.request_id
         if ip and ip != self.source_ips:
-            self.source_ips, dropped = with_smallest(self.source_ips, ip, ATTRIBUTE_CAP)
-            if dropped:
-                self.capped |= _IPS_CAPPED
+            if self.source_ips is None:  # a new window's first value
+                self.source_ips = ip
+            else:
+                self.source_ips, dropped = with_smallest(self.source_ips, ip, ATTRIBUTE_CAP)
+                if dropped:
+                    self.capped |= _IPS_CAPPED
         if agent and agent != self.user_agents:
-            self.user_agents, dropped = with_smallest(self.user_agents, agent, ATTRIBUTE_CAP)
-            if dropped:
-                self.capped |= _AGENTS_CAPPED
+            if self.user_agents is None:
+                self.user_agents = agent
+            else:
+                self.user_agents, dropped = with_smallest(self.user_agents, agent,
+                                                          ATTRIBUTE_CAP)
+                if dropped:
+                    self.capped |= _AGENTS_CAPPED
         ids = self.request_ids  # with_smallest(ids, request_id, SAMPLE_SIZE), inlined
         if not request_id:
             return

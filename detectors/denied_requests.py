@@ -97,7 +97,7 @@ class DeniedRequests(WindowedDetector[Denials]):
     def crossed(self, acc: Denials) -> bool:
         p = self.params
         return (acc.denied >= p.min_denied and acc.ratio >= p.min_ratio
-                and len(acc.denied_families) >= p.min_families)
+                and acc.denied_families.size >= p.min_families)
 
     def evidence(self, acc: Denials) -> dict[str, Any]:
         return {**acc.evidence(), "denied_ratio": round(acc.ratio, 4),

@@ -114,9 +114,9 @@ class GraphEnumeration(WindowedDetector[DirectoryReads]):
 
     def crossed(self, acc: DirectoryReads) -> bool:
         p = self.params
-        families = len(acc.families)
+        families = acc.families.size
         broad = families >= p.min_families and acc.requests >= p.min_requests
-        deep = len(acc.objects) >= p.min_objects and families >= p.min_object_families
+        deep = acc.objects.size >= p.min_objects and families >= p.min_object_families
         return broad or deep
 
     def evidence(self, acc: DirectoryReads) -> dict[str, Any]:

@@ -79,7 +79,7 @@ class MailboxEnumeration(WindowedDetector[MailReads]):
         acc.mailboxes.add(target_user_key(event))
 
     def crossed(self, acc: MailReads) -> bool:
-        return len(acc.mailboxes) >= self.params.min_mailboxes
+        return acc.mailboxes.size >= self.params.min_mailboxes
 
     def evidence(self, acc: MailReads) -> dict[str, Any]:
         return {**acc.evidence(), "mailboxes": acc.mailboxes.summary()}

@@ -116,7 +116,7 @@ class OnedriveEnumeration(BaselineWindowedDetector[DriveReads]):
 
     def crossed(self, acc: DriveReads) -> bool:
         p = self.params
-        drives, folders = len(acc.drives), len(acc.folders)
+        drives, folders = acc.drives.size, acc.folders.size
         if drives < p.min_drives and folders < p.min_items:
             return False  # below both floors, the usual case: no baseline to consult
         return (

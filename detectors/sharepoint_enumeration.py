@@ -113,7 +113,7 @@ class SharepointEnumeration(BaselineWindowedDetector[SiteReads]):
 
     def crossed(self, acc: SiteReads) -> bool:
         p = self.params
-        sites, listings = len(acc.sites), acc.site_listings
+        sites, listings = acc.sites.size, acc.site_listings
         if sites < p.min_sites and listings < p.min_site_listings:
             return False  # below both floors, the usual case: no baseline to consult
         return (

@@ -111,7 +111,7 @@ class StorageExfiltration(BaselineWindowedDetector[Downloads]):
     def crossed(self, acc: Downloads) -> bool:
         p = self.params
         peak = acc.peak(DOWNLOADS, p.min_baseline_windows)
-        return len(acc.items) >= p.min_items and above_floor_and_baseline(
+        return acc.items.size >= p.min_items and above_floor_and_baseline(
             acc.requests, p.min_downloads, peak, p.baseline_multiplier)
 
     def baseline_metrics(self, acc: Downloads) -> dict[str, float]:
