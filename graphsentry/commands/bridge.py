@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import multiprocessing
 import os
 import signal
 import sys
@@ -22,7 +21,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from graphsentry.cluster import free_ports, prepare_recovery
+from graphsentry.cluster import ClusterInterrupted, prepare_recovery, run_spawned
 from graphsentry.errors import GraphsentryError
 
 HELP = ("bridge raw Graph activity logs (raw topic / Event Hub, or files) to graph.activity.v1 "
@@ -182,57 +181,6 @@ def _cluster_process(job: BridgeJob, addresses: list[str], index: int, read: Any
         results.put(built.counters.as_dict())
 
 
-def _run_cluster(job: BridgeJob, processes: int, advance: Callable[[int], None]) -> list[Any]:
-    from dataflows.bridge import BridgeCounters
-
-    context = multiprocessing.get_context("spawn")  # Bytewax runs Rust threads: never fork
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(processes)]
-    read, results = context.Value("q", 0), context.Queue()
-    children = [context.Process(target=_cluster_process, args=(job, addresses, i, read, results),
-                                name=f"bridge-{i}") for i in range(processes)]
-    for child in children:
-        child.start()
-    counts: list[BridgeCounters] = []
-    shown = 0
-    try:
-        while len(counts) < processes:
-            with read.get_lock():
-                done = int(read.value)
-            advance(done - shown)
-            shown = done
-            try:
-                counts.append(BridgeCounters.from_dict(results.get(timeout=0.2)))
-            except Exception:  # queue.Empty: check that no process died
-                failed = [c.name for c in children if c.exitcode not in (None, 0)]
-                if failed:
-                    raise GraphsentryError(f"bridge process(es) failed: {', '.join(failed)}"
-                                           ) from None
-    except KeyboardInterrupt:
-        for child in children:
-            if child.is_alive():
-                child.terminate()  # SIGTERM: each drains, reports its counts and exits
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        while len(counts) < processes and time.monotonic() < deadline:
-            try:
-                counts.append(BridgeCounters.from_dict(results.get(timeout=0.5)))
-            except Exception:
-                if not any(c.is_alive() for c in children):
-                    break
-        raise _Interrupted(counts) from None
-    finally:
-        for child in children:
-            child.join(timeout=STOP_GRACE_SECONDS)
-            if child.is_alive():
-                child.kill()
-    return counts
-
-
-class _Interrupted(Exception):
-    def __init__(self, counts: list[Any]) -> None:
-        super().__init__("interrupted")
-        self.counts = counts
-
-
 def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> tuple[Any, bool]:
     """Run the bridge; returns (summed ``BridgeCounters``, whether it was interrupted)."""
     from bytewax.testing import run_main
@@ -255,11 +203,12 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> 
         else:
             _interrupt_on_sigterm()
             try:
-                counts = _run_cluster(job, processes, bar.advance)
-            except _Interrupted as stop:
-                counts, interrupted = stop.counts, True
+                counts = run_spawned(_cluster_process, job, processes, "bridge", bar.advance,
+                                     STOP_GRACE_SECONDS)
+            except ClusterInterrupted as stop:
+                counts, interrupted = stop.results, True
             for counters in counts:
-                summed.add(counters)
+                summed.add(BridgeCounters.from_dict(counters))
     return summed, interrupted
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import multiprocessing
 import sys
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from graphsentry.cluster import free_ports
+from graphsentry.cluster import run_spawned
 from graphsentry.errors import GraphsentryError
 
 HELP = "replay a time range of the activity topic through detection (stops at the range end)"
@@ -156,46 +155,6 @@ def _cluster_process(job: ReplayJob, addresses: list[str], index: int, read: Any
     results.put((index, _counts(built, messages[0]), found))
 
 
-def _run_cluster(job: ReplayJob, processes: int, on_alert: AlertCallback | None,
-                 advance: Callable[[int], None]) -> list[dict[str, Any]]:
-    from graphsentry.alerts import alert_from_json
-
-    context = multiprocessing.get_context("spawn")  # Bytewax runs Rust threads: never fork
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(processes)]
-    read = context.Value("q", 0)
-    results = context.Queue()
-    children = [context.Process(target=_cluster_process, args=(job, addresses, i, read, results),
-                                name=f"replay-{i}") for i in range(processes)]
-    for child in children:
-        child.start()
-    counts: list[dict[str, Any]] = []
-    shown = 0
-    try:
-        while len(counts) < processes:
-            with read.get_lock():
-                done = int(read.value)
-            advance(done - shown)
-            shown = done
-            try:
-                _index, stats, alerts = results.get(timeout=0.2)
-            except Exception:  # queue.Empty: check that no process died
-                failed = [c.name for c in children if c.exitcode not in (None, 0)]
-                if failed:
-                    raise GraphsentryError(f"replay process(es) failed: {', '.join(failed)}"
-                                           ) from None
-                continue
-            counts.append(stats)
-            for text in alerts:
-                if on_alert is not None:
-                    on_alert(alert_from_json(text))
-    finally:
-        for child in children:
-            child.join(timeout=30)
-            if child.is_alive():
-                child.terminate()
-    return counts
-
-
 def replay(config: Any, topic: str, start: datetime, end: datetime, *,
            on_alert: AlertCallback | None = None, alerts_topic: str | None = None,
            processes: int = 1, use_config_store: bool = False,
@@ -230,8 +189,14 @@ def replay(config: Any, topic: str, start: datetime, end: datetime, *,
             run_main(built.flow)  # type: ignore[no-untyped-call]
             stats.add(_counts(built, messages[0]))
         else:
-            for counts in _run_cluster(job, processes, on_alert, bar.advance):
+            from graphsentry.alerts import alert_from_json
+
+            for _index, counts, alerts in run_spawned(_cluster_process, job, processes,
+                                                      "replay", bar.advance, grace_seconds=30):
                 stats.add(counts)
+                if on_alert is not None:
+                    for text in alerts:
+                        on_alert(alert_from_json(text))
     stats.elapsed = time.perf_counter() - started
     return stats
 
