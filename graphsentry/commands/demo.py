@@ -12,6 +12,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,11 @@ def _demo(folder: Path, args: argparse.Namespace) -> int:
               f"attacks on the last day: {', '.join(attacks)}\n"
               f"benign look-alikes: {', '.join(benign)}\n\n")
     out.flush()
-    records = list(iter_records([str(raw)]))
+    dropped: Counter[str] = Counter()
+    records = list(iter_records([str(raw)], on_reject=lambda _r: dropped.update(["rejects"]),
+                                on_duplicate=lambda _r: dropped.update(["duplicates"])))
+    out.write(f"ingest: {len(records)} records normalized, {dropped['duplicates']} duplicate "
+              f"deliveries dropped, {dropped['rejects']} rejected\n\n")
     config = load_config(None, env={})  # the built-in defaults: no Kafka, no Redis
     found, stats = detect_records(records, config, label="demo: detecting",
                                   progress=True if args.progress else None)
