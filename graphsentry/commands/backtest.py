@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from graphsentry.commands._topic_range import add_range_arguments, check_range, with_bootstrap
 from graphsentry.errors import GraphsentryError
 
 HELP = "run detection over labeled data and report precision, recall and time to detect"
@@ -25,10 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--input", nargs="+", metavar="FILE",
                         help="raw or normalized Graph activity files ('-' for stdin)")
     source.add_argument("--topic", help="normalized activity topic (use with --from/--to)")
-    p.add_argument("--from", dest="start", metavar="TIME",
-                   help="with --topic: range start (ISO-8601, or --from=-2h)")
-    p.add_argument("--to", dest="end", metavar="TIME", help="with --topic: range end (exclusive)")
-    p.add_argument("--bootstrap", help="with --topic: Kafka bootstrap servers")
+    add_range_arguments(p)
     p.add_argument("--labels", required=True, help="labels JSON written by graphsentry simulate")
     p.add_argument("--config", action="append", metavar="YAML",
                    help="configuration to test; give two to compare them (default: built-in)")
@@ -78,10 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.config import load_config
     from graphsentry.hunt.tables import render_table
 
-    if args.topic and not (args.start and args.end):
-        raise GraphsentryError("--topic needs --from and --to")
-    if args.input and (args.start or args.end):
-        raise GraphsentryError("--from/--to apply to --topic only")
+    check_range(args)
     paths: list[str] = args.config or []
     if len(paths) > MAX_CONFIGS:
         raise GraphsentryError(f"at most {MAX_CONFIGS} --config files can be compared")
@@ -132,8 +127,7 @@ def _replay(args: argparse.Namespace, config: Any, progress: bool | None
     from graphsentry.commands.replay import replay
 
     start, end = parse_range(args.start, args.end)
-    if args.bootstrap:
-        config = config.replace("kafka", bootstrap=args.bootstrap)
+    config = with_bootstrap(config, args)
     alerts: list[dict[str, Any]] = []
     stats = replay(config, args.topic, start, end, on_alert=alerts.append, progress=progress)
     return alerts, stats.events

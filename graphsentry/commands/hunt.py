@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from graphsentry.commands._topic_range import add_range_arguments, check_range, with_bootstrap
 from graphsentry.errors import GraphsentryError
 
 HELP = "hunt over activity: origins (networks per app), denied requests, successful changes"
@@ -23,10 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="raw or normalized activity files ('-' for stdin)")
     p.add_argument("--topic", help="read the normalized topic instead (with --from/--to)")
-    p.add_argument("--from", dest="start", metavar="TIME",
-                   help="with --topic: range start (ISO-8601, or --from=-2h)")
-    p.add_argument("--to", dest="end", metavar="TIME", help="with --topic: range end (exclusive)")
-    p.add_argument("--bootstrap", help="with --topic: Kafka bootstrap servers")
+    add_range_arguments(p)
     p.add_argument("--config", help="YAML configuration (Kafka and Redis settings)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="table (default), csv, or json (one object per line)")
@@ -98,15 +96,12 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.paths) == bool(args.topic):
         raise GraphsentryError("give input files or --topic with --from/--to (not both)")
-    if args.topic and not (args.start and args.end):
-        raise GraphsentryError("--topic needs --from and --to")
+    check_range(args)
     if args.top is not None and args.top < 1:
         raise GraphsentryError(f"--top must be at least 1, got {args.top}")
     if (args.asn_table or args.asn_store) and args.hunt != "origins":
         raise GraphsentryError("--asn-table/--asn-store apply to origins only")
-    config = load_config(args.config)
-    if args.bootstrap:
-        config = config.replace("kafka", bootstrap=args.bootstrap)
+    config = with_bootstrap(load_config(args.config), args)
     records = _topic_records(args, config) if args.topic else _file_records(args.paths)
     columns: tuple[str, ...]
     if args.hunt == "origins":

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from graphsentry.cluster import run_spawned
+from graphsentry.commands._topic_range import add_range_arguments, with_bootstrap
 from graphsentry.errors import GraphsentryError
 
 HELP = "replay a time range of the activity topic through detection (stops at the range end)"
@@ -29,14 +30,9 @@ MAX_REJECTS_SHOWN = 5
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic", help="normalized activity topic (default: the config's, "
                    "graph.activity.v1)")
-    p.add_argument("--from", dest="start", required=True, metavar="TIME",
-                   help="range start, inclusive: ISO-8601 (2026-11-03T08:00:00Z; no zone = UTC) "
-                   "or relative to now (--from=-2h; also -30m, -1d)")
-    p.add_argument("--to", dest="end", required=True, metavar="TIME",
-                   help="range end, exclusive (same formats)")
+    add_range_arguments(p, required=True)
     p.add_argument("--config", help="YAML configuration (default: $GRAPHSENTRY_CONFIG or "
                    "built-in defaults)")
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the config's)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--out", default="-", help="alerts as JSON lines to FILE (default stdout)")
     out.add_argument("--alerts-topic", metavar="TOPIC",
@@ -213,9 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.hunt.tables import open_output
 
     start, end = parse_range(args.start, args.end)
-    config = load_config(args.config)
-    if args.bootstrap:
-        config = config.replace("kafka", bootstrap=args.bootstrap)
+    config = with_bootstrap(load_config(args.config), args)
     topic = args.topic or config.kafka.topics.activity
     found: list[dict[str, Any]] = []
     stats = replay(config, topic, start, end, on_alert=found.append,
