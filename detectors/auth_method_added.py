@@ -6,14 +6,17 @@ Temporary Access Pass, Microsoft Authenticator, Windows Hello for Business, ... 
 method (``…/phoneMethods/{id}/enableSmsSignIn``) and the generic ``methods`` collection (password
 resets) are not registrations and are not matched.
 
-Severity: high; critical for a Temporary Access Pass created for another user (a TAP signs in
-as that user without their password or MFA). An app-only caller always acts on another user.
-One alert per (principal, target user, method type, hour).
+Severity and fidelity from context (judged against the caller's profile sealed one lateness
+before the event): for another user high/high, critical for a Temporary Access Pass (a TAP
+signs in as that user without their password or MFA) or from a network new to the caller; for
+the caller herself low/low from her usual network and client, medium/medium from a new
+network or client. An app-only caller always acts on another user. One signal per (principal,
+target user, method type, hour).
 
 ATT&CK: TA0003 Persistence; T1098.005 Device Registration (MFA method registration).
 
 False positives: helpdesk staff and onboarding automation issuing TAPs or registering phones
-for new hires; users registering their own methods (high, not critical).
+for new hires; users registering their own methods (low, or medium from a new place).
 """
 
 from __future__ import annotations
@@ -105,12 +108,22 @@ class AuthMethodAdded(SingleEventDetector):
         target = target_of(event)
         other_user = target != caller_id(event)
         tap_for_other = other_user and method_type == TEMPORARY_ACCESS_PASS
+        facts = ctx.facts
+        if other_user:  # for someone else: high, a TAP critical; from a new network critical
+            severity, fidelity = ("critical" if tap_for_other or facts.new_network
+                                  else "high"), "high"
+        elif facts.new_network or facts.new_client:
+            severity, fidelity = "medium", "medium"  # for herself, from a new place or client
+        else:
+            severity, fidelity = "low", "low"  # for herself, from her usual network and client
         return Match(
             dedup=f"{target}:{method_type}",
-            severity="critical" if tap_for_other else "high",
+            severity=severity, fidelity=fidelity,
             title=f"{method_type} registered for "
                   f"{'user ' + target if other_user else 'the caller itself'}",
             evidence={
+                "new_network": facts.new_network,
+                "new_client": facts.new_client,
                 "method_type": method_type,
                 "target_user": target,
                 "target_is_caller": not other_user,

@@ -49,6 +49,10 @@ class GraphEvent:
     query_top: int | None = None
     has_search: bool = False
     has_filter: bool = False
+    roles: str | None = None
+    """Application permissions of the token (space separated), app-only calls."""
+    scopes: str | None = None
+    """Delegated permissions of the token (space separated), delegated calls."""
 
     @property
     def denied(self) -> bool:
@@ -79,4 +83,5 @@ class GraphEvent:
             get("target_user"), get("target_drive"), get("target_site"), get("target_item"),
             get("target_application"), bool(get("is_write")), bool(get("is_download")),
             get("query_top"), bool(get("has_search")), bool(get("has_filter")),
+            get("roles"), get("scopes"),
         )

@@ -39,12 +39,15 @@ class Topics:
     """Normalized Avro records (key tenant/app): the detection input."""
     dlq: str = "graph.activity.dlq.v1"
     """Dead letters: JSON {reason, raw, source, at} for input that could not be decoded."""
+    signals: str | None = "graph.signals.v1"
+    """Every detector signal as Avro (schemas/graph_signal.avsc), key signal_id (null: none)."""
     alerts: str = "graph.alerts.v1"
-    """Alerts as Avro (schemas/graph_alert.avsc), key alert_id."""
+    """Alerts as Avro (schemas/graph_alert.avsc), key alert_id; log-compacted: every update
+    of an alert has the same key, the latest revision survives compaction."""
     alerts_json: str | None = "graph.alerts.json.v1"
     """The same alerts as JSON (null: none)."""
-    late: str | None = None
-    """Optional topic for events that arrived later than the allowed lateness."""
+    late: str | None = "graph.activity.late.v1"
+    """Events that arrived later than the allowed lateness (JSON; null: counted only)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class RedisConfig:
     retry_seconds: float = field(default=5.0, metadata=_range(0.1, 3600))
     """Back-off before trying an unreachable Redis again."""
     history_ttl_days: float = field(default=30.0, metadata=_range(0.01, 3650))
-    """Stored principal histories expire after this many days without an update."""
+    """Stored principal profiles expire after this many days without an update."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,75 @@ class TimeConfig:
     expected_delivery_lag_seconds: float = field(default=1800.0, metadata=_range(0, 86_400))
     """Typical delay between an event and its arrival (for operators; detection uses the
     lateness)."""
+    max_future_skew_seconds: float = field(default=900.0, metadata=_range(0, 3600))
+    """Records dated more than this ahead of the wall clock are rejected
+    (``future_timestamp``); keep it below the topics' ``message.timestamp.after.max.ms``
+    (Kafka 4: 1 h)."""
 
 
 @dataclass(frozen=True)
 class StateConfig:
-    history_save_every: int = field(default=1000, metadata=_range(1))
-    """Persist a principal's history at least every N of its events (and whenever it learns)."""
     seen_capacity: int = field(default=200_000, metadata=_range(1))
-    """Request ids remembered per key for duplicate suppression (within the lateness horizon)."""
+    """Request ids remembered per principal for duplicate suppression (within the lateness)."""
+    idle_eviction_seconds: float = field(default=6 * 3600.0, metadata=_range(600, 30 * 86_400))
+    """Event-time seconds a principal may stay idle before it leaves worker state: its windows
+    close and its profile goes to Redis (read back when it returns). Must exceed the
+    lateness."""
+    eviction_check_seconds: float = field(default=30.0, metadata=_range(1, 3600))
+    """Wall-clock seconds between a key's idle checks."""
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    min_days: int = field(default=3, metadata=_range(0, 14))
+    """Days with activity (of the profile's last 14) before a principal is established: until
+    then its signals carry ``learning`` and half the risk (signals, not alerts, unless
+    high-fidelity or corroborated)."""
+    min_age_seconds: float = field(default=2 * 86_400.0, metadata=_range(0, 30 * 86_400))
+    """Time since the principal was first seen before it is established."""
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    new_network: float = 20.0
+    """Risk points when a signal's events came from a network new to the principal."""
+    new_client: float = 10.0
+    """Risk points for a client app (or daemon user agent) new to the principal."""
+    unusual_hour: float = 10.0
+    """Risk points when the window started at a time of day the principal is not active at."""
+    familiar: float = -10.0
+    """Risk points when an established principal acted from known networks and clients only."""
+    privileged_high: float = 5.0
+    """Risk points for a token with high-tier permissions."""
+    privileged_critical: float = 15.0
+    """Risk points for a token with critical-tier permissions (can grant itself more)."""
+    first_party_app_only: float = -10.0
+    """Risk points for a Microsoft first-party application acting app-only."""
+    learning_factor: float = field(default=0.5, metadata=_range(0, 1))
+    """Multiplies the risk of a principal in its learning period."""
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    risk_threshold: float = field(default=100.0, metadata=_range(1))
+    """A principal's risk over the horizon (sum over detectors of the highest signal risk) at
+    or above which a risk alert is raised."""
+    min_stages: int = field(default=3, metadata=_range(2, 8))
+    """Distinct attack stages within the horizon that make an incident (attack_chain)."""
+    horizon_seconds: float = field(default=86_400.0, metadata=_range(600, 30 * 86_400))
+    """Risk and stages accumulate over this trailing horizon; one risk alert or incident per
+    principal per horizon bucket."""
+    suppression_period_seconds: float = field(default=86_400.0, metadata=_range(60, 30 * 86_400))
+    """One detector alert per (principal, detector) per period; later evidence updates it."""
+    promote_fidelity: str = field(default="high", metadata={"choices": ("high", "medium")})
+    """Signals of this fidelity become detector alerts on their own."""
+    max_signals_per_principal: int = field(default=512, metadata=_range(16))
+    """Signals kept per principal for correlation (oldest forgotten first)."""
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
+    """Exceptions from the configuration (same fields as `graphsentry exceptions add`: id,
+    reason, author, created, expires, starts, detector, app_id, principal_id, network, asn,
+    template)."""
 
 
 @dataclass(frozen=True)
@@ -114,9 +178,9 @@ class DetectorsConfig:
 @dataclass(frozen=True)
 class SuppressConfig:
     apps: list[str] = field(default_factory=list)
-    """App ids whose findings never become alerts (allow-list)."""
+    """App ids whose signals are always suppressed (an exception without expiry each)."""
     principals: list[str] = field(default_factory=list)
-    """Principal ids whose findings never become alerts."""
+    """Principal ids whose signals are always suppressed (an exception without expiry each)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +197,9 @@ class Config:
     redis: RedisConfig = field(default_factory=RedisConfig)
     time: TimeConfig = field(default_factory=TimeConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    learning: LearningConfig = field(default_factory=LearningConfig)
     detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     suppress: SuppressConfig = field(default_factory=SuppressConfig)
     bytewax: BytewaxConfig = field(default_factory=BytewaxConfig)
     source: str = field(default="<defaults>", metadata={"internal": True})
@@ -268,7 +334,6 @@ def _check_detectors(cfg: DetectorsConfig, errors: list[str]) -> None:
         return
     try:  # parameter values: the detectors' own validation has the last word
         catalog.build_detectors(cfg.params, cfg.enabled_ids)
-        catalog.build_chain(cfg.params)
     except (TypeError, ValueError) as exc:
         errors.append(f"detectors.params: {exc}")
 
