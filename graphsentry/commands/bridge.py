@@ -88,10 +88,9 @@ def _configure(args: argparse.Namespace) -> Any:
     if args.bootstrap:
         config = config.replace("kafka", bootstrap=args.bootstrap)
     topics = config.kafka.topics
-    topics = dataclasses.replace(topics, raw=args.from_topic or topics.raw,
-                                 activity=args.to_topic or topics.activity,
-                                 dlq=args.dlq_topic or topics.dlq)
-    return config.replace("kafka", topics=topics)
+    return config.replace("kafka.topics", raw=args.from_topic or topics.raw,
+                          activity=args.to_topic or topics.activity,
+                          dlq=args.dlq_topic or topics.dlq)
 
 
 def _check_inputs(paths: list[str], processes: int) -> None:

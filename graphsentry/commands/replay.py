@@ -102,9 +102,7 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
 
     config = job.config
     if job.alerts_topic:
-        topics = dataclasses.replace(config.kafka.topics, alerts=job.alerts_topic,
-                                     alerts_json=None)
-        config = config.replace("kafka", topics=topics)
+        config = config.replace("kafka.topics", alerts=job.alerts_topic, alerts_json=None)
         alerts: Any = kafka_io.alert_sink(config)
     else:
         alerts = CallbackSink(on_alert or (lambda _a: None))
