@@ -91,7 +91,9 @@ class RedisStore:
 
     @classmethod
     def from_config(cls, cfg: Any) -> RedisStore:
-        """From a ``graphsentry.config.RedisConfig``."""
+        """From a ``graphsentry.config.RedisConfig``; its ``url`` must be set."""
+        if not cfg.url:
+            raise ValueError("RedisStore.from_config: redis.url is null (no Redis configured)")
         return cls(cfg.url, key_prefix=cfg.key_prefix, cache_ttl_seconds=cfg.cache_ttl_seconds,
                    cache_size=cfg.cache_size, socket_timeout_seconds=cfg.socket_timeout_seconds,
                    retry_seconds=cfg.retry_seconds, history_ttl_days=cfg.history_ttl_days)
