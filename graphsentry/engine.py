@@ -21,12 +21,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from detectors.base import AppInfo, Detector, DetectorMeta, EventContext, Finding
 from detectors.event import GraphEvent
 from detectors.history import PrincipalHistory
 from graphsentry.alerts import alert_from_finding
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 DEFAULT_EXPIRE_EVERY = 600.0
 
@@ -108,7 +111,7 @@ SHAPE_CACHE_SIZE = 65_536
 
 
 class DetectionEngine:
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Config) -> None:
         """``config`` is a ``graphsentry.config.Config``."""
         import detectors.catalog as catalog
 

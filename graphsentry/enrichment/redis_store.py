@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -38,6 +38,9 @@ from graphsentry.enrichment.store import (
     ip_key,
 )
 from graphsentry.errors import GraphsentryError
+
+if TYPE_CHECKING:
+    from graphsentry.config import RedisConfig
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 ASN_CANDIDATES = 8
@@ -90,8 +93,10 @@ class RedisStore:
         self.failures = 0
 
     @classmethod
-    def from_config(cls, cfg: Any) -> RedisStore:
-        """From a ``graphsentry.config.RedisConfig``."""
+    def from_config(cls, cfg: RedisConfig) -> RedisStore:
+        """From a ``graphsentry.config.RedisConfig``; its ``url`` must be set."""
+        if not cfg.url:
+            raise ValueError("RedisStore.from_config: redis.url is null (no Redis configured)")
         return cls(cfg.url, key_prefix=cfg.key_prefix, cache_ttl_seconds=cfg.cache_ttl_seconds,
                    cache_size=cfg.cache_size, socket_timeout_seconds=cfg.socket_timeout_seconds,
                    retry_seconds=cfg.retry_seconds, history_ttl_days=cfg.history_ttl_days)
