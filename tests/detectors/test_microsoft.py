@@ -156,6 +156,19 @@ def test_names_are_matched_case_insensitively() -> None:
     assert ms.permission("mail.read", "application") == ms.permission("Mail.Read", "application")
 
 
+def test_the_shipped_tier_distribution_is_the_documented_one() -> None:
+    # docs/detection.md quotes these figures: update both after a refresh changes them
+    tally = {tier: 0 for tier in ms.TIERS}
+    application = {tier: 0 for tier in ms.TIERS}
+    for p in ms.permissions():
+        tier = ms.permission_tier(p.name, p.kind)
+        tally[tier] += 1
+        application[tier] += p.kind == "application"
+    assert tally == {"critical": 43, "high": 636, "medium": 550, "low": 294}
+    assert application == {"critical": 22, "high": 357, "medium": 291, "low": 46}
+    assert ms.first_party_count() == 3369
+
+
 def test_every_snapshot_permission_has_a_tier_and_every_tier_is_used() -> None:
     seen = {ms.permission_tier(p.name, p.kind) for p in ms.permissions()}
     assert seen == set(ms.TIERS)
