@@ -243,7 +243,6 @@ def _startup() -> tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]
     return frozenset(exact), tuple(subtrees)
 
 
-@cache
 def snapshot_manifest() -> dict[str, object]:
     """``microsoft_info/MANIFEST.json``: upstream repository, commit, date, files, counts."""
     data = json.loads(_read("microsoft_info", "MANIFEST.json"))
@@ -254,7 +253,7 @@ def snapshot_manifest() -> dict[str, object]:
 
 def reload() -> None:
     """Forget the loaded data (after a refresh of the snapshot in this process)."""
-    for cached in (_apps, _permissions, tier_rules, _startup, snapshot_manifest):
+    for cached in (_apps, _permissions, tier_rules, _startup):
         cached.cache_clear()
     for memo in (_tier_of, privileges):
         memo.cache_clear()
