@@ -68,7 +68,7 @@ show_progress() {  # reads pip's output on stdin; $1 = step label ("2/2 graphsen
                 status="building wheels" ;;
             "Installing collected packages:"*) phase="installing"
                 count="$(tr -cd ',' <<<"$line" | wc -c)"; count=$((count + 1))
-                status="installing $count packages" ;;
+                status="installing $count package$( ((count == 1)) || echo s)" ;;
             *) continue ;;
         esac
         status="$label $status, $((SECONDS - started)) s"
