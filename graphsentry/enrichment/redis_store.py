@@ -4,6 +4,8 @@ Keys (under ``key_prefix``, default ``graphsentry:``):
 
 * ``app:{app_id}`` hash: ``display_name``, ``owner_tenant_id``, ``first_party`` (1/0),
   ``allowed`` (1/0), ``suppressed_detectors`` (comma separated), ``service_principal_type``.
+  An app id without a hash is answered from the shipped Microsoft snapshot when it lists it
+  (``AppInfo(first_party=True, display_name=…)``); a loaded hash always wins.
 * ``asn:v4`` / ``asn:v6`` sorted sets: score = range start as a number, member =
   ``start|end|asn|name``. A lookup takes the few members with the greatest score ≤ the address
   (``ZREVRANGEBYSCORE … LIMIT 0 n``) and checks the ends exactly in Python, because scores are
@@ -27,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from detectors.base import AppInfo
+from graphsentry.enrichment.apps import first_party_app
 from graphsentry.enrichment.store import (
     AppEntry,
     AsnRange,
@@ -188,7 +191,7 @@ class RedisStore:
             return result
         it = iter(replies)
         for app_id, fields in zip(app_misses, it, strict=False):
-            info = app_from_hash(app_id, fields) if fields else None
+            info = app_from_hash(app_id, fields) if fields else first_party_app(app_id)
             self._cache.put("a" + app_id, info)
             if info is not None:
                 result.apps[app_id] = info
@@ -208,7 +211,7 @@ class RedisStore:
                 self.app_key(app_id))
         except REDIS_ERRORS as exc:
             raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
-        return app_from_hash(app_id, fields) if fields else None
+        return app_from_hash(app_id, fields) if fields else first_party_app(app_id)
 
     def app_fields(self, app_id: str) -> dict[str, str]:
         """The raw stored hash (for ``enrich show-app``)."""
