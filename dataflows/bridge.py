@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
@@ -43,6 +43,9 @@ from graphsentry.ingest.normalize import normalize_record
 from graphsentry.ingest.readers import RawItem, iter_stream, parse_payload
 from graphsentry.ingest.reject import Reject, excerpt
 from graphsentry.ingest.timeparse import format_timestamp
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 # Event Hub messages carry many records (~230 KB each on average): fewer per batch than the
 # detection flow's 1000 Avro records keeps a batch's memory bounded.
@@ -239,7 +242,7 @@ class BridgeFlow:
     counters: BridgeCounters
 
 
-def build_bridge_flow(config: Any, source: Source[Any], activity_sink: DynamicSink[Message],
+def build_bridge_flow(config: Config, source: Source[Any], activity_sink: DynamicSink[Message],
                       dlq_sink: DynamicSink[Message],
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
                       flow_id: str = "graphsentry_bridge", now: Clock = _now) -> BridgeFlow:
@@ -374,7 +377,7 @@ def _stoppable(source: FixedPartitionedSource[Any, Any],
 
 # --- Kafka deployment ----------------------------------------------------------------------
 
-def kafka_bridge_flow(config: Any, *, tail: bool | None = None,
+def kafka_bridge_flow(config: Config, *, tail: bool | None = None,
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
                       stop: threading.Event | None = None) -> BridgeFlow:
     """Raw topic (``kafka.topics.raw``, consumer settings ``kafka.consumer``) → activity + DLQ
@@ -385,7 +388,7 @@ def kafka_bridge_flow(config: Any, *, tail: bool | None = None,
     return build_bridge_flow(config, _stoppable(source, stop), sink, sink, dedup_capacity)
 
 
-def files_bridge_flow(config: Any, paths: Sequence[str], *,
+def files_bridge_flow(config: Config, paths: Sequence[str], *,
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
                       on_read: ProgressCallback | None = None,
                       stop: threading.Event | None = None) -> BridgeFlow:

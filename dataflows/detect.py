@@ -21,7 +21,7 @@ import pickle
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -32,6 +32,9 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from detectors.event import GraphEvent
 from graphsentry.engine import NOTHING, CtxParts, DetectionEngine, EngineOutput, KeyState
 from graphsentry.enrichment.store import EnrichmentStore
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 # Principals whose stored history was already handed to the engine by this process.
 DELIVERED_CAPACITY = 1_000_000
@@ -264,7 +267,7 @@ class DetectFlow:
     holder: StoreHolder
 
 
-def build_flow(config: Any, source: Source[Any], sinks: DetectSinks,
+def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
                store_factory: Callable[[], EnrichmentStore], *,
                decode: Callable[[Any], dict[str, Any]] | None = None,
                recovery: bool = False, flow_id: str = "graphsentry_detect") -> DetectFlow:
@@ -298,7 +301,7 @@ def build_flow(config: Any, source: Source[Any], sinks: DetectSinks,
     return DetectFlow(flow, engine, counters, holder)
 
 
-def kafka_flow(config: Any, *, tail: bool | None = None, recovery: bool = False) -> DetectFlow:
+def kafka_flow(config: Config, *, tail: bool | None = None, recovery: bool = False) -> DetectFlow:
     """The deployment flow: Kafka in, Kafka out, Redis (or memory) enrichment."""
     from dataflows import kafka_io
     from graphsentry import avro

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -33,6 +33,9 @@ from confluent_kafka.admin import AdminClient
 
 from graphsentry.alerts import alert_to_avro, alert_to_json
 
+if TYPE_CHECKING:
+    from graphsentry.config import Config
+
 RAW_LIMIT = 4096
 AVRO_HEADERS = [("content-type", b"avro/binary")]
 JSON_HEADERS = [("content-type", b"application/json")]
@@ -44,11 +47,11 @@ TimedOutgoing = tuple[str, bytes | None, bytes, list[Any], int]
 Encode = Callable[[Any], Iterable[Outgoing | TimedOutgoing]]
 
 
-def brokers(config: Any) -> list[str]:
+def brokers(config: Config) -> list[str]:
     return [b.strip() for b in config.kafka.bootstrap.split(",") if b.strip()]
 
 
-def activity_source(config: Any, *, tail: bool | None = None,
+def activity_source(config: Config, *, tail: bool | None = None,
                     topic: str | None = None, batch_size: int | None = None) -> KafkaSource:
     """The normalized-activity topic (or ``topic``) as a Bytewax source (errors become
     ``KafkaError`` items, not crashes)."""
@@ -130,7 +133,7 @@ class _RawPartition(StatefulSourcePartition[Message, int | None]):
         self.consumer.close()
 
 
-def raw_activity_source(config: Any, *, tail: bool | None = None) -> RawActivitySource:
+def raw_activity_source(config: Config, *, tail: bool | None = None) -> RawActivitySource:
     """The normalized-activity topic as a :class:`RawActivitySource`."""
     kafka = config.kafka
     return RawActivitySource(
@@ -222,7 +225,7 @@ class _ProducerPartition(StatelessSinkPartition[Any]):
 class ProducerSink(DynamicSink[Any]):
     """A sink that turns each item into Kafka messages with ``encode`` (one producer/worker)."""
 
-    def __init__(self, config: Any, encode: Encode):
+    def __init__(self, config: Config, encode: Encode):
         self.settings: dict[str, Any] = {
             "bootstrap.servers": ",".join(brokers(config)),
             "enable.idempotence": True,
@@ -235,7 +238,7 @@ class ProducerSink(DynamicSink[Any]):
         return _ProducerPartition(dict(self.settings), self.encode)
 
 
-def alert_sink(config: Any) -> ProducerSink:
+def alert_sink(config: Config) -> ProducerSink:
     """Alerts as Avro on ``topics.alerts`` (key alert_id) and JSON on ``topics.alerts_json``."""
     topics = config.kafka.topics
 
@@ -254,7 +257,7 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def dlq_sink(config: Any) -> ProducerSink:
+def dlq_sink(config: Config) -> ProducerSink:
     """Rejects as JSON ``{reason, raw, source, at}`` on ``topics.dlq``."""
     topic = config.kafka.topics.dlq
 
@@ -265,7 +268,7 @@ def dlq_sink(config: Any) -> ProducerSink:
     return ProducerSink(config, encode)
 
 
-def late_sink(config: Any) -> ProducerSink | None:
+def late_sink(config: Config) -> ProducerSink | None:
     """Late events (the compact event as JSON) on ``topics.late``, when configured."""
     topic = config.kafka.topics.late
     if not topic:
@@ -278,7 +281,7 @@ def late_sink(config: Any) -> ProducerSink | None:
     return ProducerSink(config, encode)
 
 
-def message_sink(config: Any) -> ProducerSink:
+def message_sink(config: Config) -> ProducerSink:
     """Bytewax ``KafkaSinkMessage`` items produced as they are: topic (required), key, value,
     headers and timestamp (epoch ms; 0 lets the producer set it) all honoured."""
 

@@ -1,173 +1,337 @@
-"""graphsentry configuration: one YAML file, validated at start, with documented defaults.
+"""graphsentry configuration: pydantic models, one YAML file, environment overrides.
 
-The file is found through ``--config FILE`` or the environment variable ``GRAPHSENTRY_CONFIG``;
-without either, the defaults apply. ``KAFKA_BOOTSTRAP`` and ``REDIS_URL`` override the file.
-Every problem is reported at once, with the offending path (``kafka.topics.alerts``), and unknown
-keys come with a "did you mean" suggestion. Detector ids and parameter names are checked
-against ``detectors.catalog``. Defaults are listed in ``docs/configuration.md``.
+The file is found through ``--config FILE`` or ``$GRAPHSENTRY_CONFIG``; without either the
+defaults apply. Environment variables override the file: every setting as
+``GRAPHSENTRY_<SECTION>__<KEY>`` (``GRAPHSENTRY_TIME__ALLOWED_LATENESS_SECONDS=3600``), and a few
+by a short name declared on the field (``KAFKA_BOOTSTRAP``, ``REDIS_URL``). Files and variables
+are validated strictly, and every problem is reported at once with its key path, what was
+expected and, for an unknown key, the closest known one (:class:`ConfigError`). Detector ids and
+parameters are validated as the detectors' own ``Params`` dataclasses (``detectors.catalog``).
+
+Adding a setting: declare it once, in its section, with its type, default, range and an
+attribute docstring (its documentation)::
+
+    class MetricsConfig(Section):
+        \"\"\"Prometheus metrics and health endpoints.\"\"\"
+
+        port: int | None = Field(default=9464, ge=1, le=65_535)
+        \"\"\"Port of /metrics, /ready and /live (null: no endpoint).\"\"\"
+
+and a section once more in :class:`Config` (``metrics: MetricsConfig = MetricsConfig()``). Then
+``graphsentry config docs`` regenerates docs/configuration.md and
+config/graphsentry.example.yaml (tests fail while they are stale).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import itertools
 import os
-import types
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, ClassVar, Literal, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from detectors.catalog import DETECTOR_IDS
+from graphsentry.config_loading import (
+    ENV_PREFIX,
+    ConfigProblems,
+    env_overrides,
+    merge,
+    problems,
+    suggest,
+    validate_data,
+)
 from graphsentry.errors import GraphsentryError
 
 ENV_CONFIG = "GRAPHSENTRY_CONFIG"
-ENV_OVERRIDES = {"KAFKA_BOOTSTRAP": ("kafka", "bootstrap"), "REDIS_URL": ("redis", "url")}
+__all__ = ["ENV_CONFIG", "ENV_PREFIX", "Config", "ConfigError", "Section", "config_from_dict",
+           "load_config", "masked"]
 
 
-def _range(low: float | None = None, high: float | None = None) -> dict[str, Any]:
-    return {"min": low, "max": high}
+class ConfigError(GraphsentryError):
+    """An invalid configuration: ``problems`` holds one line per problem
+    (``kafka.topcs: unknown key (did you mean 'topics'?)``), ``source`` the file."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"invalid configuration {source}:\n  - " + "\n  - ".join(problems))
+        self.source = source
+        self.problems = problems
 
 
-@dataclass(frozen=True)
-class Topics:
-    raw: str = "graph.activity.raw"
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              allow_inf_nan=False)
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        return [(name, masked(value, name or "")) for name, value in super().__repr_args__()]
+
+
+class Section(_Model):
+    """Base of a configuration section: unknown keys are errors, instances are immutable, each
+    field's attribute docstring is its documentation."""
+
+    key_noun: ClassVar[str] = "key"
+
+    def replace(self, **changes: Any) -> Self:
+        """A validated copy with ``changes``; raises :class:`ConfigError`."""
+        copy: Self = _revalidate(self, changes, ())
+        return copy
+
+
+def _revalidate(model: Any, changes: Mapping[str, Any], where: tuple[str, ...],
+                source: str = "<replace>") -> Any:
+    try:
+        return type(model).model_validate({**dict(model), **changes})
+    except ValidationError as exc:
+        raise ConfigError(source, problems(exc, type(model), prefix=where)) from None
+
+
+# -- detectors: ids and parameters from the catalog ---------------------------------------------
+
+def _known_detector(value: str) -> str:
+    if value not in DETECTOR_IDS:
+        raise PydanticCustomError("unknown_detector", "unknown detector '{detector}'{hint}",
+                                  {"detector": value, "hint": suggest(value, DETECTOR_IDS)})
+    return value
+
+
+DetectorId = Annotated[str, AfterValidator(_known_detector),
+                       WithJsonSchema({"type": "string", "title": "detector id",
+                                       "enum": list(DETECTOR_IDS)})]
+
+
+class _DetectorParamsBase(_Model):
+    key_noun: ClassVar[str] = "detector"
+
+
+@cache
+def detector_params_model() -> type[BaseModel]:
+    """A model with one optional field per detector, typed as its ``Params`` dataclass: the
+    parameters' names, types, defaults and docs (attribute docstrings) come from the detectors,
+    and their ``__post_init__`` checks the values."""
+    import detectors.catalog as catalog
+
+    fields: dict[str, Any] = {}
+    for detector_id in catalog.DETECTOR_IDS:
+        meta = catalog.meta_of(detector_id)
+        fields[detector_id] = (catalog.params_class(detector_id) | None, Field(
+            default=None, description=meta.title,
+            json_schema_extra={"x-stage": meta.stage, "x-severity": meta.severity}))
+    return create_model("DetectorParams", __base__=_DetectorParamsBase, **fields)
+
+
+def _overrides(model: BaseModel) -> dict[str, dict[str, Any]]:
+    return {detector_id: {name: getattr(params, name) for name in params.__dataclass_fields__}
+            for detector_id in type(model).model_fields  # catalog order
+            if detector_id in model.model_fields_set
+            and (params := getattr(model, detector_id)) is not None}
+
+
+class CatalogParams:
+    """Marks ``detectors.params``: validated as :func:`detector_params_model`, kept as the
+    ``{detector_id: {param: value}}`` mapping that ``detectors.catalog.build_detectors`` takes
+    (every parameter of a configured detector, defaults included)."""
+
+    def validated_as(self) -> type[BaseModel]:
+        return detector_params_model()
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _overrides, handler.generate_schema(self.validated_as()),
+            serialization=core_schema.plain_serializer_function_ser_schema(dict))
+
+
+# -- the sections --------------------------------------------------------------------------------
+
+TopicName = Annotated[str, Field(min_length=1)]
+
+
+class Topics(Section):
+    """Kafka topic names."""
+
+    raw: TopicName = "graph.activity.raw"
     """Raw Graph activity JSON (Event Hub export) read by the bridge."""
-    activity: str = "graph.activity.v1"
-    """Normalized Avro records (key tenant/app): the detection input."""
-    dlq: str = "graph.activity.dlq.v1"
+    activity: TopicName = "graph.activity.v1"
+    """Normalized Avro records (key tenant/principal): the detection input."""
+    dlq: TopicName = "graph.activity.dlq.v1"
     """Dead letters: JSON {reason, raw, source, at} for input that could not be decoded."""
-    signals: str | None = "graph.signals.v1"
+    signals: TopicName | None = "graph.signals.v1"
     """Every detector signal as Avro (schemas/graph_signal.avsc), key signal_id (null: none)."""
-    alerts: str = "graph.alerts.v1"
-    """Alerts as Avro (schemas/graph_alert.avsc), key alert_id; log-compacted: every update
-    of an alert has the same key, the latest revision survives compaction."""
-    alerts_json: str | None = "graph.alerts.json.v1"
+    alerts: TopicName = "graph.alerts.v1"
+    """Alerts as Avro (schemas/graph_alert.avsc), key alert_id; log-compacted: every update of
+    an alert has the same key, and the latest revision survives compaction."""
+    alerts_json: TopicName | None = "graph.alerts.json.v1"
     """The same alerts as JSON (null: none)."""
-    late: str | None = "graph.activity.late.v1"
-    """Events that arrived later than the allowed lateness (JSON; null: counted only)."""
+    late: TopicName | None = "graph.activity.late.v1"
+    """Events that arrived later than the allowed lateness, as JSON (null: counted only)."""
 
 
-@dataclass(frozen=True)
-class KafkaConfig:
-    bootstrap: str = "127.0.0.1:9092"
+LibrdkafkaSettings = dict[str, str | int | float | bool]
+EVENT_HUBS_EXAMPLE = {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+                      "sasl.username": "$ConnectionString",
+                      "sasl.password": "Endpoint=sb://NAMESPACE.servicebus.windows.net/;"
+                                       "SharedAccessKeyName=...;SharedAccessKey=..."}
+
+
+class KafkaConfig(Section):
+    """The broker, topic names and extra librdkafka settings. For Azure Event Hubs' Kafka
+    endpoint put `security.protocol: SASL_SSL`, `sasl.mechanism: PLAIN`,
+    `sasl.username: $ConnectionString` and `sasl.password: <connection string>` under `consumer`
+    (and `producer`); the password can come from the environment
+    (`GRAPHSENTRY_KAFKA__CONSUMER='{sasl.password: ...}'`, merged into the file's settings)."""
+
+    bootstrap: str = Field(default="127.0.0.1:9092", min_length=1,
+                           json_schema_extra={"x-env": "KAFKA_BOOTSTRAP"})
     """Kafka bootstrap servers, comma separated."""
-    topics: Topics = field(default_factory=Topics)
+    topics: Topics = Topics()
     tail: bool = True
-    """False: stop at the end of the topic (bounded replay)."""
-    start: str = field(default="beginning", metadata={"choices": ("beginning", "end")})
+    """False: stop at the end of the topic (what `graphsentry run --bounded` sets)."""
+    start: Literal["beginning", "end"] = "beginning"
     """Where to start without recovery state."""
-    consumer: dict[str, Any] = field(default_factory=dict)
+    consumer: LibrdkafkaSettings = Field(default={}, examples=[EVENT_HUBS_EXAMPLE])
     """Extra librdkafka consumer settings (e.g. SASL_SSL for Event Hubs)."""
-    producer: dict[str, Any] = field(default_factory=dict)
+    producer: LibrdkafkaSettings = {}
     """Extra librdkafka producer settings."""
 
 
-@dataclass(frozen=True)
-class RedisConfig:
-    url: str | None = "redis://127.0.0.1:6379/0"
-    """None: no Redis, an in-process store (embedded mode uses one regardless)."""
+class RedisConfig(Section):
+    """Enrichment (app directory, IP ranges), the profiles of principals that left worker state,
+    and exceptions; see [detection.md](detection.md#enrichment). `url: null` runs without Redis
+    (in-process store; nothing persisted, idle principals stay in worker state)."""
+
+    url: str | None = Field(default="redis://127.0.0.1:6379/0",
+                            json_schema_extra={"x-env": "REDIS_URL"})
+    """Redis URL, `redis://[:password@]host:port/db` (null: no Redis, an in-process store;
+    embedded mode uses one regardless)."""
     key_prefix: str = "graphsentry:"
     """Prefix of every Redis key graphsentry reads or writes."""
-    cache_ttl_seconds: float = field(default=300.0, metadata=_range(0, 86_400))
+    cache_ttl_seconds: float = Field(default=300.0, ge=0, le=86_400)
     """How long app and IP lookups are cached in each process (0: no cache)."""
-    cache_size: int = field(default=100_000, metadata=_range(0))
+    cache_size: int = Field(default=100_000, ge=0)
     """Entries of that cache (LRU)."""
-    socket_timeout_seconds: float = field(default=0.5, metadata=_range(0.01, 60))
+    socket_timeout_seconds: float = Field(default=0.5, ge=0.01, le=60)
     """Connect and read timeout: how long a lookup may wait for an unresponsive Redis."""
-    retry_seconds: float = field(default=5.0, metadata=_range(0.1, 3600))
+    retry_seconds: float = Field(default=5.0, ge=0.1, le=3600)
     """Back-off before trying an unreachable Redis again."""
-    history_ttl_days: float = field(default=30.0, metadata=_range(0.01, 3650))
+    history_ttl_days: float = Field(default=30.0, ge=0.01, le=3650)
     """Stored principal profiles expire after this many days without an update."""
 
 
-@dataclass(frozen=True)
-class TimeConfig:
-    allowed_lateness_seconds: float = field(default=7200.0, metadata=_range(0, 7 * 86_400))
-    """Events older than the newest event of their tenant/app minus this are late: counted,
-    not detected."""
-    expected_delivery_lag_seconds: float = field(default=1800.0, metadata=_range(0, 86_400))
+class TimeConfig(Section):
+    """Event time. Graph activity logs arrive up to ~2 h late; events older than the newest event
+    of their principal minus `allowed_lateness_seconds` are counted as late and go to
+    `kafka.topics.late` when it is set; only single-event detectors still examine them."""
+
+    allowed_lateness_seconds: float = Field(default=7200.0, ge=0, le=7 * 86_400)
+    """Events older than the newest event of their principal minus this are late: counted, seen
+    by single-event detectors only, not learned."""
+    expected_delivery_lag_seconds: float = Field(default=1800.0, ge=0, le=86_400)
     """Typical delay between an event and its arrival (for operators; detection uses the
     lateness)."""
-    max_future_skew_seconds: float = field(default=900.0, metadata=_range(0, 3600))
-    """Records dated more than this ahead of the wall clock are rejected
-    (``future_timestamp``); keep it below the topics' ``message.timestamp.after.max.ms``
-    (Kafka 4: 1 h)."""
+    max_future_skew_seconds: float = Field(default=900.0, ge=0, le=3600)
+    """Records dated more than this ahead of the wall clock are rejected (`future_timestamp`);
+    keep it below the topics' `message.timestamp.after.max.ms` (Kafka 4: 1 h)."""
 
 
-@dataclass(frozen=True)
-class StateConfig:
-    seen_capacity: int = field(default=200_000, metadata=_range(1))
+class StateConfig(Section):
+    """Worker state per principal: duplicate suppression, and when idle principals leave it (their
+    profile goes to Redis and comes back with their next event)."""
+
+    seen_capacity: int = Field(default=200_000, ge=1)
     """Request ids remembered per principal for duplicate suppression (within the lateness)."""
-    idle_eviction_seconds: float = field(default=6 * 3600.0, metadata=_range(600, 30 * 86_400))
+    idle_eviction_seconds: float = Field(default=6 * 3600.0, ge=600, le=30 * 86_400)
     """Event-time seconds a principal may stay idle before it leaves worker state: its windows
-    close and its profile goes to Redis (read back when it returns). Must exceed the
-    lateness."""
-    eviction_check_seconds: float = field(default=30.0, metadata=_range(1, 3600))
+    close and its profile goes to Redis. Must exceed the allowed lateness."""
+    eviction_check_seconds: float = Field(default=30.0, ge=1, le=3600)
     """Wall-clock seconds between a key's idle checks."""
 
 
-@dataclass(frozen=True)
-class LearningConfig:
-    min_days: int = field(default=3, metadata=_range(0, 14))
-    """Days with activity (of the profile's last 14) before a principal is established: until
-    then its signals carry ``learning`` and half the risk (signals, not alerts, unless
-    high-fidelity or corroborated)."""
-    min_age_seconds: float = field(default=2 * 86_400.0, metadata=_range(0, 30 * 86_400))
+class LearningConfig(Section):
+    """The learning period: until a principal is established its signals carry `learning` and
+    `alerts.risk.learning_factor` of their risk (signals, not alerts, unless high-fidelity or
+    corroborated). `graphsentry warm` learns profiles from history for a new deployment."""
+
+    min_days: int = Field(default=3, ge=0, le=14)
+    """Days with activity (of the profile's last 14) before a principal is established."""
+    min_age_seconds: float = Field(default=2 * 86_400.0, ge=0, le=30 * 86_400)
     """Time since the principal was first seen before it is established."""
 
 
-@dataclass(frozen=True)
-class RiskConfig:
+class RiskConfig(Section):
+    """How a signal's risk score (1-100) is made from its severity, fidelity and context; see
+    [detection.md](detection.md#risk)."""
+
     new_network: float = 20.0
-    """Risk points when a signal's events came from a network new to the principal."""
+    """Points when the signal's events came from a network new to the principal."""
     new_client: float = 10.0
-    """Risk points for a client app (or daemon user agent) new to the principal."""
+    """Points for a client app (or, app-only, a user agent) new to the principal."""
     unusual_hour: float = 10.0
-    """Risk points when the window started at a time of day the principal is not active at."""
+    """Points when the window started at a time of day the principal is not active at."""
     familiar: float = -10.0
-    """Risk points when an established principal acted from known networks and clients only."""
+    """Points when an established principal acted from known networks and clients only."""
     privileged_high: float = 5.0
-    """Risk points for a token with high-tier permissions."""
+    """Points for a token with high-tier permissions (`detectors.microsoft`)."""
     privileged_critical: float = 15.0
-    """Risk points for a token with critical-tier permissions (can grant itself more)."""
+    """Points for a token with critical-tier permissions (can grant itself more)."""
     first_party_app_only: float = -10.0
-    """Risk points for a Microsoft first-party application acting app-only."""
-    learning_factor: float = field(default=0.5, metadata=_range(0, 1))
+    """Points for a Microsoft first-party application acting app-only."""
+    learning_factor: float = Field(default=0.5, ge=0, le=1)
     """Multiplies the risk of a principal in its learning period."""
 
 
-@dataclass(frozen=True)
-class AlertsConfig:
-    risk_threshold: float = field(default=100.0, metadata=_range(1))
-    """A principal's risk over the horizon (sum over detectors of the highest signal risk) at
-    or above which a risk alert is raised."""
-    min_stages: int = field(default=3, metadata=_range(2, 8))
-    """Distinct attack stages within the horizon that make an incident (attack_chain)."""
-    horizon_seconds: float = field(default=86_400.0, metadata=_range(600, 30 * 86_400))
+class AlertsConfig(Section):
+    """When signals become alerts and how alerts group and update; see
+    [detection.md](detection.md#alerts)."""
+
+    risk_threshold: float = Field(default=100.0, ge=1)
+    """A principal's risk over the horizon (sum over detectors of each one's highest signal risk)
+    at or above which a risk alert is raised."""
+    min_stages: int = Field(default=3, ge=2, le=8)
+    """Distinct attack stages within the horizon that make an incident (`attack_chain`)."""
+    horizon_seconds: float = Field(default=86_400.0, ge=600, le=30 * 86_400)
     """Risk and stages accumulate over this trailing horizon; one risk alert or incident per
-    principal per horizon bucket."""
-    suppression_period_seconds: float = field(default=86_400.0, metadata=_range(60, 30 * 86_400))
+    principal per horizon bucket (aligned to the epoch)."""
+    suppression_period_seconds: float = Field(default=86_400.0, ge=60, le=30 * 86_400)
     """One detector alert per (principal, detector) per period; later evidence updates it."""
-    promote_fidelity: str = field(default="high", metadata={"choices": ("high", "medium")})
+    promote_fidelity: Literal["high", "medium"] = "high"
     """Signals of this fidelity become detector alerts on their own."""
-    max_signals_per_principal: int = field(default=512, metadata=_range(16))
-    """Signals kept per principal for correlation (oldest forgotten first)."""
-    risk: RiskConfig = field(default_factory=RiskConfig)
-    exceptions: list[dict[str, Any]] = field(default_factory=list)
-    """Exceptions from the configuration (same fields as `graphsentry exceptions add`: id,
+    max_signals_per_principal: int = Field(default=512, ge=16)
+    """Signals kept per principal for correlation (the oldest forgotten first)."""
+    risk: RiskConfig = RiskConfig()
+    exceptions: list[dict[str, Any]] = Field(default=[], examples=[[{
+        "reason": "nightly export, ticket CHG-1234", "author": "soc@example.com",
+        "app_id": "00000000-0000-0000-0000-000000000001", "detector": "storage_exfiltration",
+        "expires": "2026-12-31T00:00:00Z"}]])
+    """Exceptions from the configuration, in the fields of `graphsentry exceptions add` (id,
     reason, author, created, expires, starts, detector, app_id, principal_id, network, asn,
-    template)."""
+    template); times as ISO-8601 or epoch seconds."""
 
 
-@dataclass(frozen=True)
-class DetectorsConfig:
-    enabled: str | list[str] = "all"
+class DetectorsConfig(Section):
+    """Which detectors run, and their parameters (the table below)."""
+
+    enabled: Literal["all"] | list[DetectorId] = "all"
     """`all` or a list of detector ids."""
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per-detector parameter overrides: ``{detector_id: {param: value}}``."""
+    params: Annotated[dict[str, dict[str, Any]], CatalogParams()] = Field(
+        default={}, examples=[{"graph_enumeration": {"min_families": [6, 7, 8]},
+                               "storage_exfiltration": {"baseline_multiplier": 4.0}}])
+    """Per-detector parameter overrides: `{detector_id: {param: value}}`."""
 
     @property
     def enabled_ids(self) -> list[str] | None:
@@ -175,207 +339,85 @@ class DetectorsConfig:
         return None if self.enabled == "all" else list(self.enabled)
 
 
-@dataclass(frozen=True)
-class SuppressConfig:
-    apps: list[str] = field(default_factory=list)
-    """App ids whose signals are always suppressed (an exception without expiry each)."""
-    principals: list[str] = field(default_factory=list)
-    """Principal ids whose signals are always suppressed (an exception without expiry each)."""
+class SuppressConfig(Section):
+    """Permanent allow-lists: each entry is an exception without expiry (signals kept and marked,
+    never alerts). Apps can also be allow-listed, or have single detectors suppressed, in the app
+    directory (`graphsentry enrich load-apps`, fields `allowed` and `suppressedDetectors`)."""
+
+    apps: list[str] = []
+    """App ids whose signals are always suppressed."""
+    principals: list[str] = []
+    """Principal ids whose signals are always suppressed."""
 
 
-@dataclass(frozen=True)
-class BytewaxConfig:
-    batch_size: int = field(default=1000, metadata=_range(1, 1_000_000))
+class BytewaxConfig(Section):
+    """Source batch size and epoch (snapshot) interval."""
+
+    batch_size: int = Field(default=1000, ge=1, le=1_000_000)
     """Messages per Kafka source batch (and records per batch in embedded mode)."""
-    epoch_seconds: float = field(default=10.0, metadata=_range(0.01, 3600))
+    epoch_seconds: float = Field(default=10.0, ge=0.01, le=3600)
     """Bytewax epoch: snapshot interval with recovery."""
 
 
-@dataclass(frozen=True)
-class Config:
-    kafka: KafkaConfig = field(default_factory=KafkaConfig)
-    redis: RedisConfig = field(default_factory=RedisConfig)
-    time: TimeConfig = field(default_factory=TimeConfig)
-    state: StateConfig = field(default_factory=StateConfig)
-    learning: LearningConfig = field(default_factory=LearningConfig)
-    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
-    alerts: AlertsConfig = field(default_factory=AlertsConfig)
-    suppress: SuppressConfig = field(default_factory=SuppressConfig)
-    bytewax: BytewaxConfig = field(default_factory=BytewaxConfig)
-    source: str = field(default="<defaults>", metadata={"internal": True})
-    """Where the configuration came from (file path or ``<defaults>``)."""
+class Config(_Model):
+    """The whole configuration: one field per section."""
+
+    kafka: KafkaConfig = KafkaConfig()
+    redis: RedisConfig = RedisConfig()
+    time: TimeConfig = TimeConfig()
+    state: StateConfig = StateConfig()
+    learning: LearningConfig = LearningConfig()
+    detectors: DetectorsConfig = DetectorsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    suppress: SuppressConfig = SuppressConfig()
+    bytewax: BytewaxConfig = BytewaxConfig()
+
+    _source: str = PrivateAttr("<defaults>")
+
+    @property
+    def source(self) -> str:
+        """Where the configuration came from (a file path, ``<defaults>`` or ``<dict>``)."""
+        return self._source
 
     def replace(self, section: str, **changes: Any) -> Config:
-        """A copy with fields of one section changed (``cfg.replace("kafka", tail=False)``)."""
-        return dataclasses.replace(
-            self, **{section: dataclasses.replace(getattr(self, section), **changes)})
+        """A validated copy with fields of one section changed:
+        ``cfg.replace("kafka", tail=False)``, ``cfg.replace("kafka.topics", alerts="x")``.
+        Raises :class:`ConfigError`."""
+        path = tuple(section.split("."))
+        parts: list[Any] = [self]
+        for name in path:
+            if name not in type(parts[-1]).model_fields:
+                raise ConfigError(self.source, [f"{section}: unknown section"])
+            parts.append(getattr(parts[-1], name))
+        updated = _revalidate(parts[-1], changes, path, self.source)
+        for parent, name in zip(reversed(parts[:-1]), reversed(path), strict=True):
+            updated = parent.model_copy(update={name: updated})
+        return updated  # type: ignore[no-any-return]
 
 
-def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(choices)})"
-
-
-def _type_name(tp: Any) -> str:
-    if get_origin(tp) in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in get_args(tp))
-    if tp is type(None):
-        return "null"
-    return getattr(tp, "__name__", str(tp)) if get_origin(tp) is None else str(tp)
-
-
-def _coerce(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it (ints widen to float)."""
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        for option in get_args(tp):
-            attempt: list[str] = []
-            result = _coerce(value, option, where, attempt)
-            if not attempt:
-                return result
-        errors.append(f"{where}: expected {_type_name(tp)}, got {type(value).__name__}")
-        return None
-    if tp is type(None):
-        if value is not None:
-            errors.append(f"{where}: expected null")
-        return None
-    if origin in (list, dict) and value is None:  # an empty YAML section (only comments)
-        return origin()
-    if origin is list:
-        if not isinstance(value, list):
-            errors.append(f"{where}: expected a list, got {type(value).__name__}")
-            return []
-        (item_tp,) = get_args(tp)
-        return [_coerce(v, item_tp, f"{where}[{i}]", errors) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            errors.append(f"{where}: expected a mapping, got {type(value).__name__}")
-            return {}
-        _, value_tp = get_args(tp)
-        return {str(k): _coerce(v, value_tp, f"{where}.{k}", errors) for k, v in value.items()}
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where, errors)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float) and isinstance(value, bool):
-        errors.append(f"{where}: expected {tp.__name__}, got a boolean")
-        return None
-    if not isinstance(value, tp):
-        errors.append(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} "
-                      f"{value!r}")
-        return None
-    return value
-
-
-def _build(cls: Any, data: Any, where: str, errors: list[str]) -> Any:
-    """Build dataclass ``cls`` from a mapping, collecting every problem in ``errors``."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        errors.append(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
-        return cls()
-    hints = get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    values: dict[str, Any] = {}
-    for key, raw in data.items():
-        path = f"{where}.{key}" if where else str(key)
-        spec = known.get(str(key))
-        if spec is None:
-            errors.append(f"{path}: unknown key{_suggest(str(key), sorted(known))}")
-            continue
-        before = len(errors)
-        value = _coerce(raw, hints[spec.name], path, errors)
-        if len(errors) > before:
-            continue
-        problem = _check_metadata(value, spec.metadata)
-        if problem:
-            errors.append(f"{path}: {problem}")
-            continue
-        values[spec.name] = value
-    return cls(**values)
-
-
-def _check_metadata(value: Any, meta: Mapping[str, Any]) -> str | None:
-    low, high = meta.get("min"), meta.get("max")
-    if isinstance(value, (int, float)):
-        if low is not None and value < low:
-            return f"must be ≥ {low}, got {value}"
-        if high is not None and value > high:
-            return f"must be ≤ {high}, got {value}"
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        return f"must be one of {', '.join(choices)}, got {value!r}"
-    return None
-
-
-def _check_detectors(cfg: DetectorsConfig, errors: list[str]) -> None:
-    """Unknown detector ids and parameter names, and parameter values the detector rejects."""
-    import detectors.catalog as catalog
-
-    ids = sorted(catalog.DETECTOR_IDS)
-    if isinstance(cfg.enabled, str) and cfg.enabled != "all":
-        errors.append(f"detectors.enabled: expected 'all' or a list of ids, got {cfg.enabled!r}")
-    for det in cfg.enabled_ids or []:
-        if det not in ids:
-            errors.append(f"detectors.enabled: unknown detector {det!r}{_suggest(det, ids)}")
-    known_params = catalog_params()
-    for det, params in cfg.params.items():
-        if det not in ids:
-            errors.append(f"detectors.params.{det}: unknown detector{_suggest(det, ids)}")
-            continue
-        names = sorted(known_params.get(det, ()))
-        for name in params:
-            if name not in names:
-                errors.append(f"detectors.params.{det}.{name}: unknown parameter"
-                              f"{_suggest(name, names) if names else ' (it takes none)'}")
-    if errors:
-        return
-    try:  # parameter values: the detectors' own validation has the last word
-        catalog.build_detectors(cfg.params, cfg.enabled_ids)
-    except (TypeError, ValueError) as exc:
-        errors.append(f"detectors.params: {exc}")
-
-
-def catalog_params() -> dict[str, dict[str, Any]]:
-    """``{detector_id: {param: default}}`` from ``catalog.describe()``."""
-    import detectors.catalog as catalog
-
-    out: dict[str, dict[str, Any]] = {}
-    for entry in catalog.describe():
-        params = entry.get("params") or {}
-        if isinstance(params, list):  # [{"name":..., "default":...}, ...]
-            params = {p["name"]: p.get("default") for p in params}
-        out[entry["id"]] = dict(params)
-    return out
-
+# -- loading -------------------------------------------------------------------------------------
 
 def config_from_dict(data: Mapping[str, Any] | None, source: str = "<dict>",
-                     env: Mapping[str, str] | None = None,
-                     check_detectors: bool = True) -> Config:
-    """Validate ``data`` (the parsed YAML) into a :class:`Config`; raise with every problem."""
-    merged: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v
-                              for k, v in (data or {}).items()}
-    for var, (section, key) in ENV_OVERRIDES.items():
-        value = (env if env is not None else os.environ).get(var)
-        if value:
-            if not isinstance(merged.get(section, {}), Mapping):
-                continue  # reported by _build
-            merged.setdefault(section, {})[key] = value
-    errors: list[str] = []
-    cfg: Config = _build(Config, merged, "", errors)
-    if not errors and check_detectors:
-        _check_detectors(cfg.detectors, errors)
-    if errors:
-        raise GraphsentryError(f"invalid configuration {source}:\n  - " + "\n  - ".join(errors))
-    return dataclasses.replace(cfg, source=source)
+                     env: Mapping[str, str] | None = None) -> Config:
+    """Validate ``data`` (the parsed YAML) with the environment's overrides (``env``, default
+    ``os.environ``; ``{}`` for none) into a :class:`Config`; raise :class:`ConfigError` with
+    every problem."""
+    overrides, origins, found = env_overrides(Config, os.environ if env is None else env)
+    try:
+        cfg = validate_data(Config, merge(data, overrides), origins)
+    except ConfigProblems as exc:
+        raise ConfigError(source, [*exc.problems, *found]) from None
+    if found:
+        raise ConfigError(source, found)
+    cfg._source = source
+    return cfg
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
                 env: Mapping[str, str] | None = None) -> Config:
-    """Load ``path`` (or ``$GRAPHSENTRY_CONFIG``, or the defaults) and validate it."""
-    environ = env if env is not None else os.environ
+    """Load ``path`` (or ``$GRAPHSENTRY_CONFIG``, or the defaults) and validate it with the
+    environment's overrides (``env``, default ``os.environ``; ``{}`` for none)."""
+    environ = os.environ if env is None else env
     chosen = path or environ.get(ENV_CONFIG) or None
     if chosen is None:
         return config_from_dict({}, "<defaults>", environ)
@@ -393,85 +435,35 @@ def load_config(path: str | os.PathLike[str] | None = None,
     return config_from_dict(data, str(file), environ)
 
 
-def defaults_table() -> list[tuple[str, str, str]]:
-    """(path, default, doc) for every setting, for ``docs/configuration.md``."""
-    rows: list[tuple[str, str, str]] = []
+# -- secrets -------------------------------------------------------------------------------------
 
-    def walk(cls: Any, prefix: str) -> None:
-        hints = get_type_hints(cls)
-        docs = _attribute_docs(cls)
-        for f in dataclasses.fields(cls):
-            if f.metadata.get("internal"):
-                continue
-            factory: Any = f.default_factory
-            default = f.default if f.default is not dataclasses.MISSING else factory()
-            if dataclasses.is_dataclass(hints[f.name]):
-                walk(hints[f.name], f"{prefix}{f.name}.")
-                continue
-            rows.append((f"{prefix}{f.name}", yaml.safe_dump(default, default_flow_style=True)
-                         .strip().removesuffix("...").strip(), docs.get(f.name, "")))
-
-    walk(Config, "")
-    return rows
+MASK = "***"
+SECRET_KEY = re.compile(r"password|secret|token|credential|jaas|private|\.pem$|"
+                        r"oauthbearer\.config|sharedaccesskey", re.IGNORECASE)
+_SECRET_PART = re.compile(r"((?:SharedAccessKey|AccountKey|Password|pwd)=)[^;]*", re.IGNORECASE)
 
 
-def _attribute_docs(cls: Any) -> dict[str, str]:
-    """Attribute docstrings (the string literal right after a field) of a dataclass."""
-    import ast
-    import inspect
-
-    try:
-        tree = ast.parse(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return {}
-    docs: dict[str, str] = {}
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    for node, nxt in itertools.pairwise(body):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
-
-
-DOC_BEGIN = "<!-- generated by `python -m graphsentry.config docs/configuration.md`: begin -->"
-DOC_END = "<!-- generated: end -->"
-
-
-def reference_markdown() -> str:
-    """The settings and detector-parameter tables of ``docs/configuration.md``."""
-    def cell(text: Any) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["### Settings", "", "| setting | default | meaning |", "|---|---|---|"]
-    lines += [f"| `{path}` | `{cell(default)}` | {cell(doc)} |"
-              for path, default, doc in defaults_table()]
-    lines += ["", "### Detector parameters (`detectors.params.<id>.<name>`)", "",
-              "| detector | stage | severity | parameter | default | meaning |",
-              "|---|---|---|---|---|---|"]
-    from detectors import catalog
-
-    for entry in catalog.describe():
-        for param in entry["params"]:
-            lines.append(f"| `{entry['id']}` | {entry['stage'] or '-'} | {entry['severity']} | "
-                         f"`{param['name']}` | `{cell(param['default'])}` | "
-                         f"{cell(param['doc'])} |")
-    return "\n".join(lines) + "\n"
-
-
-def update_doc(text: str) -> str:
-    """``text`` with the generated section replaced by the current tables."""
-    head, found, rest = text.partition(DOC_BEGIN)
-    if not found:
-        raise ValueError(f"marker {DOC_BEGIN!r} not found")
-    _, found, tail = rest.partition(DOC_END)
-    if not found:
-        raise ValueError(f"marker {DOC_END!r} not found")
-    return f"{head}{DOC_BEGIN}\n{reference_markdown()}{DOC_END}{tail}"
-
-
-if __name__ == "__main__":
-    import sys
-
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/configuration.md")
-    target.write_text(update_doc(target.read_text(encoding="utf-8")), encoding="utf-8")
+def masked(value: Any, key: str = "") -> Any:
+    """``value`` with secrets replaced by ``***``: values of secret-like keys (librdkafka's
+    ``sasl.password``, ``ssl.key.password``, ...), passwords in URLs
+    (``redis://:***@host``) and keys in connection strings (``SharedAccessKey=***``)."""
+    if isinstance(value, BaseModel):
+        return value  # its own repr masks
+    if isinstance(value, Mapping):
+        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(masked(v, key) for v in value)
+    if not isinstance(value, str) or not value:
+        return value
+    if SECRET_KEY.search(key):
+        return MASK
+    if "@" in value and "://" in value:
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            return MASK
+        if parts.password is not None:
+            host = parts.netloc.rpartition("@")[2]
+            user = parts.username or ""
+            return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    return _SECRET_PART.sub(rf"\g<1>{MASK}", value)

@@ -11,10 +11,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphsentry.enrichment.memory import MemoryStore
 from graphsentry.enrichment.store import EnrichmentStore
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 
 @dataclass
@@ -40,7 +43,7 @@ class DetectStats:
                 f"{self.suppressed} suppressed, {self.alert_count} alerts")
 
 
-def run_embedded(records: Iterable[dict[str, Any]], config: Any | None = None,
+def run_embedded(records: Iterable[dict[str, Any]], config: Config | None = None,
                  store: EnrichmentStore | None = None,
                  on_alert: Callable[[dict[str, Any]], None] | None = None,
                  on_reject: Callable[[dict[str, Any]], None] | None = None,

@@ -28,7 +28,7 @@ from dataflows.bridge import (
     bridge_message,
     build_bridge_flow,
 )
-from graphsentry.config import config_from_dict
+from graphsentry.config import Config, config_from_dict
 from graphsentry.ingest.dedup import Deduplicator
 from graphsentry.ingest.reject import Reject
 
@@ -198,12 +198,12 @@ def test_batch_step_sums_counters_and_remembers_across_batches() -> None:
 
 
 @pytest.fixture
-def config() -> Any:
+def config() -> Config:
     return config_from_dict({"kafka": {"topics": {"activity": TOPICS.activity,
                                                   "dlq": TOPICS.dlq}}})
 
 
-def test_flow_routes_to_the_two_sinks(config: Any) -> None:
+def test_flow_routes_to_the_two_sinks(config: Config) -> None:
     items = [records_message(record(1), record(2)), message(b"\xff\xfe"),
              records_message(record(2), offset=8)]
     activity: list[Any] = []
@@ -216,7 +216,7 @@ def test_flow_routes_to_the_two_sinks(config: Any) -> None:
     assert built.counters.duplicates == 1
 
 
-def test_files_source_reads_every_shape_and_reports_bytes(config: Any, tmp_path: Path) -> None:
+def test_files_source_reads_every_shape_and_reports_bytes(config: Config, tmp_path: Path) -> None:
     blob = tmp_path / "PT1H.json"  # storage account: one record per line, CRLF
     blob.write_bytes(b"".join(json.dumps(record(n)).encode() + b"\r\n" for n in (1, 2))
                      + b"{broken\r\n")
@@ -234,7 +234,7 @@ def test_files_source_reads_every_shape_and_reports_bytes(config: Any, tmp_path:
     assert built.counters.duplicates == 1
 
 
-def test_stop_ends_the_input_after_the_current_batch(config: Any, tmp_path: Path) -> None:
+def test_stop_ends_the_input_after_the_current_batch(config: Config, tmp_path: Path) -> None:
     blob = tmp_path / "PT1H.json"
     blob.write_bytes(b"".join(json.dumps(record(n)).encode() + b"\n" for n in range(10)))
     stop = threading.Event()

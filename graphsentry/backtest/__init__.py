@@ -7,9 +7,12 @@ demo``: the same dataflow as the deployment, in this process, with a progress li
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphsentry.progress import Progress
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 
 def _counted(records: Sequence[dict[str, Any]], bar: Progress) -> Iterator[dict[str, Any]]:
@@ -18,7 +21,7 @@ def _counted(records: Sequence[dict[str, Any]], bar: Progress) -> Iterator[dict[
         yield record
 
 
-def detect_records(records: Sequence[dict[str, Any]], config: Any, *, label: str = "detect",
+def detect_records(records: Sequence[dict[str, Any]], config: Config, *, label: str = "detect",
                    progress: bool | None = None) -> tuple[list[dict[str, Any]], Any]:
     """Alerts (in emission order) and ``DetectStats`` of an embedded run over ``records``."""
     from graphsentry.detection import run_embedded

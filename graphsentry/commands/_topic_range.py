@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from graphsentry.errors import GraphsentryError
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 
 def add_range_arguments(p: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -28,6 +31,6 @@ def check_range(args: argparse.Namespace) -> None:
         raise GraphsentryError("--from/--to apply to --topic only")
 
 
-def with_bootstrap(config: Any, args: argparse.Namespace) -> Any:
+def with_bootstrap(config: Config, args: argparse.Namespace) -> Config:
     """``config`` with ``--bootstrap`` applied, when given."""
     return config.replace("kafka", bootstrap=args.bootstrap) if args.bootstrap else config

@@ -12,10 +12,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphsentry.commands._topic_range import add_range_arguments, check_range, with_bootstrap
 from graphsentry.errors import GraphsentryError
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 HELP = "run detection over labeled data and report precision, recall and time to detect"
 MAX_CONFIGS = 2
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay(args: argparse.Namespace, config: Any, progress: bool | None
+def _replay(args: argparse.Namespace, config: Config, progress: bool | None
             ) -> tuple[list[dict[str, Any]], int]:
     from dataflows.range_source import parse_range
     from graphsentry.commands.replay import replay

@@ -19,10 +19,13 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphsentry.cluster import ClusterInterrupted, prepare_recovery, run_spawned
 from graphsentry.errors import GraphsentryError
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 HELP = ("bridge raw Graph activity logs (raw topic / Event Hub, or files) to graph.activity.v1 "
         "(Avro) and the dead-letter topic")
@@ -61,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class BridgeJob:
     """Everything a (possibly spawned) process needs to build its share of the bridge."""
 
-    config: Any
+    config: Config
     paths: tuple[str, ...] | None
     tail: bool
     dedup_capacity: int | None
@@ -81,17 +84,16 @@ class BridgeJob:
                 "recovery_config": recovery}
 
 
-def _configure(args: argparse.Namespace) -> Any:
+def _configure(args: argparse.Namespace) -> Config:
     from graphsentry.config import load_config
 
     config = load_config(args.config)
     if args.bootstrap:
         config = config.replace("kafka", bootstrap=args.bootstrap)
     topics = config.kafka.topics
-    topics = dataclasses.replace(topics, raw=args.from_topic or topics.raw,
-                                 activity=args.to_topic or topics.activity,
-                                 dlq=args.dlq_topic or topics.dlq)
-    return config.replace("kafka", topics=topics)
+    return config.replace("kafka.topics", raw=args.from_topic or topics.raw,
+                          activity=args.to_topic or topics.activity,
+                          dlq=args.dlq_topic or topics.dlq)
 
 
 def _check_inputs(paths: list[str], processes: int) -> None:
@@ -124,7 +126,7 @@ def _check_topics(settings: dict[str, Any], topics: list[str], role: str) -> Non
                                    f"{settings['bootstrap.servers']}")
 
 
-def _client_settings(config: Any, extra: dict[str, Any]) -> dict[str, Any]:
+def _client_settings(config: Config, extra: dict[str, Any]) -> dict[str, Any]:
     return {"bootstrap.servers": config.kafka.bootstrap, **{str(k): v for k, v in extra.items()}}
 
 

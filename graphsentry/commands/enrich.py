@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "load enrichment data into Redis (load-asn, load-apps) or show what it knows (show-app)"
+HELP = ("load enrichment data into Redis (load-asn, load-apps), show what it knows (show-app), "
+        "refresh the shipped Microsoft snapshot (refresh-msinfo)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,6 +22,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     apps.add_argument("file", metavar="FILE")
     show = sub.add_parser("show-app", help="print what Redis knows about one app id")
     show.add_argument("app_id", metavar="APP_ID")
+    msinfo = sub.add_parser(
+        "refresh-msinfo", help="refresh the shipped Microsoft first-party app ids and Graph "
+        "permissions from merill/microsoft-info (MIT): its GitHub files, or a local copy")
+    msinfo.add_argument("--from", dest="source", metavar="DIR_OR_URL", default=None,
+                        help="a directory holding the upstream CSVs and LICENSE, or a base URL "
+                        "(default: https://raw.githubusercontent.com/merill/microsoft-info/main)")
+    msinfo.add_argument("--output", metavar="DIR", default=None,
+                        help="write here instead of the package's detectors/data/microsoft_info")
+    msinfo.add_argument("--force", action="store_true",
+                        help="accept a snapshot under half the size of the current one")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.enrichment.redis_store import RedisStore
     from graphsentry.errors import GraphsentryError
 
+    if args.action == "refresh-msinfo":  # local files only: no configuration, no Redis
+        from pathlib import Path
+
+        from graphsentry.enrichment import msinfo
+
+        msinfo.refresh(args.source or msinfo.UPSTREAM_BASE,
+                       Path(args.output) if args.output else None, force=args.force)
+        return 0
     config = load_config(args.config)
     url = args.redis_url or config.redis.url
     if not url:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphsentry.commands._topic_range import add_range_arguments, check_range, with_bootstrap
 from graphsentry.errors import GraphsentryError
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 HELP = "hunt over activity: origins (networks per app), denied requests, successful changes"
 HUNTS = ("origins", "denied", "changes")
@@ -51,7 +54,7 @@ def _file_records(paths: list[str]) -> Iterator[dict[str, Any]]:
         print(f"graphsentry hunt: {rejects[0]} input record(s) rejected", file=sys.stderr)
 
 
-def _topic_records(args: argparse.Namespace, config: Any) -> Iterator[dict[str, Any]]:
+def _topic_records(args: argparse.Namespace, config: Config) -> Iterator[dict[str, Any]]:
     from dataflows.range_source import parse_range, read_range
     from graphsentry.avro import decode_activity
 
@@ -67,7 +70,7 @@ def _topic_records(args: argparse.Namespace, config: Any) -> Iterator[dict[str, 
         print(f"graphsentry hunt: {bad} message(s) could not be decoded", file=sys.stderr)
 
 
-def _asn_lookup(args: argparse.Namespace, config: Any
+def _asn_lookup(args: argparse.Namespace, config: Config
                 ) -> Callable[[str], tuple[int | None, str | None]] | None:
     from graphsentry.enrichment import MemoryStore, store_from_config
 

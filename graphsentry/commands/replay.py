@@ -16,11 +16,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphsentry.cluster import run_spawned
 from graphsentry.commands._topic_range import add_range_arguments, with_bootstrap
 from graphsentry.errors import GraphsentryError
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 HELP = "replay a time range of the activity topic through detection (stops at the range end)"
 AlertCallback = Callable[[dict[str, Any]], None]
@@ -75,7 +78,7 @@ class ReplayStats:
 class ReplayJob:
     """Everything a (possibly spawned) process needs to run its share of the replay."""
 
-    config: Any
+    config: Config
     topic: str
     start: datetime
     end: datetime
@@ -102,9 +105,7 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
 
     config = job.config
     if job.alerts_topic:
-        topics = dataclasses.replace(config.kafka.topics, alerts=job.alerts_topic,
-                                     alerts_json=None)
-        config = config.replace("kafka", topics=topics)
+        config = config.replace("kafka.topics", alerts=job.alerts_topic, alerts_json=None)
         alerts: Any = kafka_io.alert_sink(config)
     else:
         alerts = CallbackSink(on_alert or (lambda _a: None))
@@ -151,7 +152,7 @@ def _cluster_process(job: ReplayJob, addresses: list[str], index: int, read: Any
     results.put((index, _counts(built, messages[0]), found))
 
 
-def replay(config: Any, topic: str, start: datetime, end: datetime, *,
+def replay(config: Config, topic: str, start: datetime, end: datetime, *,
            on_alert: AlertCallback | None = None, alerts_topic: str | None = None,
            processes: int = 1, use_config_store: bool = False,
            progress: bool | None = None) -> ReplayStats:

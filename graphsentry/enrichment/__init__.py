@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from graphsentry.enrichment.memory import MemoryStore
 from graphsentry.enrichment.store import AsnRange, EnrichmentStore, LoadReport, Lookup, TTLCache
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 __all__ = ["AsnRange", "EnrichmentStore", "LoadReport", "Lookup", "MemoryStore", "TTLCache",
            "store_from_config"]
 
 
-def store_from_config(cfg: Any) -> EnrichmentStore:
+def store_from_config(cfg: Config) -> EnrichmentStore:
     """The store a ``graphsentry.config.Config`` asks for: Redis when ``redis.url`` is set."""
     if cfg.redis.url:
         from graphsentry.enrichment.redis_store import RedisStore

@@ -4,7 +4,12 @@ JSON: an array of objects or Graph's ``{"value": [...]}`` page (one per line als
 ``appId``, ``displayName``, ``appOwnerOrganizationId`` and ``servicePrincipalType``. CSV: a
 header with those column names. Optional graphsentry extras (either form): ``allowed``
 (true/false: allow-listed app, its findings never alert) and ``suppressedDetectors``
-(detector ids, comma separated in CSV). Apps owned by Microsoft's tenants are first-party.
+(detector ids, comma separated in CSV). Apps owned by Microsoft's tenants are first-party, and
+so are apps without an owner whose id the shipped Microsoft snapshot lists
+(``detectors.microsoft``), which also names them when the export does not.
+
+Apps the directory does not hold at all are answered from that snapshot by the stores
+(:func:`first_party_app`); a directory entry always wins.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from detectors import microsoft
 from detectors.base import AppInfo
 from graphsentry.enrichment.asn import open_text
 from graphsentry.enrichment.store import FIRST_PARTY_TENANTS, EnrichmentStore, LoadReport
@@ -34,19 +40,30 @@ def app_from_object(obj: Mapping[str, Any]) -> tuple[AppInfo, str | None] | str:
     if not GUID.match(app_id):
         return f"appId is missing or not a GUID: {app_id!r}"
     owner = str(obj.get("appOwnerOrganizationId") or "").strip().lower() or None
+    shipped = owner is None and microsoft.is_first_party(app_id)
     suppressed = obj.get("suppressedDetectors") or []
     if isinstance(suppressed, str):
         suppressed = [s.strip() for s in suppressed.split(",")]
     info = AppInfo(
         app_id=app_id.lower(),
-        display_name=(str(obj.get("displayName") or "").strip() or None),
+        display_name=(str(obj.get("displayName") or "").strip()
+                      or microsoft.first_party_name(app_id)),
         owner_tenant_id=owner,
-        first_party=owner in FIRST_PARTY_TENANTS,
+        first_party=owner in FIRST_PARTY_TENANTS or shipped,
         allowed=_truthy(obj.get("allowed", False)),
         suppressed_detectors=frozenset(s for s in suppressed if s),
     )
     sp_type = str(obj.get("servicePrincipalType") or "").strip() or None
     return info, sp_type
+
+
+def first_party_app(app_id: str) -> AppInfo | None:
+    """What the shipped Microsoft snapshot says about ``app_id``, for an app the directory does
+    not hold: ``AppInfo(first_party=True, display_name=…)``, or None for other apps."""
+    if not microsoft.is_first_party(app_id):
+        return None
+    return AppInfo(app_id=app_id, display_name=microsoft.first_party_name(app_id),
+                   first_party=True)
 
 
 def _json_objects(text: str) -> Iterator[tuple[int, Any]]:

@@ -1,4 +1,8 @@
-"""An in-process enrichment store: the embedded mode's store and the Redis store's twin."""
+"""An in-process enrichment store: the embedded mode's store and the Redis store's twin.
+
+Apps it does not hold are answered from the shipped Microsoft snapshot when it lists them
+(``graphsentry.enrichment.apps.first_party_app``); an app put with ``put_apps`` wins.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from detectors.base import AppInfo
+from graphsentry.enrichment.apps import first_party_app
 from graphsentry.enrichment.store import AppEntry, AsnRange, Lookup, app_entry, ip_key
 
 
@@ -27,7 +32,7 @@ class MemoryStore:
                principal_keys: Iterable[str]) -> Lookup:
         result = Lookup(available=True)
         for app_id in app_ids:
-            info = self.apps.get(app_id)
+            info = self.get_app(app_id)
             if info is not None:
                 result.apps[app_id] = info
         for ip in ips:
@@ -81,7 +86,9 @@ class MemoryStore:
         return sum(len(v) for v in by_version.values())
 
     def get_app(self, app_id: str) -> AppInfo | None:
-        return self.apps.get(app_id)
+        """The directory's entry, else the shipped first-party knowledge, else None."""
+        info = self.apps.get(app_id)
+        return info if info is not None else first_party_app(app_id)
 
     def close(self) -> None:
         return None

@@ -4,6 +4,8 @@ Keys (under ``key_prefix``, default ``graphsentry:``):
 
 * ``app:{app_id}`` hash: ``display_name``, ``owner_tenant_id``, ``first_party`` (1/0),
   ``allowed`` (1/0), ``suppressed_detectors`` (comma separated), ``service_principal_type``.
+  An app id without a hash is answered from the shipped Microsoft snapshot when it lists it
+  (``AppInfo(first_party=True, display_name=…)``); a loaded hash always wins.
 * ``asn:v4`` / ``asn:v6`` sorted sets: score = range start as a number, member =
   ``start|end|asn|name``. A lookup takes the few members with the greatest score ≤ the address
   (``ZREVRANGEBYSCORE … LIMIT 0 n``) and checks the ends exactly in Python, because scores are
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from detectors.base import AppInfo
+from graphsentry.enrichment.apps import first_party_app
 from graphsentry.enrichment.store import (
     AppEntry,
     AsnRange,
@@ -38,6 +41,9 @@ from graphsentry.enrichment.store import (
     ip_key,
 )
 from graphsentry.errors import GraphsentryError
+
+if TYPE_CHECKING:
+    from graphsentry.config import RedisConfig
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 ASN_CANDIDATES = 8
@@ -90,8 +96,10 @@ class RedisStore:
         self.failures = 0
 
     @classmethod
-    def from_config(cls, cfg: Any) -> RedisStore:
-        """From a ``graphsentry.config.RedisConfig``."""
+    def from_config(cls, cfg: RedisConfig) -> RedisStore:
+        """From a ``graphsentry.config.RedisConfig``; its ``url`` must be set."""
+        if not cfg.url:
+            raise ValueError("RedisStore.from_config: redis.url is null (no Redis configured)")
         return cls(cfg.url, key_prefix=cfg.key_prefix, cache_ttl_seconds=cfg.cache_ttl_seconds,
                    cache_size=cfg.cache_size, socket_timeout_seconds=cfg.socket_timeout_seconds,
                    retry_seconds=cfg.retry_seconds, history_ttl_days=cfg.history_ttl_days)
@@ -183,7 +191,7 @@ class RedisStore:
             return result
         it = iter(replies)
         for app_id, fields in zip(app_misses, it, strict=False):
-            info = app_from_hash(app_id, fields) if fields else None
+            info = app_from_hash(app_id, fields) if fields else first_party_app(app_id)
             self._cache.put("a" + app_id, info)
             if info is not None:
                 result.apps[app_id] = info
@@ -203,7 +211,7 @@ class RedisStore:
                 self.app_key(app_id))
         except REDIS_ERRORS as exc:
             raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
-        return app_from_hash(app_id, fields) if fields else None
+        return app_from_hash(app_id, fields) if fields else first_party_app(app_id)
 
     def app_fields(self, app_id: str) -> dict[str, str]:
         """The raw stored hash (for ``enrich show-app``)."""
