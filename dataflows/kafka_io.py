@@ -31,7 +31,7 @@ from confluent_kafka import (
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
-from graphsentry.alerts import alert_to_avro, alert_to_json
+from graphsentry.alerts import alert_to_avro, alert_to_json, signal_to_avro
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
@@ -249,6 +249,19 @@ def alert_sink(config: Config) -> ProducerSink:
             out.append((topics.alerts_json, key, alert_to_json(alert).encode("utf-8"),
                         JSON_HEADERS))
         return out
+
+    return ProducerSink(config, encode)
+
+
+def signal_sink(config: Any) -> ProducerSink | None:
+    """Signals as Avro on ``topics.signals`` (key signal_id), when configured."""
+    topic = config.kafka.topics.signals
+    if not topic:
+        return None
+
+    def encode(signal: dict[str, Any]) -> list[tuple[str, bytes | None, bytes, list[Any]]]:
+        return [(topic, signal["signal_id"].encode("utf-8"), signal_to_avro(signal),
+                 AVRO_HEADERS)]
 
     return ProducerSink(config, encode)
 

@@ -59,7 +59,7 @@ def remember(known: dict[K, float], key: K, ts: float, cap: int = MAX_ENTRIES) -
             known[key] = ts
         return False
     if type(key) is str:
-        key = sys.intern(key)  # type: ignore[assignment]  # one copy across principals
+        key = sys.intern(key)  # one copy across principals
     if len(known) < cap:
         known[key] = ts
         return True

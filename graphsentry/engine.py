@@ -48,6 +48,7 @@ from detectors.base import (
     shape_of,
 )
 from detectors.event import GraphEvent
+from detectors.microsoft import privileges
 from detectors.networks import network_of
 from detectors.profile import MAX_USER_AGENT_LENGTH, Profile, known_before
 from graphsentry.alerting.book import AlertBook, AlertLayer
@@ -100,6 +101,8 @@ class PrincipalState:
     book: AlertBook | None = None
     next_close: float = math.inf
     expired_at: float = -math.inf
+    key: str = ""
+    """``tenant_id/principal_id``, set by the first event."""
     adopted: bool = False
     """True once a stored profile was adopted or the state learned its first event."""
 
@@ -169,6 +172,7 @@ class DetectionEngine:
         counters.events += 1
         if not state.adopted:
             state.adopted = True
+            state.key = event.principal_key
             if parts.profile is not None:
                 state.profile = parts.profile
         if state.book is None:
@@ -360,7 +364,6 @@ def privilege_of(event: GraphEvent) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _privilege_tier(roles: str | None, scopes: str | None) -> str:
-    from detectors import microsoft
-
-    return str(microsoft.privileges(roles, scopes).tier)
+def _privilege_tier(roles: tuple[str, ...] | None, scopes: tuple[str, ...] | None) -> str:
+    return str(privileges(" ".join(roles) if roles else None,
+                          " ".join(scopes) if scopes else None).tier)

@@ -128,7 +128,7 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
 def _counts(built: Any, messages: int) -> dict[str, Any]:
     c = built.engine.counters
     return {"messages": messages, "events": c.events, "late": c.late,
-            "duplicates": c.duplicates, "suppressed": c.suppressed,
+            "duplicates": c.duplicates, "suppressed": c.suppressed_signals,
             "rejects": built.counters.rejects, "alerts": dict(c.alerts)}
 
 

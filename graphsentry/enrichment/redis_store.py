@@ -10,12 +10,14 @@ Keys (under ``key_prefix``, default ``graphsentry:``):
   ``start|end|asn|name``. A lookup takes the few members with the greatest score ≤ the address
   (``ZREVRANGEBYSCORE … LIMIT 0 n``) and checks the ends exactly in Python, because scores are
   doubles: IPv4 is exact, IPv6 starts that differ only below the 53rd bit share a score.
-* ``hist:{tenant}/{app}/{principal}`` JSON string with a TTL (``history_ttl_days``).
+* ``prof:{tenant}/{principal}`` hash: one field per stored profile version (its newest event
+  time, ``version_field``) → the profile's JSON; the :data:`PROFILE_VERSIONS` newest kept, the
+  whole key expiring after ``history_ttl_days`` without a write.
 
 One ``lookup`` is one pipelined round trip for whatever the process-local TTL cache misses.
 When Redis cannot be reached the store answers at once with ``available=False`` and tries
-again after ``retry_seconds``; histories that could not be saved are kept (bounded) and
-written with the next successful save.
+again after ``retry_seconds``. A profile write that fails raises (the dataflow then fails the
+epoch, and the evicted principal is still in the last snapshot).
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ from redis.retry import Retry
 from detectors.base import AppInfo
 from graphsentry.enrichment.apps import first_party_app
 from graphsentry.enrichment.store import (
+    PROFILE_VERSIONS,
     AppEntry,
     AsnRange,
     Lookup,
     TTLCache,
     app_entry,
-    history_from_json,
-    history_to_json,
     ip_key,
+    pick_version,
+    profile_from_json,
+    profile_to_json,
+    version_field,
 )
 from graphsentry.errors import GraphsentryError
 
@@ -90,8 +95,6 @@ class RedisStore:
             health_check_interval=0)
         self._cache = TTLCache(cache_size, cache_ttl_seconds)
         self._down_until = 0.0
-        self._pending: dict[str, str] = {}
-        self._pending_max = max(cache_size, 1)
         self.round_trips = 0
         self.failures = 0
 
@@ -145,13 +148,17 @@ class RedisStore:
     def asn_key(self, version: int) -> str:
         return f"{self.prefix}asn:v{version}"
 
-    def history_key(self, principal_key: str) -> str:
-        return f"{self.prefix}hist:{principal_key}"
+    def profile_key(self, principal_key: str) -> str:
+        return f"{self.prefix}prof:{principal_key}"
 
     # -- reads --------------------------------------------------------------------------------
 
+    @property
+    def durable(self) -> bool:
+        return True
+
     def lookup(self, app_ids: Iterable[str], ips: Iterable[str],
-               principal_keys: Iterable[str]) -> Lookup:
+               profiles_before: Mapping[str, float]) -> Lookup:
         result = Lookup(available=True)
         miss = TTLCache.MISSING
         app_misses: list[str] = []
@@ -173,7 +180,7 @@ class RedisStore:
                 self._cache.put("i" + ip, None)
             else:
                 ip_misses.append((ip, parsed[0], parsed[1]))
-        hist_keys = list(dict.fromkeys(principal_keys))
+        hist_keys = list(profiles_before)
         if not (app_misses or ip_misses or hist_keys):
             result.available = self.available
             return result
@@ -184,7 +191,7 @@ class RedisStore:
             pipe.zrevrangebyscore(self.asn_key(version), repr(float(value)), "-inf",
                                   start=0, num=ASN_CANDIDATES)
         for key in hist_keys:
-            pipe.get(self.history_key(key))
+            pipe.hgetall(self.profile_key(key))
         replies = self._run(pipe)
         if replies is None:
             result.available = False
@@ -201,8 +208,9 @@ class RedisStore:
             self._cache.put("i" + ip, answer)
             if answer is not None:
                 result.asns[ip] = answer
-        for key, text in zip(hist_keys, it, strict=False):
-            result.histories[key] = history_from_json(text) if text else None
+        for key, versions in zip(hist_keys, it, strict=False):
+            text = pick_version(versions or {}, profiles_before[key])
+            result.profiles[key] = profile_from_json(text) if text else None
         return result
 
     def get_app(self, app_id: str) -> AppInfo | None:
@@ -224,22 +232,27 @@ class RedisStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def save_histories(self, histories: Mapping[str, Any]) -> int:
-        """Write histories (pipelined, with TTL); return how many were written now."""
-        for key, history in histories.items():
-            self._pending[key] = history_to_json(history)
-        if not self._pending:
+    def save_profiles(self, profiles: Mapping[str, Any]) -> int:
+        """Write a version of each profile and trim each principal to the
+        :data:`PROFILE_VERSIONS` newest (two pipelined round trips); raises
+        ``GraphsentryError`` when Redis does not take them."""
+        if not profiles:
             return 0
         pipe = self.client.pipeline(transaction=False)
-        for key, text in self._pending.items():
-            pipe.set(self.history_key(key), text, ex=self.history_ttl)
-        if self._run(pipe) is None:
-            while len(self._pending) > self._pending_max:  # keep the newest
-                del self._pending[next(iter(self._pending))]
-            return 0
-        written = len(self._pending)
-        self._pending.clear()
-        return written
+        keys = []
+        for principal_key, profile in profiles.items():
+            key = self.profile_key(principal_key)
+            keys.append(key)
+            pipe.hset(key, version_field(profile.last_seen), profile_to_json(profile))
+            pipe.expire(key, self.history_ttl)
+            pipe.hkeys(key)
+        replies = self._write(pipe)
+        for key, names in zip(keys, replies[2::3], strict=True):
+            stale = sorted(names)[:-PROFILE_VERSIONS]
+            if stale:
+                pipe.hdel(key, *stale)
+        self._write(pipe)
+        return len(profiles)
 
     def put_apps(self, apps: Iterable[AppEntry]) -> int:
         """Store apps (replacing each app's hash), ``WRITE_CHUNK`` per round trip."""
@@ -297,8 +310,6 @@ class RedisStore:
         return replies
 
     def close(self) -> None:
-        if self._pending:
-            self.save_histories({})
         self.client.close()
 
 
