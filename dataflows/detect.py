@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 
 # Principals whose stored profile this process's enrichment step asked for recently.
 SEEN_CAPACITY = 1_000_000
+EXCEPTIONS_REFRESH = 60.0
+"""Seconds between reads of the exceptions stored in Redis."""
 # Objects allocated (net) between collections of the youngest GC generation; Python's 700
 # makes a batch's short-lived records, events and tuples survive into older generations, and
 # each promotion brings a full collection of the whole engine state closer.
@@ -151,6 +153,35 @@ class Decoder:
         return out
 
 
+class ExceptionRefresher:
+    """Keeps the engine's exceptions current: the configured ones plus those stored in Redis
+    (``graphsentry exceptions``), read again every :data:`EXCEPTIONS_REFRESH` seconds."""
+
+    def __init__(self, engine: DetectionEngine, holder: StoreHolder, configured: list[Any]) -> None:
+        self.engine = engine
+        self.holder = holder
+        self.configured = configured
+        self.next_read = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now < self.next_read:
+            return
+        self.next_read = now + EXCEPTIONS_REFRESH
+        from graphsentry.alerting.exceptions import ExceptionSet
+        from graphsentry.enrichment.redis_store import ExceptionStore, RedisStore
+        from graphsentry.errors import GraphsentryError
+
+        store = self.holder.get()
+        if not isinstance(store, RedisStore):
+            return
+        try:
+            stored = ExceptionStore(store).load()
+        except GraphsentryError:
+            return  # Redis away: keep the exceptions we have, try again later
+        self.engine.layer.exceptions = ExceptionSet(tuple([*self.configured, *stored]))
+
+
 class Enricher:
     """Batch step: one store lookup per batch → ``(tenant/principal, (event, CtxParts))``
     (keying here saves a per-item step).
@@ -161,23 +192,25 @@ class Enricher:
     """
 
     def __init__(self, holder: StoreHolder, counters: FlowCounters,
-                 refetch_after: float) -> None:
+                 refetch_after: float, refresh: Callable[[], None] | None = None) -> None:
         self.holder = holder
         self.counters = counters
         self.refetch_after = refetch_after
+        self.refresh = refresh
         self.seen: dict[str, float] = {}
         """principal key → newest event time this step saw (oldest entries forgotten first)."""
 
     def __call__(self, events: list[GraphEvent]
                  ) -> list[tuple[str, tuple[GraphEvent, CtxParts]]]:
+        if self.refresh is not None:
+            self.refresh()
         seen, refetch = self.seen, self.refetch_after
         wanted: dict[str, float] = {}
         for event in events:
             key = event.principal_key
             last = seen.get(key)
-            if last is None or event.ts - last > refetch:
-                if key not in wanted:
-                    wanted[key] = event.ts
+            if (last is None or event.ts - last > refetch) and key not in wanted:
+                wanted[key] = event.ts
             if last is None or event.ts > last:
                 seen[key] = event.ts
         while len(seen) > SEEN_CAPACITY:
@@ -231,10 +264,11 @@ class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any
     ``signal``, ``alert``, ``late``, ``reject`` or ``profile`` (when it leaves worker state)."""
 
     def __init__(self, engine: DetectionEngine, clock: Clock, resume: Any,
-                 copy_snapshots: bool) -> None:
+                 copy_snapshots: bool, save_at_eof: bool = False) -> None:
         self.engine = engine
         self.clock = clock
         self.copy_snapshots = copy_snapshots
+        self.save_at_eof = save_at_eof
         if isinstance(resume, bytes):
             resume = pickle.loads(resume)
         self.state: PrincipalState = resume if resume is not None else engine.new_state()
@@ -268,10 +302,14 @@ class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any
         return emits, StatefulBatchLogic.DISCARD
 
     def on_eof(self) -> tuple[list[tuple[str, Any]], bool]:
-        """End of a bounded input: every open window closes (final signals)."""
+        """End of a bounded input: every open window closes (final signals); when warming
+        profiles, the profile is stored too."""
         out = Emits()
         self.engine.flush(self.state, out)
-        return _tagged(out), StatefulBatchLogic.RETAIN
+        emits = _tagged(out)
+        if self.save_at_eof and self.state.key:
+            emits.append(("profile", (self.state.key, self.state.profile)))
+        return emits, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> Any:
         # Without recovery Bytewax never serializes snapshots; with it, pickled bytes are an
@@ -344,9 +382,10 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
                store_factory: Callable[[], EnrichmentStore], *,
                decode: Callable[[Any], dict[str, Any]] | None = None,
                recovery: bool = False, flow_id: str = "graphsentry_detect",
-               engine: DetectionEngine | None = None) -> DetectFlow:
+               engine: DetectionEngine | None = None, warm: bool = False) -> DetectFlow:
     """Wire the detection flow. ``source`` yields normalized records, or anything ``decode``
-    turns into one (Kafka messages); ``recovery`` makes snapshots real copies."""
+    turns into one (Kafka messages); ``recovery`` makes snapshots real copies; ``warm``
+    stores every principal's profile at the end of a bounded input (``graphsentry warm``)."""
     tune_gc()
     engine = engine or DetectionEngine.from_config(config)
     counters = FlowCounters()
@@ -358,11 +397,16 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
     decoded = op.flat_map_batch("decode_events", raw, Decoder(counters, decode))
     # decoded: GraphEvent | reject dict, split a batch at a time (no per-item predicate)
     events = op.flat_map_batch("select_events", decoded, _events)
+    from graphsentry.engine_config import configured_exceptions
+
+    refresh = ExceptionRefresher(engine, holder, configured_exceptions(config))
     keyed = op.flat_map_batch("enrich_events", events,
-                              Enricher(holder, counters, state.idle_eviction_seconds / 2))
+                              Enricher(holder, counters, state.idle_eviction_seconds / 2,
+                                       refresh))
     # keyed: ("tenant_id/principal_id", (GraphEvent, CtxParts))
     detected = op.stateful_batch("detect_threats", keyed,
-                                 lambda resume: DetectLogic(engine, clock, resume, recovery))
+                                 lambda resume: DetectLogic(engine, clock, resume, recovery,
+                                                            warm))
     # detected: (key, (tag, payload))
     results = op.key_rm("unkey_results", detected)
     if sinks.signals is not None:

@@ -10,7 +10,7 @@ itself (and the ``enrichment.available`` flag), so replays yield identical final
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,8 @@ SCHEMA_NAME = "graph_alert"
 SIGNAL_SCHEMA = "graph_signal"
 TIME_FIELDS = ("first_seen", "last_seen", "window_start", "window_end")
 __all__ = ["alert_from_avro", "alert_from_json", "alert_to_avro", "alert_to_json",
-           "evidence_record", "format_alert", "iso", "signal_to_avro", "to_datetime"]
+           "evidence_record", "format_alert", "iso", "latest_versions", "signal_to_avro",
+           "to_datetime"]
 
 
 def iso(value: datetime) -> str:
@@ -35,6 +36,29 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return sorted(value, key=str)
     return str(value)
+
+
+def latest_versions(items: Iterable[Mapping[str, Any]],
+                    key: str = "alert_id") -> list[Mapping[str, Any]]:
+    """The latest version (highest ``revision``, the later one on a tie) of each alert — or of
+    each signal with ``key="signal_id"`` — in a stable order: first evidence, then id."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for item in items:
+        ident = str(item.get(key))
+        known = latest.get(ident)
+        if known is None or int(item.get("revision") or 1) >= int(known.get("revision") or 1):
+            latest[ident] = item
+    return sorted(latest.values(), key=lambda a: (_epoch(a.get("first_seen")), str(a.get(key))))
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return parse_timestamp(value).timestamp()
+    return 0.0
 
 
 def alert_to_json(alert: Mapping[str, Any]) -> str:

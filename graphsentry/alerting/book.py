@@ -238,10 +238,11 @@ class AlertLayer:
         lead = members[0]
         meta = self.metas[state.detector]
         member_metas = [self.metas[e.detector] for e in members]
-        stages: list[str] = []
-        for m in member_metas:
-            if m.stage and m.stage not in stages:
-                stages.append(m.stage)
+        began: dict[str, float] = {}  # stage → its earliest event, to name them in order
+        for e, m in zip(members, member_metas, strict=True):
+            if m.stage and e.first_seen < began.get(m.stage, float("inf")):
+                began[m.stage] = e.first_seen
+        stages = sorted(began, key=lambda stage: (began[stage], stage))
         severity = "low"
         for e in members:
             severity = higher(e.severity, severity)

@@ -117,12 +117,28 @@ class AlertException:
         try:
             for name in ("created", "expires", "starts", "removed"):
                 if values.get(name) is not None:
-                    values[name] = float(values[name])
+                    values[name] = _epoch(values[name])
             if values.get("asn") is not None:
                 values["asn"] = int(values["asn"])
             return cls(**values)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"exception {data.get('id', '?')}: {exc}") from None
+
+
+def _epoch(value: Any) -> float:
+    """Epoch seconds from a number, an ISO-8601 string or a datetime (YAML gives those)."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            from graphsentry.ingest.timeparse import parse_timestamp
+
+            return parse_timestamp(value).timestamp()
+    return float(value)
 
 
 def new_exception(*, reason: str, author: str, expires: float | None = None,

@@ -199,8 +199,10 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
 
 
 def sort_alerts(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alerts in a stable order: event time of firing, then id."""
-    return sorted(alerts, key=lambda a: (str(a.get("last_seen")), str(a.get("alert_id"))))
+    """Alert versions in a stable order: first evidence, then id, then revision (the order
+    in which a consumer of the compacted topic would apply them)."""
+    return sorted(alerts, key=lambda a: (str(a.get("first_seen")), str(a.get("alert_id")),
+                                         int(a.get("revision") or 1)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -324,3 +324,38 @@ def _pick_range(members: list[str], version: int, value: int) -> AsnRange | None
         if item.start <= value <= item.end and (best is None or item.start > best.start):
             best = item
     return best
+
+
+class ExceptionStore:
+    """Exceptions in Redis: hash ``{prefix}exceptions``, field = id, value = JSON. Removing one
+    keeps it with ``removed``/``removed_by`` set (the audit trail); it no longer applies."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.key = f"{store.prefix}exceptions"
+
+    def load(self) -> list[Any]:
+        """Every stored exception (removed ones included); unreadable entries are skipped
+        with a warning on stderr. Raises ``GraphsentryError`` when Redis cannot be reached."""
+        import json
+        import sys
+
+        from graphsentry.alerting.exceptions import AlertException
+
+        pipe = self.store.client.pipeline(transaction=False)
+        pipe.hgetall(self.key)
+        (raw,) = self.store._write(pipe)
+        items = []
+        for ident, text in sorted(raw.items()):
+            try:
+                items.append(AlertException.from_dict(json.loads(text)))
+            except (ValueError, TypeError) as exc:
+                print(f"graphsentry: skipping stored exception {ident}: {exc}", file=sys.stderr)
+        return items
+
+    def put(self, item: Any) -> None:
+        import json
+
+        pipe = self.store.client.pipeline(transaction=False)
+        pipe.hset(self.key, item.id, json.dumps(item.to_dict(), sort_keys=True))
+        self.store._write(pipe)
