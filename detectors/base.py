@@ -263,6 +263,9 @@ class Slot:
     peaks: tuple[float, ...] | None = None
     """The principal's sealed peaks of the detector's measures at this window length and
     time of day (None while learning or for detectors without measures)."""
+    resolved: bool = True
+    """False until ``learning``, ``unusual_hour`` and ``peaks`` are worked out: windowed
+    detectors do that only once a window passes its floors (most never do)."""
 
 
 SlotKey = tuple[float, float, str]
@@ -325,22 +328,31 @@ class Detector(ABC):
         return []
 
     def slot(self, state: DetectorState, key: SlotKey, acc: Any, ctx: EventContext,
-             hour_aware: bool = True) -> Slot:
-        """Create the slot ``key`` with its deterministic context: the principal's learning
-        state and whether its start is at a usual time of day, sealed at start - lateness."""
+             hour_aware: bool = True, resolve: bool = True) -> Slot:
+        """Create the slot ``key``; with ``resolve`` also its deterministic context now
+        (:meth:`resolve`), else later, when it is needed."""
+        made = state.slots[key] = Slot(acc, resolved=False)
+        if resolve:
+            self.resolve(made, key, ctx, hour_aware)
+        end = key[1] + key[0]
+        if end < state.next_close:
+            state.next_close = end
+        return made
+
+    def resolve(self, slot: Slot, key: SlotKey, ctx: EventContext,
+                hour_aware: bool = True) -> None:
+        """Work out a slot's context, sealed at ``start - lateness`` (the same answer whenever
+        it is asked during the window's life): the principal's learning state and whether
+        the window starts at a usual time of day."""
         length, start, _ = key
         sealed = start - ctx.lateness
         profile = ctx.profile
         learning = profile is None or not profile.established(
             sealed, ctx.learning.min_days, ctx.learning.min_age_seconds)
-        unusual = None
+        slot.learning = learning
         if hour_aware and length < 86_400 and profile is not None and not learning:
-            unusual = not profile.usual_hour(sealed, start)
-        made = state.slots[key] = Slot(acc, learning=learning, unusual_hour=unusual)
-        end = start + length
-        if end < state.next_close:
-            state.next_close = end
-        return made
+            slot.unusual_hour = not profile.usual_hour(sealed, start)
+        slot.resolved = True
 
     def signal(self, who: Who, key: SlotKey, slot: Slot, evidence: dict[str, Any], *,
                first: float, last: float, final: bool, count: int,

@@ -127,6 +127,10 @@ class ChatCollection(WindowedDetector[ChatReads]):
         else:
             acc.chats.add(conversation)
 
+    def gate(self, acc: ChatReads, level: int) -> bool:
+        p = self.params
+        return acc.chats.size >= p.min_chats[level] or acc.exports >= p.min_exports
+
     def crossed(self, acc: ChatReads, level: int, slot: Slot) -> bool:
         p = self.params
         mult = p.baseline_multiplier

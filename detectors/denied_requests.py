@@ -95,6 +95,10 @@ class DeniedRequests(WindowedDetector[Denials]):
         acc.denied_families.add(event.family)
         acc.denied_templates.add(event.template)
 
+    def gate(self, acc: Denials, level: int) -> bool:
+        p = self.params
+        return acc.denied >= p.min_denied[level] and acc.denied_families.size >= p.min_families
+
     def crossed(self, acc: Denials, level: int, slot: Slot) -> bool:
         p = self.params
         return acc.denied_families.size >= p.min_families and above(

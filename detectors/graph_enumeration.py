@@ -147,6 +147,13 @@ class GraphEnumeration(WindowedDetector[DirectoryReads]):
             if event.method == "GET" and canonical_template(event.template) in ROLE_TEMPLATES:
                 acc.role_objects.add(path)
 
+    def gate(self, acc: DirectoryReads, level: int) -> bool:
+        p = self.params
+        return ((acc.families.size >= p.min_families[level]
+                 and acc.requests >= p.min_requests[level])
+                or acc.objects.size >= p.min_objects[level]
+                or acc.role_objects.size >= p.min_role_objects[level])
+
     def crossed(self, acc: DirectoryReads, level: int, slot: Slot) -> bool:
         p = self.params
         families, objects, roles = acc.families.size, acc.objects.size, acc.role_objects.size

@@ -98,6 +98,9 @@ class HighVolumeTransfer(WindowedDetector[Transfer]):
         if event.size > 0:
             acc.bytes += event.size
 
+    def gate(self, acc: Transfer, level: int) -> bool:
+        return acc.bytes >= self.params.min_bytes[level]
+
     def crossed(self, acc: Transfer, level: int, slot: Slot) -> bool:
         p = self.params
         value = acc.bytes

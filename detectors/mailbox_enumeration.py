@@ -101,6 +101,9 @@ class MailboxEnumeration(WindowedDetector[MailReads]):
         acc.count(event)
         acc.mailboxes.add(target_user_key(event))
 
+    def gate(self, acc: MailReads, level: int) -> bool:
+        return acc.mailboxes.size >= self.params.min_mailboxes[level]
+
     def crossed(self, acc: MailReads, level: int, slot: Slot) -> bool:
         p = self.params
         return above(acc.mailboxes.size, p.min_mailboxes[level], peak_of(slot),

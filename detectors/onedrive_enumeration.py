@@ -115,6 +115,11 @@ class OnedriveEnumeration(WindowedDetector[DriveReads]):
             folder = (event.target_item or ROOT_FOLDER).lower()
             acc.folders.add(f"{drive or '?'}/{folder}")
 
+    def gate(self, acc: DriveReads, level: int) -> bool:
+        p = self.params
+        return (acc.drives.size >= p.min_drives[level]
+                or acc.folders.size >= p.min_folders[level])
+
     def crossed(self, acc: DriveReads, level: int, slot: Slot) -> bool:
         p = self.params
         mult = p.baseline_multiplier

@@ -107,6 +107,11 @@ class SharepointEnumeration(WindowedDetector[SiteReads]):
         elif is_site_listing(event):
             acc.site_listings += 1
 
+    def gate(self, acc: SiteReads, level: int) -> bool:
+        p = self.params
+        return (acc.sites.size >= p.min_sites[level]
+                or acc.site_listings >= p.min_site_listings)
+
     def crossed(self, acc: SiteReads, level: int, slot: Slot) -> bool:
         p = self.params
         mult = p.baseline_multiplier

@@ -104,6 +104,10 @@ class StorageExfiltration(WindowedDetector[Downloads]):
         acc.drives.add(event.target_drive)
         acc.sites.add(event.target_site)
 
+    def gate(self, acc: Downloads, level: int) -> bool:
+        p = self.params
+        return acc.requests >= p.min_downloads[level] and acc.items.size >= p.min_items[level]
+
     def crossed(self, acc: Downloads, level: int, slot: Slot) -> bool:
         p = self.params
         return acc.items.size >= p.min_items[level] and above(

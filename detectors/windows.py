@@ -78,6 +78,11 @@ class WindowedDetector(Detector, Generic[A]):
     def crossed(self, acc: A, level: int, slot: Slot) -> bool:
         """Whether the window crossed (monotone in ``acc``; ``slot.peaks`` is its baseline)."""
 
+    def gate(self, acc: A, level: int) -> bool:
+        """A cheap necessary condition of ``crossed`` without the baseline (e.g. some floor is
+        reached): until it holds, the window's baseline is not even looked up."""
+        return True
+
     @abstractmethod
     def evidence(self, acc: A) -> dict[str, Any]: ...
 
@@ -121,14 +126,26 @@ class WindowedDetector(Detector, Generic[A]):
         if key[0] != self.windows[0] and isinstance(acc, Activity):
             acc.lean = True  # longer windows absorb the attributes of the shortest ones
         state.current = ()  # a new window: the cached latest ones are stale
-        slot = self.slot(state, key, acc, ctx)
+        return self.slot(state, key, acc, ctx, resolve=False)
+
+    def resolve(self, slot: Slot, key: SlotKey, ctx: EventContext,
+                hour_aware: bool = True, who: Who | None = None) -> None:
+        """The slot's context (see :meth:`Detector.resolve`) and its baseline peaks."""
+        super().resolve(slot, key, ctx, hour_aware)
         profile = ctx.profile
-        if self.measures and profile is not None and not slot.learning:
+        if self.measures and profile is not None and not slot.learning and who is not None:
             length, start, _ = key
             at = None if length >= DAY else start
             slot.peaks = tuple(profile.peak(k, start - ctx.lateness, at)
                                for k in self.measure_keys(who, length))
-        return slot
+
+    def _crosses(self, acc: A, level: int, slot: Slot, key: SlotKey, ctx: EventContext,
+                 who: Who) -> bool:
+        if not self.gate(acc, level):
+            return False
+        if not slot.resolved:
+            self.resolve(slot, key, ctx, who=who)
+        return self.crossed(acc, level, slot)
 
     def observe(self, state: DetectorState, event: GraphEvent, ctx: EventContext,
                 who: Who) -> list[Signal]:
@@ -140,16 +157,19 @@ class WindowedDetector(Detector, Generic[A]):
             slots = self._slots_of(state, ts, ctx, who)
         out: list[Signal] = []
         facts = ctx.facts
-        add, crossed = self.add, self.crossed
+        add, gate = self.add, self.gate
         for level, slot in enumerate(slots):  # the hot loop: one pass per window length
             acc = slot.acc
             add(acc, event, ctx)
             if facts is not NO_FACTS:
                 slot.trail.add(facts)
-            if not slot.fired and crossed(acc, level, slot):
-                slot.fired = True
-                key = (self.windows[level], (ts // self.windows[level]) * self.windows[level], "")
-                out.append(self._signal(who, key, slot, level, ctx, final=False, state=state))
+            if not slot.fired and gate(acc, level):
+                length = self.windows[level]
+                key = (length, (ts // length) * length, "")
+                if self._crosses(acc, level, slot, key, ctx, who):
+                    slot.fired = True
+                    out.append(self._signal(who, key, slot, level, ctx, final=False,
+                                            state=state))
         return out
 
     def _slots_of(self, state: DetectorState, ts: float, ctx: EventContext,
@@ -187,7 +207,7 @@ class WindowedDetector(Detector, Generic[A]):
             level = self.windows.index(length) if length in self.windows else 0
             if length == shortest:
                 self._pass_up(state, key, slot)
-            if slot.fired or self.crossed(slot.acc, level, slot):
+            if slot.fired or self._crosses(slot.acc, level, slot, key, ctx, who):
                 out.append(self._signal(who, key, slot, level, ctx, final=True, state=state))
             if self.measures and profile is not None:
                 for measure_key, value, minimum in zip(
