@@ -18,8 +18,8 @@ from datetime import date
 from typing import Any
 
 from graphsentry.simulate.bench_tenant import MIN_BENCHMARK_USERS
-from graphsentry.simulate.benchmark import MIN_DAYS as MIN_BENCHMARK_DAYS
 from graphsentry.simulate.benchmark import BENCH_SCENARIOS, benchmark_requests, select_bench
+from graphsentry.simulate.benchmark import MIN_DAYS as MIN_BENCHMARK_DAYS
 from graphsentry.simulate.clock import DAY, Day, make_days
 from graphsentry.simulate.daemons import daemons_traffic
 from graphsentry.simulate.labels import ScenarioLabel, label_for, labels_document

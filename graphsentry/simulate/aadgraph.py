@@ -24,7 +24,7 @@ from typing import Any
 
 from graphsentry.simulate.bench_tenant import Workforce
 from graphsentry.simulate.clock import Day, Pacer
-from graphsentry.simulate.records import Caller, Request, RecordBuilder, delegated, format_ticks
+from graphsentry.simulate.records import Caller, RecordBuilder, Request, delegated, format_ticks
 from graphsentry.simulate.tenant import Tenant, new_guid, opaque_token
 
 AAD_LOG = "AzureADGraphActivityLogs"

@@ -144,8 +144,10 @@ def extend_tenant(rng: random.Random, tenant: Tenant, days: int) -> Workforce:
     last = days - 1
     for index in SCENARIO_USERS:
         h = workforce.habits[index]
-        travel = {d for d in h.travel_days if d < last} | ({last} if index == TRAVELLER else set())
+        kept = {d for d in h.travel_days if d < last}
+        if index == TRAVELLER:
+            kept.add(last)
         workforce.habits[index] = Habits(
-            0.0, h.role, h.chats, frozenset(travel), h.hotel_ip,
+            0.0, h.role, h.chats, frozenset(kept), h.hotel_ip,
             last if index == ISP_CHANGER else None, h.new_home_ip, h.sync_files)
     return workforce

@@ -79,6 +79,8 @@ def iga_hourly_review(rng: random.Random, tenant: Tenant, wf: Workforce, day: Da
                       (200_000, 400_000))
         out += _pages(rng, pace, caller, sp.ip, "/v1.0/groups?$top=999", 1, (80_000, 200_000))
         out.append(_req(pace, caller, sp.ip, "/v1.0/directoryRoles", 9000))
+        out += [_req(pace, caller, sp.ip, f"/v1.0/directoryRoles/{role}/members", 1500)
+                for role in tenant.role_definitions[:6]]
         out.append(_req(pace, caller, sp.ip, "/v1.0/roleManagement/directory/roleAssignments"
                         "?$top=999", rng.randint(20_000, 60_000)))
         out.append(_req(pace, caller, sp.ip, "/v1.0/servicePrincipals?$top=999",

@@ -44,8 +44,10 @@ ADMIN_SCOPES = ("Directory.ReadWrite.All Group.ReadWrite.All RoleManagement.Read
                 "User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All openid profile")
 VOLUME = 0.45  # share of the demo users' daily volume
 # (share of the day's requests, first local hour, last local hour, where)
-SESSIONS = ((0.08, 7.0, 8.5, "home"), (0.80, 8.5, 17.5, "office"), (0.12, 18.5, 22.0, "home"))
-WEEKEND_SESSIONS = ((1.0, 10.0, 20.0, "home"),)
+Session = tuple[float, float, float, str]
+SESSIONS: tuple[Session, ...] = ((0.08, 7.0, 8.5, "home"), (0.80, 8.5, 17.5, "office"),
+                                 (0.12, 18.5, 22.0, "home"))
+WEEKEND_SESSIONS: tuple[Session, ...] = ((1.0, 10.0, 20.0, "home"),)
 WEEKEND_SHARE = 0.12
 CLIENT_MIX = (("teams", 0.36), ("outlook", 0.30), ("office", 0.16), ("sync", 0.18))
 
