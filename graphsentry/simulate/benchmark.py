@@ -76,7 +76,7 @@ ATTACKS: tuple[BenchScenario, ...] = (
     _attack("slow_exfiltration_stolen_secret", ("initial_access", "collection", "exfiltration"),
             ("T1078.004", "T1530"), ("new_origin", "storage_exfiltration"),
             quiet_attacks.slow_exfiltration,
-            "the invoice daemon's secret used from 203.0.113.50: ~430 files over 6 h, never "
+            "the invoice daemon's secret used from 203.0.113.50: ~370 files over 6 h, never "
             "more than 15 downloads in 10 minutes"),
     _attack("teams_chat_collection", ("initial_access", "collection"), ("T1550.001", "T1213"),
             ("chat_collection", "new_origin"), quiet_attacks.teams_chat_collection,
@@ -105,7 +105,7 @@ ATTACKS: tuple[BenchScenario, ...] = (
     _attack("roadrecon_gather", ("discovery",), ("T1087.004", "T1069.003", "T1526"),
             ("graph_enumeration", "attack_tool"), roadrecon_gather,
             "ROADtools roadrecon gather over graph.windows.net (AzureADGraphActivityLogs only)",
-            log=AAD_LOG),
+            under_floors=False, log=AAD_LOG),
     _attack("mi_token_theft_chain", ("discovery", "collection", "exfiltration", "persistence"),
             ("T1552.005", "T1526", "T1530", "T1098.001"),
             DEMO_SCENARIOS["mi_token_theft_chain"].expected_detectors,

@@ -21,8 +21,9 @@ from graphsentry.simulate.workforce import callers
 
 Attack = tuple[Caller, list[Request]]
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-MAX_DOWNLOADS_PER_10_MIN = 15
-EXFIL_GAP = (41.0, 59.0)  # seconds between downloads: ≥ 40 s keeps any 10 minutes ≤ 15
+# Seconds between downloads: ≥ 50 s keeps any 10 minutes ≤ 12, and ≤ 15 with the daemon's own
+# hourly downloads (1-3) that go on meanwhile.
+EXFIL_GAP = (50.0, 68.0)
 
 
 def invoice_processor_day(rng: random.Random, tenant: Tenant, day: Day) -> list[Request]:
@@ -63,8 +64,8 @@ def _drive_walk(drive: Drive) -> list[str]:
 
 
 def slow_exfiltration(rng: random.Random, tenant: Tenant, wf: Workforce, day: Day) -> Attack:
-    """The invoice daemon's secret used from a new network: ~430 files over six hours, at
-    most 15 downloads in any 10 minutes, one drive at a time."""
+    """The invoice daemon's secret used from a new network: ~370 files over six hours, at
+    most 12 downloads in any 10 minutes (15 with the daemon's own), one drive at a time."""
     sp = tenant.principal("invoice-processor")
     caller = app_only(sp)
     ip = f"{ATTACKER_NETWORK}.50"
