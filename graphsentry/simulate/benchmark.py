@@ -76,7 +76,7 @@ ATTACKS: tuple[BenchScenario, ...] = (
     _attack("slow_exfiltration_stolen_secret", ("initial_access", "collection", "exfiltration"),
             ("T1078.004", "T1530"), ("new_origin", "storage_exfiltration"),
             quiet_attacks.slow_exfiltration,
-            "the invoice daemon's secret used from 203.0.113.50: ~370 files over 6 h, never "
+            "the invoice daemon's secret used from 203.0.113.50: ~330 files over 6 h, never "
             "more than 15 downloads in 10 minutes"),
     _attack("teams_chat_collection", ("initial_access", "collection"), ("T1550.001", "T1213"),
             ("chat_collection", "new_origin"), quiet_attacks.teams_chat_collection,

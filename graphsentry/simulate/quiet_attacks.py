@@ -64,7 +64,7 @@ def _drive_walk(drive: Drive) -> list[str]:
 
 
 def slow_exfiltration(rng: random.Random, tenant: Tenant, wf: Workforce, day: Day) -> Attack:
-    """The invoice daemon's secret used from a new network: ~370 files over six hours, at
+    """The invoice daemon's secret used from a new network: ~330 files over six hours, at
     most 12 downloads in any 10 minutes (15 with the daemon's own), one drive at a time."""
     sp = tenant.principal("invoice-processor")
     caller = app_only(sp)
