@@ -10,7 +10,7 @@ ISPs come from 198.18.0.0/15 (RFC 2544) and 2001:db8:f000::/36, attackers from 2
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from graphsentry.simulate.tenant import (
     BRANCH_NETWORK,
@@ -24,7 +24,6 @@ from graphsentry.simulate.tenant import (
 MIN_BENCHMARK_USERS = 120
 AZURE_NETWORK = "192.0.2"  # the Azure VNet egress range of the tenant's own workloads (/25 up)
 
-TEAMS_AND_OFFICE_ROLES = ("worker",)
 ADMINS = (0, 1)              # global administrators (Graph PowerShell)
 HELPDESK = (2, 3)            # helpdesk operators (Entra admin center)
 POWER_USERS = range(20, 40)  # developers and cloud admins: Azure CLI, Graph PowerShell
@@ -85,7 +84,6 @@ class Workforce:
     habits: list[Habits]
     graph_resource_sp: str           # the Microsoft Graph service principal's object id
     attacker_app_sp: str             # a multi-tenant app consented by the attack
-    extra: dict[str, str] = field(default_factory=dict)
 
     def of(self, index: int) -> Habits:
         return self.habits[index]

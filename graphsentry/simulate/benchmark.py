@@ -25,7 +25,7 @@ from graphsentry.simulate.clock import DAY, Day
 from graphsentry.simulate.labels import ScenarioLabel
 from graphsentry.simulate.records import GRAPH_LOG, Caller, Request, format_ticks
 from graphsentry.simulate.scenarios import BY_NAME as DEMO_SCENARIOS
-from graphsentry.simulate.services import Job
+from graphsentry.simulate.services import Job, runs_on
 from graphsentry.simulate.tenant import Tenant
 from graphsentry.simulate.workforce import workforce_traffic
 
@@ -199,10 +199,6 @@ def select_bench(names: list[str] | None) -> list[BenchScenario]:
     return [s for s in BENCH_SCENARIOS if s.name in names]
 
 
-def _runs_on(scenario: BenchScenario, day: Day, last: Day) -> bool:
-    return Job(scenario.name, scenario.every, scenario.generate, (), "").runs_on(day, last)
-
-
 def _background(rng: random.Random, tenant: Tenant, days: list[Day]) -> list[Request]:
     """Unlabeled daemons: the demo tenant's steady jobs, the attack principals' ordinary work,
     and the last-day-labeled demo jobs' earlier runs."""
@@ -244,7 +240,7 @@ def benchmark_requests(seed: int, tenant: Tenant, days: list[Day], names: list[s
     for scenario in select_bench(names):
         part_rng = rng(f"scenario:{scenario.name}")
         runs = [(day, scenario.generate(part_rng, tenant, workforce, day)) for day in days
-                if _runs_on(scenario, day, last)]
+                if runs_on(scenario.every, day, last)]
         caller, final = runs[-1][1]
         if scenario.own_traffic:
             final = [r for r in people if r.caller.principal_id == caller.principal_id

@@ -313,17 +313,23 @@ class Job:
     """A recurring benign job: its scenario name, how often it runs, what it does."""
 
     name: str
-    every: str          # "day", "weekday", "hour", "week", "last" (the last day only)
+    every: str          # "day", "weekday", "week" or "last" (the last day only)
     run: JobFn
     looks_like: tuple[str, ...]
     description: str
     own_traffic: bool = False  # the label spans the principal's workforce traffic that day
 
     def runs_on(self, day: Day, last: Day) -> bool:
-        if self.every == "weekday":
-            return not day.weekend
-        if self.every == "week":
-            return (last.index - day.index) % 7 == 0
-        if self.every == "last":
-            return day.last
-        return True
+        return runs_on(self.every, day, last)
+
+
+def runs_on(every: str, day: Day, last: Day) -> bool:
+    """Whether a job scheduled ``every`` day, weekday, week (the last day's weekday) or on
+    the last day only runs on ``day``."""
+    if every == "weekday":
+        return not day.weekend
+    if every == "week":
+        return (last.index - day.index) % 7 == 0
+    if every == "last":
+        return day.last
+    return True
