@@ -1,8 +1,9 @@
 """``graphsentry demo`` end to end, as a user runs it: a subprocess, no Kafka, Redis or Docker.
 
 Checks what the demo promises: the attack chain becomes an incident, every detector a labeled
-attack expects fires on that attack, and the benign look-alikes (runs a warm-up day taught the
-detectors) raise nothing during their scenario.
+attack expects fires on that attack, and no alert on a benign look-alike's principal at any
+time (issue 12: today's detectors still alert on the backup app, so that test is an expected
+failure until the new detection model lands).
 """
 
 from __future__ import annotations
@@ -71,11 +72,12 @@ def test_every_expected_detector_fires_on_its_attack(demo: tuple[str, Path, floa
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(reason="issue 12: today's detectors alert on the benign backup app's first "
+                   "night; every alert on a benign principal counts, at any time", strict=False)
 def test_no_benign_look_alike_is_alerted(demo: tuple[str, Path, float]) -> None:
     _out, folder, _elapsed = demo
     labels = load_labels(folder / "activity.jsonl.labels.json")
     matched = match_alerts(alerts_of(folder), labels)
-    during = sorted({f"{m.scenario.name}:{m.detector}" for m in matched
-                     if m.outcome == "benign" and m.scenario is not None
-                     and m.scenario.overlaps(m.first_seen, m.last_seen)})
-    assert during == [], f"benign look-alikes alerted during their scenario: {during}"
+    benign = sorted({f"{m.scenario.name}:{m.detector}" for m in matched
+                     if m.outcome == "benign" and m.scenario is not None})
+    assert benign == [], f"benign look-alikes alerted: {benign}"

@@ -1,58 +1,36 @@
-"""Labels (the simulator's ``<out>.labels.json``) and the rule that matches alerts to scenarios.
+"""Labels (the simulator's ``<out>.labels.json``) and the rule that matches findings to them.
 
-An alert matches a scenario when tenant, app and principal are the scenario's and the alert's
-activity span ``[first_seen, last_seen]`` overlaps ``[start - 10 min, end + 2 h]`` (the slack
-covers detectors that need a little history before the scenario, and late or windowed firing
-after it). Every alert gets one outcome:
+A finding (an alert or a signal) belongs to a scenario's principal when tenant and principal
+are the scenario's: a delegated user is one person across apps, so the app is not compared.
+It is *within* an attack when its activity span ``[first_seen, last_seen]`` overlaps
+``[start, end + latency]``: the attack's own records, plus the time a detector may take to
+conclude (``DEFAULT_LATENCY``, the engine's 2 h allowed lateness). There is no slack before the
+start and no excuse for any other time. Every alert gets one outcome:
 
-- ``tp``: matches an ``attack`` scenario;
-- ``benign``: on the principal of a ``benign`` scenario (any time): a false positive;
-- ``outside``: on an attack scenario's principal but outside its slack: a false positive;
-- ``unlabeled``: on a principal in no scenario: reported, and counted as a false positive.
+- ``tp``: within an ``attack`` scenario;
+- ``benign``: on the principal of a ``benign`` scenario, at any time: a false positive;
+- ``outside``: on an attack scenario's principal, not within it: a false positive;
+- ``unlabeled``: on a principal in no scenario (every such principal is benign in simulated
+  data): a false positive.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from graphsentry.backtest.streams import Finding, latest_alerts, to_epoch
 from graphsentry.errors import GraphsentryError
 
-MATCH_BEFORE = timedelta(minutes=10)
-MATCH_AFTER = timedelta(hours=2)
+DEFAULT_LATENCY = 2 * 3600.0
 KINDS = ("attack", "benign")
 OUTCOMES = ("tp", "benign", "outside", "unlabeled")
 
-
-def to_epoch(value: Any) -> float:
-    """Seconds since the epoch from a datetime, an ISO-8601 string or a number (s, ms or µs)."""
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.timestamp()
-    if isinstance(value, str):
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        if abs(number) > 1e14:  # Avro timestamp-micros
-            return number / 1e6
-        if abs(number) > 1e11:  # milliseconds
-            return number / 1e3
-        return number
-    raise ValueError(f"not a time: {value!r}")
-
-
-def principal_key(tenant_id: str, app_id: str, principal_id: str) -> tuple[str, str, str]:
-    return (tenant_id, app_id, principal_id)
-
-
-def alert_key(alert: Mapping[str, Any]) -> tuple[str, str, str]:
-    return principal_key(str(alert.get("tenant_id")), str(alert.get("app_id")),
-                         str(alert.get("principal_id")))
+__all__ = ["DEFAULT_LATENCY", "Labels", "MatchedAlert", "Scenario", "ScenarioIndex",
+           "load_labels", "match_alerts", "match_findings", "parse_labels", "to_epoch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +45,20 @@ class Scenario:
     end: float
     stages: tuple[str, ...] = ()
     expected_detectors: tuple[str, ...] = ()
+    looks_like: tuple[str, ...] = ()
+    description: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return principal_key(self.tenant_id, self.app_id, self.principal_id)
+    def key(self) -> tuple[str, str]:
+        return (self.tenant_id, self.principal_id)
 
     @property
     def is_attack(self) -> bool:
         return self.kind == "attack"
 
-    def overlaps(self, first: float, last: float) -> bool:
-        """Whether an activity span overlaps the scenario widened by the matching slack."""
-        return (first <= self.end + MATCH_AFTER.total_seconds()
-                and last >= self.start - MATCH_BEFORE.total_seconds())
+    def covers(self, first: float, last: float, latency: float = DEFAULT_LATENCY) -> bool:
+        """Whether an activity span overlaps ``[start, end + latency]``."""
+        return first <= self.end + latency and last >= self.start
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +66,8 @@ class Labels:
     seed: Any
     tenant_id: str | None
     scenarios: tuple[Scenario, ...]
+    principal_days: int | None = None
+    """Distinct (tenant, principal, UTC day) pairs of the run, when the simulator counted them."""
 
     @property
     def attacks(self) -> tuple[Scenario, ...]:
@@ -95,6 +76,10 @@ class Labels:
     @property
     def benign(self) -> tuple[Scenario, ...]:
         return tuple(s for s in self.scenarios if not s.is_attack)
+
+
+def _strings(raw: dict[str, Any], name: str) -> tuple[str, ...]:
+    return tuple(str(item) for item in raw.get(name) or ())
 
 
 def _scenario(raw: Any, index: int) -> Scenario:
@@ -117,8 +102,8 @@ def _scenario(raw: Any, index: int) -> Scenario:
         name=str(raw["name"]), kind=str(raw["kind"]), tenant_id=str(raw["tenant_id"]),
         app_id=str(raw["app_id"]), principal_id=str(raw["principal_id"]),
         identity_type=str(raw.get("identity_type") or "unknown"), start=start, end=end,
-        stages=tuple(str(s) for s in raw.get("stages") or ()),
-        expected_detectors=tuple(str(d) for d in raw.get("expected_detectors") or ()),
+        stages=_strings(raw, "stages"), expected_detectors=_strings(raw, "expected_detectors"),
+        looks_like=_strings(raw, "looks_like"), description=str(raw.get("description") or ""),
     )
 
 
@@ -127,7 +112,10 @@ def parse_labels(data: Any) -> Labels:
     if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list):
         raise GraphsentryError("labels: expected an object with a 'scenarios' list")
     scenarios = tuple(_scenario(raw, i) for i, raw in enumerate(data["scenarios"]))
-    return Labels(seed=data.get("seed"), tenant_id=data.get("tenant_id"), scenarios=scenarios)
+    run = data.get("run")
+    days = run.get("principal_days") if isinstance(run, dict) else None
+    return Labels(seed=data.get("seed"), tenant_id=data.get("tenant_id"), scenarios=scenarios,
+                  principal_days=int(days) if isinstance(days, int) and days > 0 else None)
 
 
 def load_labels(path: str | Path) -> Labels:
@@ -143,53 +131,66 @@ def load_labels(path: str | Path) -> Labels:
 
 @dataclass(slots=True)
 class MatchedAlert:
-    """An alert, its outcome and (for ``tp`` and ``outside``) the scenario it belongs to."""
+    """A finding (alert or signal), its outcome and the scenario it belongs to, if any."""
 
-    alert: Mapping[str, Any]
+    finding: Finding
     outcome: str
     scenario: Scenario | None = None
 
     @property
+    def alert(self) -> Any:
+        """The finding's latest record as it arrived (the alert or signal dict)."""
+        return self.finding.raw
+
+    @property
     def detector(self) -> str:
-        return str(self.alert.get("detector", "?"))
+        return self.finding.detector
 
     @property
     def first_seen(self) -> float:
-        return to_epoch(self.alert.get("first_seen") or self.alert.get("window_start"))
+        return self.finding.first_seen
 
     @property
     def last_seen(self) -> float:
-        return to_epoch(self.alert.get("last_seen") or self.alert.get("window_end"))
+        return self.finding.last_seen
 
 
 @dataclass(slots=True)
 class ScenarioIndex:
-    """Scenarios by principal, for matching many alerts."""
+    """Scenarios by (tenant, principal), for matching many findings."""
 
     labels: Labels
-    by_principal: dict[tuple[str, str, str], list[Scenario]] = field(default_factory=dict)
+    latency: float = DEFAULT_LATENCY
+    by_principal: dict[tuple[str, str], list[Scenario]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for scenario in self.labels.scenarios:
             self.by_principal.setdefault(scenario.key, []).append(scenario)
 
-    def match(self, alert: Mapping[str, Any]) -> MatchedAlert:
-        scenarios = self.by_principal.get(alert_key(alert), [])
-        matched = MatchedAlert(alert, "unlabeled")
+    def match(self, finding: Finding) -> MatchedAlert:
+        scenarios = self.by_principal.get(finding.key, [])
         if not scenarios:
-            return matched
-        first, last = matched.first_seen, matched.last_seen
-        attacks = [s for s in scenarios if s.is_attack]
-        # The closest-starting overlapping attack wins when one principal has several.
-        hits = sorted((s for s in attacks if s.overlaps(first, last)),
+            return MatchedAlert(finding, "unlabeled")
+        first, last = finding.first_seen, finding.last_seen
+        # The closest-starting covering attack wins when one principal has several.
+        hits = sorted((s for s in scenarios if s.is_attack and s.covers(first, last,
+                                                                        self.latency)),
                       key=lambda s: abs(s.start - first))
         if hits:
-            return MatchedAlert(alert, "tp", hits[0])
-        if any(not s.is_attack for s in scenarios):
-            return MatchedAlert(alert, "benign", next(s for s in scenarios if not s.is_attack))
-        return MatchedAlert(alert, "outside", min(attacks, key=lambda s: abs(s.start - first)))
+            return MatchedAlert(finding, "tp", hits[0])
+        benign = [s for s in scenarios if not s.is_attack]
+        if benign:
+            return MatchedAlert(finding, "benign", min(benign, key=lambda s: abs(s.start - first)))
+        return MatchedAlert(finding, "outside", min(scenarios, key=lambda s: abs(s.start - first)))
 
 
-def match_alerts(alerts: Iterable[Mapping[str, Any]], labels: Labels) -> list[MatchedAlert]:
-    index = ScenarioIndex(labels)
-    return [index.match(alert) for alert in alerts]
+def match_findings(findings: Iterable[Finding], labels: Labels,
+                   latency: float = DEFAULT_LATENCY) -> list[MatchedAlert]:
+    index = ScenarioIndex(labels, latency)
+    return [index.match(finding) for finding in findings]
+
+
+def match_alerts(alerts: Iterable[Any], labels: Labels,
+                 latency: float = DEFAULT_LATENCY) -> list[MatchedAlert]:
+    """Alert dicts (any revisions, either shape) folded to one per id, then matched."""
+    return match_findings(latest_alerts(alerts), labels, latency)

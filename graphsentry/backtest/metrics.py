@@ -1,17 +1,20 @@
-"""Backtest metrics per detector and overall, from alerts matched to labeled scenarios.
+"""Backtest metrics from alerts and signals matched to labeled scenarios.
 
 Definitions (also in ``docs/backtest.md``):
 
-- **TP** alerts: alerts matching an attack scenario (``matching.py``), whatever the detector;
-  **FP** alerts: on a benign scenario's principal, on an attack principal outside the slack, or
-  unlabeled (on a principal in no scenario). Precision = TP / (TP + FP) over alerts.
-- **FN**: expected (scenario, detector) pairs of attack scenarios with no TP alert of that
-  detector. Recall = found pairs / expected pairs; the overall recall is over all attack
-  scenarios' expected detectors.
-- **Time to detect** of a found (scenario, detector) pair: the earliest ``last_seen`` of its TP
-  alerts minus the scenario start, in event time. Detectors fire as soon as a threshold is
-  crossed, so ``last_seen`` is the event time of the event that made the alert fire.
-- **Alerts per million events**: alerts per 1,000,000 events processed.
+- An alert counts once per ``alert_id`` (its latest revision). **TP** alerts are within an
+  attack (``matching.py``); every other alert is a **FP**: on a benign look-alike's principal
+  at any time, on a principal in no scenario, or on an attack's principal outside the attack.
+  **Precision** = TP / alerts.
+- **Attack recall** (alerts): an attack is *detected* when at least one alert is within it.
+  **Time to detect**: the event time of the first alert version whose ``last_seen`` reached the
+  attack's start, minus the start (detectors raise when evidence crosses, so ``last_seen`` is
+  the event that raised it; processing delay is not included).
+- **Detector recall** (signals): an expected ``(attack, detector)`` pair is *found* when a
+  signal of that detector is within the attack; its time to detect is measured the same way.
+- **Rates per 1,000 principal-days**: signals (distinct ids), alerts (distinct ids) and alert
+  updates (versions after an alert's first), over the distinct (tenant, principal, UTC day)
+  pairs of the events.
 """
 
 from __future__ import annotations
@@ -21,20 +24,33 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphsentry.backtest.matching import Labels, MatchedAlert, Scenario, match_alerts
+from graphsentry.backtest.matching import (
+    DEFAULT_LATENCY,
+    Labels,
+    MatchedAlert,
+    Scenario,
+    match_findings,
+)
+from graphsentry.backtest.streams import latest_alerts, signals_of
 
 OVERALL = "ALL"
+FP_OUTCOMES = ("benign", "unlabeled", "outside")
 
 
 @dataclass(slots=True)
 class DetectorMetrics:
+    """One detector's row: its signals and expected pairs, its alerts and their outcomes."""
+
     detector: str
+    signals: int = 0
+    signals_within: int = 0
+    expected: int = 0
+    found: int = 0
     alerts: int = 0
     tp: int = 0
     fp: int = 0
     unlabeled: int = 0
-    expected: int = 0
-    found: int = 0
+    updates: int = 0
     ttd_seconds: list[float] = field(default_factory=list)
 
     @property
@@ -57,35 +73,44 @@ class DetectorMetrics:
     def ttd_max(self) -> float | None:
         return max(self.ttd_seconds) if self.ttd_seconds else None
 
-    def per_million(self, events: int) -> float | None:
-        return self.alerts * 1_000_000 / events if events else None
-
-    def to_dict(self, events: int) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
-            "detector": self.detector, "alerts": self.alerts, "tp": self.tp, "fp": self.fp,
-            "unlabeled": self.unlabeled, "fn": self.fn, "expected": self.expected,
-            "found": self.found, "precision": self.precision, "recall": self.recall,
+            "detector": self.detector, "signals": self.signals,
+            "signals_within_attacks": self.signals_within, "expected": self.expected,
+            "found": self.found, "fn": self.fn, "recall": self.recall, "alerts": self.alerts,
+            "tp": self.tp, "fp": self.fp, "unlabeled": self.unlabeled,
+            "alert_updates": self.updates, "precision": self.precision,
             "ttd_median_s": self.ttd_median, "ttd_max_s": self.ttd_max,
-            "alerts_per_million_events": self.per_million(events),
         }
 
 
 @dataclass(slots=True)
 class ScenarioResult:
     scenario: Scenario
-    alerts: int = 0
-    found: dict[str, float] = field(default_factory=dict)  # detector -> time to detect (s)
+    alerts: list[MatchedAlert] = field(default_factory=list)
+    signals: list[MatchedAlert] = field(default_factory=list)
+    ttd: float | None = None            # attacks: first alert reaching the start
+    found: dict[str, float] = field(default_factory=dict)  # detector -> signal time to detect
+
+    @property
+    def detected(self) -> bool:
+        return self.scenario.is_attack and bool(self.alerts)
 
     @property
     def missing(self) -> list[str]:
         return [d for d in self.scenario.expected_detectors if d not in self.found]
 
     def to_dict(self) -> dict[str, Any]:
+        s = self.scenario
         return {
-            "name": self.scenario.name, "kind": self.scenario.kind,
-            "principal_id": self.scenario.principal_id, "app_id": self.scenario.app_id,
-            "alerts": self.alerts, "expected": list(self.scenario.expected_detectors),
-            "found": dict(sorted(self.found.items())), "missing": self.missing,
+            "name": s.name, "kind": s.kind, "tenant_id": s.tenant_id,
+            "principal_id": s.principal_id, "app_id": s.app_id, "detected": self.detected,
+            "ttd_s": self.ttd, "alerts": len(self.alerts),
+            "alert_detectors": sorted({m.detector for m in self.alerts}),
+            "signals": len(self.signals),
+            "signal_detectors": sorted({m.detector for m in self.signals}),
+            "expected": list(s.expected_detectors), "found": dict(sorted(self.found.items())),
+            "missing": self.missing, "looks_like": list(s.looks_like),
         }
 
 
@@ -93,32 +118,76 @@ class ScenarioResult:
 class BacktestMetrics:
     name: str
     events: int
+    principal_days: int | None
     detectors: list[DetectorMetrics]
     overall: DetectorMetrics
     scenarios: list[ScenarioResult]
-    matched: list[MatchedAlert]
+    matched: list[MatchedAlert]          # alerts, latest revision each
+    matched_signals: list[MatchedAlert]
+    emissions: int                       # alert versions received
 
     def detector(self, name: str) -> DetectorMetrics | None:
         return next((d for d in self.detectors if d.detector == name), None)
 
     @property
+    def attacks(self) -> list[ScenarioResult]:
+        return [r for r in self.scenarios if r.scenario.is_attack]
+
+    @property
+    def benign_results(self) -> list[ScenarioResult]:
+        return [r for r in self.scenarios if not r.scenario.is_attack]
+
+    @property
+    def attack_recall(self) -> float | None:
+        attacks = self.attacks
+        return sum(r.detected for r in attacks) / len(attacks) if attacks else None
+
+    @property
+    def attack_ttds(self) -> list[float]:
+        return [r.ttd for r in self.attacks if r.ttd is not None]
+
+    @property
     def benign_alerted(self) -> list[str]:
-        return [r.scenario.name for r in self.scenarios
-                if not r.scenario.is_attack and r.alerts]
+        return [r.scenario.name for r in self.benign_results if r.alerts]
+
+    def outcome_count(self, outcome: str) -> int:
+        return sum(1 for m in self.matched if m.outcome == outcome)
+
+    def per_thousand(self, count: int) -> float | None:
+        return count * 1000 / self.principal_days if self.principal_days else None
+
+    def rates(self) -> dict[str, float | None]:
+        """Signals, alerts and alert updates per 1,000 principal-days."""
+        return {"signals": self.per_thousand(len(self.matched_signals)),
+                "alerts": self.per_thousand(len(self.matched)),
+                "alert_updates": self.per_thousand(self.emissions - len(self.matched))}
 
     def to_dict(self) -> dict[str, Any]:
+        overall = self.overall.to_dict()
+        overall.update({"recall": self.attack_recall, "signal_recall": self.overall.recall,
+                        "attacks": len(self.attacks),
+                        "attacks_detected": sum(r.detected for r in self.attacks),
+                        "ttd_median_s": (statistics.median(self.attack_ttds)
+                                         if self.attack_ttds else None),
+                        "fp_by_outcome": {o: self.outcome_count(o) for o in FP_OUTCOMES}})
         return {
-            "name": self.name, "events": self.events,
-            "overall": self.overall.to_dict(self.events),
-            "detectors": [d.to_dict(self.events) for d in self.detectors],
+            "name": self.name, "events": self.events, "principal_days": self.principal_days,
+            "per_1000_principal_days": self.rates(), "alert_versions": self.emissions,
+            "overall": overall, "detectors": [d.to_dict() for d in self.detectors],
             "scenarios": [r.to_dict() for r in self.scenarios],
             "benign_alerted": self.benign_alerted,
         }
 
 
 def compute_metrics(alerts: Iterable[Mapping[str, Any]], labels: Labels, events: int,
-                    name: str = "default") -> BacktestMetrics:
-    matched = match_alerts(alerts, labels)
+                    name: str = "default", *,
+                    signals: Iterable[Mapping[str, Any]] | None = None,
+                    principal_days: int | None = None,
+                    latency: float = DEFAULT_LATENCY) -> BacktestMetrics:
+    """Score ``alerts`` (every version, either shape) and ``signals`` (None: the alerts)."""
+    folded = latest_alerts(alerts)
+    matched = match_findings(folded, labels, latency)
+    matched_signals = match_findings(signals_of(signals, folded), labels, latency)
     rows: dict[str, DetectorMetrics] = {}
     results = {s: ScenarioResult(s) for s in labels.scenarios}
 
@@ -128,6 +197,7 @@ def compute_metrics(alerts: Iterable[Mapping[str, Any]], labels: Labels, events:
     for item in matched:
         metrics = row(item.detector)
         metrics.alerts += 1
+        metrics.updates += item.finding.updates
         if item.outcome == "tp":
             metrics.tp += 1
         else:
@@ -135,31 +205,44 @@ def compute_metrics(alerts: Iterable[Mapping[str, Any]], labels: Labels, events:
             metrics.unlabeled += item.outcome == "unlabeled"
         if item.scenario is not None and item.outcome in ("tp", "benign"):
             result = results[item.scenario]
-            result.alerts += 1
-            if item.outcome == "tp":
-                ttd = item.last_seen - item.scenario.start
-                best = result.found.get(item.detector)
-                result.found[item.detector] = ttd if best is None else min(best, ttd)
-
+            result.alerts.append(item)
+            raised = item.finding.raised_after(item.scenario.start)
+            if item.outcome == "tp" and raised is not None:
+                ttd = raised - item.scenario.start
+                result.ttd = ttd if result.ttd is None else min(result.ttd, ttd)
+    for item in matched_signals:
+        metrics = row(item.detector)
+        metrics.signals += 1
+        if item.scenario is None or item.outcome not in ("tp", "benign"):
+            continue
+        result = results[item.scenario]
+        result.signals.append(item)
+        metrics.signals_within += item.outcome == "tp"
+        raised = item.finding.raised_after(item.scenario.start)
+        if item.outcome == "tp" and raised is not None:
+            best = result.found.get(item.detector)
+            ttd = raised - item.scenario.start
+            result.found[item.detector] = ttd if best is None else min(best, ttd)
     for result in results.values():
         for detector in result.scenario.expected_detectors:
             metrics = row(detector)
             metrics.expected += 1
             metrics.found += detector in result.found
         for detector, ttd in result.found.items():
-            row(detector).ttd_seconds.append(ttd)
+            if detector in result.scenario.expected_detectors:
+                row(detector).ttd_seconds.append(ttd)
 
     detectors = sorted(rows.values(), key=lambda m: m.detector)
     overall = DetectorMetrics(OVERALL)
     for metrics in detectors:
-        overall.alerts += metrics.alerts
-        overall.tp += metrics.tp
-        overall.fp += metrics.fp
-        overall.unlabeled += metrics.unlabeled
-        overall.expected += metrics.expected
-        overall.found += metrics.found
+        for attr in ("signals", "signals_within", "expected", "found", "alerts", "tp", "fp",
+                     "unlabeled", "updates"):
+            setattr(overall, attr, getattr(overall, attr) + getattr(metrics, attr))
         overall.ttd_seconds.extend(metrics.ttd_seconds)
-    return BacktestMetrics(name, events, detectors, overall, list(results.values()), matched)
+    emissions = sum(len(m.finding.emissions) for m in matched)
+    days = principal_days if principal_days is not None else labels.principal_days
+    return BacktestMetrics(name, events, days, detectors, overall, list(results.values()),
+                           matched, matched_signals, emissions)
 
 
 def percent(value: float | None) -> str:
@@ -179,79 +262,33 @@ def duration(seconds: float | None) -> str:
     return f"{sign}{total // 3600}h{(total % 3600) // 60:02d}m"
 
 
-def _delta(a: float | None, b: float | None) -> str:
-    if a is None or b is None:
-        return "-"
-    return f"{(b - a) * 100:+.1f}pp"
-
-
-METRIC_COLUMNS = ("detector", "alerts", "tp", "fp", "unlabeled", "fn", "precision", "recall",
-                  "ttd_median", "ttd_max", "per_million")
-METRIC_HEADERS = {"tp": "TP", "fp": "FP", "fn": "FN", "ttd_median": "TTD med",
-                  "ttd_max": "TTD max", "per_million": "alerts/M ev"}
-
-
-def metric_rows(metrics: BacktestMetrics) -> list[dict[str, Any]]:
-    """Display rows (detectors, then the overall row) for one configuration."""
-    rows = []
-    for item in [*metrics.detectors, metrics.overall]:
-        per_million = item.per_million(metrics.events)
-        rows.append({
-            "detector": item.detector, "alerts": item.alerts, "tp": item.tp, "fp": item.fp,
-            "unlabeled": item.unlabeled, "fn": item.fn, "precision": percent(item.precision),
-            "recall": percent(item.recall), "ttd_median": duration(item.ttd_median),
-            "ttd_max": duration(item.ttd_max),
-            "per_million": "-" if per_million is None else f"{per_million:.1f}",
-        })
-    return rows
-
-
-COMPARE_COLUMNS = ("detector", "alerts_a", "alerts_b", "precision_a", "precision_b",
-                   "d_precision", "recall_a", "recall_b", "d_recall", "ttd_a", "ttd_b")
-
-
-def comparison_rows(a: BacktestMetrics, b: BacktestMetrics) -> list[dict[str, Any]]:
-    """Side-by-side rows of two configurations over the union of their detectors."""
-    names = sorted({d.detector for d in a.detectors} | {d.detector for d in b.detectors})
-    empty = DetectorMetrics("")
-    rows = []
-    pairs = [(a.detector(n) or empty, b.detector(n) or empty, n) for n in names]
-    pairs.append((a.overall, b.overall, OVERALL))
-    for left, right, detector in pairs:
-        rows.append({
-            "detector": detector, "alerts_a": left.alerts, "alerts_b": right.alerts,
-            "precision_a": percent(left.precision), "precision_b": percent(right.precision),
-            "d_precision": _delta(left.precision, right.precision),
-            "recall_a": percent(left.recall), "recall_b": percent(right.recall),
-            "d_recall": _delta(left.recall, right.recall),
-            "ttd_a": duration(left.ttd_median), "ttd_b": duration(right.ttd_median),
-        })
-    return rows
-
-
-def compare_headers(a: str, b: str) -> dict[str, str]:
-    return {"alerts_a": f"alerts {a}", "alerts_b": f"alerts {b}", "precision_a": f"P {a}",
-            "precision_b": f"P {b}", "d_precision": "ΔP", "recall_a": f"R {a}",
-            "recall_b": f"R {b}", "d_recall": "ΔR", "ttd_a": f"TTD {a}", "ttd_b": f"TTD {b}"}
+def rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def summary_lines(metrics: BacktestMetrics) -> list[str]:
-    """Three lines: recall on attacks, false positives on benign look-alikes, precision."""
+    """The figures that matter, in four lines: attacks, detectors, false positives, rates."""
+    attacks = metrics.attacks
+    detected = sum(r.detected for r in attacks)
+    undetected = [r.scenario.name for r in attacks if not r.detected]
+    missing = sorted(f"{r.scenario.name}:{d}" for r in attacks for d in r.missing)
+    ttds = metrics.attack_ttds
     overall = metrics.overall
-    attacks = [r for r in metrics.scenarios if r.scenario.is_attack]
-    benign = [r for r in metrics.scenarios if not r.scenario.is_attack]
-    missing = sorted({f"{r.scenario.name}:{d}" for r in attacks for d in r.missing})
-    benign_alerts = [m for m in metrics.matched if m.outcome == "benign"]
-    during = sum(1 for m in benign_alerts
-                 if m.scenario is not None and m.scenario.overlaps(m.first_seen, m.last_seen))
+    benign = metrics.benign_results
+    rates = metrics.rates()
     return [
-        f"recall: {overall.found}/{overall.expected} expected detections on {len(attacks)} "
-        f"attack scenario(s) ({percent(overall.recall)}), median time to detect "
-        f"{duration(overall.ttd_median)}" + (f"; missed {', '.join(missing)}" if missing else ""),
-        f"false positives: {len(benign_alerts)} alert(s) on {len(metrics.benign_alerted)} of "
-        f"{len(benign)} benign scenario(s) ({during} during the scenario, "
-        f"{len(benign_alerts) - during} at other times), {overall.unlabeled} unlabeled alert(s)",
-        f"precision: {percent(overall.precision)} ({overall.tp} of {overall.alerts} alerts on "
-        f"attack scenarios), {metrics.events} events",
+        f"attacks detected (an alert within the attack): {detected}/{len(attacks)} "
+        f"({percent(metrics.attack_recall)}), median time to detect "
+        f"{duration(statistics.median(ttds) if ttds else None)}"
+        + (f"; missed {', '.join(undetected)}" if undetected else ""),
+        f"expected detector signals: {overall.found}/{overall.expected} "
+        f"({percent(overall.recall)})" + (f"; missing {', '.join(missing)}" if missing else ""),
+        f"precision: {percent(overall.precision)} ({overall.tp} of {overall.alerts} alerts within "
+        f"attacks); false positives: {metrics.outcome_count('benign')} on "
+        f"{len(metrics.benign_alerted)} of {len(benign)} benign look-alikes (any time), "
+        f"{metrics.outcome_count('unlabeled')} on unlabeled principals, "
+        f"{metrics.outcome_count('outside')} on attack principals outside their attack",
+        f"per 1,000 principal-days ({metrics.principal_days or '-'}): signals "
+        f"{rate(rates['signals'])}, alerts {rate(rates['alerts'])}, alert updates "
+        f"{rate(rates['alert_updates'])}; {metrics.events} events",
     ]
-

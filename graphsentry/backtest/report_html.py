@@ -1,11 +1,12 @@
 """The backtest report: one self-contained HTML file (inline CSS and SVG, no script, no fetch).
 
-It holds the metrics table (or, for two configurations, a side-by-side comparison first), the
-per-scenario results, and per configuration a timeline: one row per labeled scenario (a bar from
-start to end, attack and benign in different colours), one row per unlabeled principal that was
-alerted, and a marker per alert at its ``last_seen`` (the event that made it fire) with a thin
-line back to ``first_seen``. Shape and colour identify the detector; hovering a marker shows the
-alert's title, id and times.
+It holds the summary (precision counts alerts, never signals), the attack and look-alike
+tables, the per-detector table (or, for two configurations, a side-by-side comparison first),
+and per configuration a timeline with one row per principal: the principals of the labeled
+scenarios (bars from start to end, attack and benign in different colours), then unlabeled
+principals that were alerted. Each row shows the principal's *signals* as thin ticks and its
+*alerts* as markers at ``last_seen`` with a line back to ``first_seen``; shape and colour
+identify the detector, and hovering shows the id, revision, outcome and times.
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graphsentry.backtest.matching import Labels, MatchedAlert, Scenario
-from graphsentry.backtest.metrics import (
+from graphsentry.backtest.metrics import BacktestMetrics, summary_lines
+from graphsentry.backtest.views import (
+    ATTACK_COLUMNS,
+    ATTACK_HEADERS,
+    BENIGN_COLUMNS,
+    BENIGN_HEADERS,
     COMPARE_COLUMNS,
     METRIC_COLUMNS,
     METRIC_HEADERS,
-    BacktestMetrics,
+    attack_rows,
+    benign_rows,
     compare_headers,
     comparison_rows,
-    duration,
     metric_rows,
 )
 
@@ -72,22 +78,6 @@ def _table(columns: Sequence[str], rows: Sequence[dict[str, Any]],
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _scenario_table(metrics: BacktestMetrics) -> str:
-    rows = []
-    for result in metrics.scenarios:
-        found = ", ".join(f"{d} ({duration(t)})" for d, t in sorted(result.found.items()))
-        rows.append({
-            "scenario": result.scenario.name, "kind": result.scenario.kind,
-            "principal": result.scenario.principal_id,
-            "start": _time(result.scenario.start), "end": _time(result.scenario.end),
-            "alerts": result.alerts, "found (time to detect)": found or "-",
-            "missing": ", ".join(result.missing) or "-",
-        })
-    columns = ("scenario", "kind", "principal", "start", "end", "alerts",
-               "found (time to detect)", "missing")
-    return _table(columns, rows, {}, numeric_from=len(columns))
-
-
 def _marker(shape: str, x: float, y: float, colour: str, tooltip: str) -> str:
     r = 5.0
     fill = f'fill="{colour}" stroke="#222" stroke-width="0.6"'
@@ -127,37 +117,35 @@ def _legend(style: dict[str, tuple[str, str]]) -> str:
     bars = ('<span><svg width="26" height="12"><rect width="26" height="12" fill="#f5b7b1" '
             'stroke="#c0392b"/></svg> attack scenario</span>'
             '<span><svg width="26" height="12"><rect width="26" height="12" fill="#abebc6" '
-            'stroke="#1e8449"/></svg> benign look-alike</span>')
+            'stroke="#1e8449"/></svg> benign look-alike</span>'
+            '<span><svg width="10" height="14"><line x1="5" y1="2" x2="5" y2="12" '
+            'stroke="#555" stroke-width="1.5"/></svg> signal (tick, detector colour)</span>')
     return f'<div class="legend">{bars}{"".join(items)}</div>'
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Row:
     label: str
-    scenario: Scenario | None = None
-    principal: str | None = None  # for rows of unlabeled principals
+    key: tuple[str, str]
+    scenarios: list[Scenario]
 
 
-def _rows(labels: Labels, matched: Sequence[MatchedAlert]) -> list[_Row]:
-    """Timeline rows: the scenarios in start order, then alerted principals in no scenario."""
-    rows = [_Row(f"{s.name} ({s.kind})", scenario=s)
-            for s in sorted(labels.scenarios, key=lambda s: s.start)]
-    strangers = sorted({str(m.alert.get("principal_id")) for m in matched
-                        if m.outcome == "unlabeled"})
-    rows.extend(_Row(f"unlabeled {p[:18]}", principal=p) for p in strangers[:MAX_UNLABELED_ROWS])
-    return rows
-
-
-def _row_index(rows: Sequence[_Row]) -> dict[object, int]:
-    """Where an alert goes: its scenario's row, or its unlabeled principal's row."""
-    return {(row.scenario if row.scenario is not None else row.principal): i
-            for i, row in enumerate(rows)}
-
-
-def _alert_row(item: MatchedAlert, index: dict[object, int]) -> int | None:
-    if item.scenario is not None:
-        return index.get(item.scenario)
-    return index.get(str(item.alert.get("principal_id")))
+def _rows(labels: Labels, metrics: BacktestMetrics) -> list[_Row]:
+    """Timeline rows: principals of the scenarios in start order, then alerted principals in
+    no scenario (at most ``MAX_UNLABELED_ROWS``)."""
+    rows: dict[tuple[str, str], _Row] = {}
+    for scenario in sorted(labels.scenarios, key=lambda s: s.start):
+        row = rows.get(scenario.key)
+        if row is None:
+            rows[scenario.key] = _Row(f"{scenario.name} ({scenario.kind})", scenario.key,
+                                      [scenario])
+        else:
+            row.scenarios.append(scenario)
+            row.label += f" + {scenario.name}"
+    strangers = sorted({m.finding.key for m in metrics.matched if m.outcome == "unlabeled"})
+    for key in strangers[:MAX_UNLABELED_ROWS]:
+        rows[key] = _Row(f"unlabeled {key[1][:18]}", key, [])
+    return list(rows.values())
 
 
 def _ticks(start: float, end: float) -> tuple[float, list[float]]:
@@ -167,10 +155,28 @@ def _ticks(start: float, end: float) -> tuple[float, list[float]]:
     return step, [first + i * step for i in range(int((end - first) // step) + 1)]
 
 
+def _bar(scenario: Scenario, top: float, x: Any) -> str:
+    fill, stroke = ("#f5b7b1", "#c0392b") if scenario.is_attack else ("#abebc6", "#1e8449")
+    left = x(scenario.start)
+    width = max(x(scenario.end) - left, 3.0)
+    tip = f"{scenario.name}: {_time(scenario.start)} → {_time(scenario.end)}"
+    return (f'<rect x="{left:.1f}" y="{top + 5}" width="{width:.1f}" height="{ROW_HEIGHT - 10}" '
+            f'fill="{fill}" stroke="{stroke}"><title>{_e(tip)}</title></rect>')
+
+
+def _signal_tick(item: MatchedAlert, top: float, x: Any, colour: str) -> str:
+    at = x(item.last_seen)
+    tip = (f"signal {item.detector} [{item.outcome}] {item.finding.id}\n"
+           f"{_time(item.first_seen)} → {_time(item.last_seen)}")
+    return (f'<line x1="{at:.1f}" y1="{top + ROW_HEIGHT - 7}" x2="{at:.1f}" '
+            f'y2="{top + ROW_HEIGHT - 1}" stroke="{colour}" stroke-width="1.5">'
+            f'<title>{_e(tip)}</title></line>')
+
+
 def timeline_svg(metrics: BacktestMetrics, labels: Labels,
                  style: dict[str, tuple[str, str]]) -> str:
     """The timeline of one configuration as an inline SVG element."""
-    rows = _rows(labels, metrics.matched)
+    rows = _rows(labels, metrics)
     times = [t for s in labels.scenarios for t in (s.start, s.end)]
     times += [t for m in metrics.matched for t in (m.first_seen, m.last_seen)]
     if not times:
@@ -181,7 +187,7 @@ def timeline_svg(metrics: BacktestMetrics, labels: Labels,
     height = AXIS_HEIGHT + ROW_HEIGHT * max(len(rows), 1) + 10
 
     def x(t: float) -> float:
-        return LABEL_WIDTH + (t - t0) / (t1 - t0) * plot_width
+        return LABEL_WIDTH + (min(max(t, t0), t1) - t0) / (t1 - t0) * plot_width
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
              f'viewBox="0 0 {WIDTH} {height}" role="img">']
@@ -193,36 +199,33 @@ def timeline_svg(metrics: BacktestMetrics, labels: Labels,
         label = datetime.fromtimestamp(tick, UTC).strftime(fmt)
         parts.append(f'<text x="{x(tick):.1f}" y="{AXIS_HEIGHT - 12}" '
                      f'text-anchor="middle">{label}</text>')
-    for index, row in enumerate(rows):
-        scenario = row.scenario
-        top = AXIS_HEIGHT + index * ROW_HEIGHT
-        if index % 2:
+    index = {row.key: i for i, row in enumerate(rows)}
+    for i, row in enumerate(rows):
+        top = AXIS_HEIGHT + i * ROW_HEIGHT
+        if i % 2:
             parts.append(f'<rect x="0" y="{top}" width="{WIDTH}" height="{ROW_HEIGHT}" '
                          'fill="#fafafa"/>')
-        parts.append(f'<text x="6" y="{top + ROW_HEIGHT / 2 + 4}">{_e(row.label)}</text>')
-        if scenario is not None:
-            fill, stroke = (("#f5b7b1", "#c0392b") if scenario.is_attack
-                            else ("#abebc6", "#1e8449"))
-            left = x(scenario.start)
-            width = max(x(scenario.end) - left, 3.0)
-            tip = f"{scenario.name}: {_time(scenario.start)} → {_time(scenario.end)}"
-            parts.append(f'<rect x="{left:.1f}" y="{top + 5}" width="{width:.1f}" '
-                         f'height="{ROW_HEIGHT - 10}" fill="{fill}" stroke="{stroke}">'
-                         f'<title>{_e(tip)}</title></rect>')
+        parts.append(f'<text x="6" y="{top + ROW_HEIGHT / 2 + 4}">{_e(row.label[:44])}</text>')
+        parts.extend(_bar(scenario, top, x) for scenario in row.scenarios)
+    for item in sorted(metrics.matched_signals, key=lambda m: (m.last_seen, m.detector)):
+        at = index.get(item.finding.key)
+        if at is not None:
+            colour = style[item.detector][1]
+            parts.append(_signal_tick(item, AXIS_HEIGHT + at * ROW_HEIGHT, x, colour))
     lanes = {d: i for i, d in enumerate(sorted(style))}
-    row_index = _row_index(rows)
     for item in sorted(metrics.matched, key=lambda m: (m.last_seen, m.detector)):
-        at = _alert_row(item, row_index)
+        at = index.get(item.finding.key)
         if at is None:
             continue
         shape, colour = style[item.detector]
-        y = AXIS_HEIGHT + at * ROW_HEIGHT + 8 + (lanes[item.detector] % 3) * 5
+        y = AXIS_HEIGHT + at * ROW_HEIGHT + 7 + (lanes[item.detector] % 3) * 4
         x0, x1 = x(item.first_seen), x(item.last_seen)
         if x1 - x0 > 2:
             parts.append(f'<line x1="{x0:.1f}" y1="{y}" x2="{x1:.1f}" y2="{y}" '
                          f'stroke="{colour}" stroke-width="1.5" opacity="0.7"/>')
-        tooltip = (f"{item.alert.get('title', item.detector)} [{item.detector}, {item.outcome}]"
-                   f"\nalert_id {item.alert.get('alert_id', '?')}"
+        finding = item.finding
+        tooltip = (f"{finding.raw.get('title', item.detector)} [{item.detector}, {finding.kind}, "
+                   f"{item.outcome}]\nalert_id {finding.id} revision {finding.revision}"
                    f"\n{_time(item.first_seen)} → {_time(item.last_seen)}")
         parts.append(_marker(shape, x1, y, colour, tooltip))
     parts.append("</svg>")
@@ -232,7 +235,9 @@ def timeline_svg(metrics: BacktestMetrics, labels: Labels,
 def render_report(runs: Sequence[BacktestMetrics], labels: Labels,
                   title: str = "graphsentry backtest", notes: Sequence[str] = ()) -> str:
     """The whole report for one or two configurations (``runs``), as an HTML string."""
-    style = _style(sorted({d.detector for run in runs for d in run.detectors}))
+    style = _style(sorted({m.detector for run in runs
+                           for m in [*run.matched, *run.matched_signals]}
+                          | {d.detector for run in runs for d in run.detectors}))
     body = [f"<h1>{_e(title)}</h1>"]
     body.extend(f'<p class="note">{_e(note)}</p>' for note in notes)
     if len(runs) == 2:
@@ -240,17 +245,28 @@ def render_report(runs: Sequence[BacktestMetrics], labels: Labels,
         body.append(f"<h2>Comparison: {_e(a.name)} vs {_e(b.name)}</h2>")
         body.append(_table(COMPARE_COLUMNS, comparison_rows(a, b), compare_headers(a.name, b.name)))
     for run in runs:
-        body.append(f"<h2>Metrics: {_e(run.name)} ({run.events} events)</h2>")
+        body.append(f"<h2>Summary: {_e(run.name)} ({run.events} events)</h2>")
+        body.append("<ul>" + "".join(f"<li>{_e(line)}</li>" for line in summary_lines(run))
+                    + "</ul>")
+        body.append(f"<h2>Attacks: {_e(run.name)}</h2>")
+        body.append(_table(ATTACK_COLUMNS, attack_rows(run), ATTACK_HEADERS,
+                           numeric_from=len(ATTACK_COLUMNS)))
+        body.append(f"<h2>Benign look-alikes: {_e(run.name)}</h2>")
+        body.append(_table(BENIGN_COLUMNS, benign_rows(run), BENIGN_HEADERS,
+                           numeric_from=len(BENIGN_COLUMNS)))
+        body.append(f"<h2>Detectors: {_e(run.name)}</h2>")
         body.append(_table(METRIC_COLUMNS, metric_rows(run), METRIC_HEADERS))
-        body.append(f"<h2>Scenarios: {_e(run.name)}</h2>")
-        body.append(_scenario_table(run))
         body.append(f"<h2>Timeline: {_e(run.name)}</h2>")
         body.append(_legend(style))
         body.append(timeline_svg(run, labels, style))
-    body.append('<p class="note">TP: alert on an attack scenario\'s principal within [start - 10 '
-                'min, end + 2 h]. FP: alert on a benign scenario\'s principal, outside that '
-                'window, or on a principal in no scenario (unlabeled). Time to detect: earliest '
-                'last_seen of a matching alert minus the scenario start (event time).</p>')
+    body.append('<p class="note">An alert counts once (its latest revision). TP: an alert on an '
+                "attack's principal within [start, end + detection latency]. FP: every other "
+                "alert: on a benign look-alike's principal at any time, on a principal in no "
+                "scenario, or on an attack's principal outside the attack. Precision counts "
+                "alerts, not signals. Signal recall: expected (attack, detector) pairs with a "
+                "signal of that detector within the attack. Time to detect: the first alert or "
+                "signal version reaching the attack, minus its start (event time). Thin ticks "
+                "are signals, markers are alerts.</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
             + "\n".join(body) + "</body></html>\n")

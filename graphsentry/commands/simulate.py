@@ -32,17 +32,25 @@ def _fraction(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from graphsentry.simulate import DEFAULT_START, SCENARIO_NAMES
+    from graphsentry.simulate import BENCHMARK_SCENARIO_NAMES, DEFAULT_START, SCENARIO_NAMES
+    from graphsentry.simulate.benchmark import DEFAULT_DAYS, DEFAULT_USERS, MIN_DAYS
 
     p.add_argument("--out", help=f"output file, '-' for stdout (default {DEFAULT_OUT}, "
                    "or none when producing to Kafka)")
     p.add_argument("--labels", help="labels JSON (default: <out>.labels.json)")
-    p.add_argument("--days", type=int, default=2, help="simulated days; scenarios run on the "
-                   "last one, the others are warm-up history (default 2)")
-    p.add_argument("--users", type=int, default=40, help="users in the tenant (default 40)")
+    p.add_argument("--profile", choices=("demo", "benchmark"), default="demo",
+                   help="demo (default): a small tenant and the demo's scenarios; benchmark: "
+                   f"the multi-day tenant (at least {MIN_DAYS} days) with recurring look-alike "
+                   "jobs and quiet attacks (docs/simulation.md)")
+    p.add_argument("--days", type=int, help="simulated days; scenarios run on the last one, "
+                   f"the others are history (default 2, benchmark {DEFAULT_DAYS})")
+    p.add_argument("--users", type=int, help="users in the tenant (default 40, benchmark "
+                   f"{DEFAULT_USERS})")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--scenario", action="append", metavar="NAME",
-                   help=f"scenario to run, repeatable: all (default), {', '.join(SCENARIO_NAMES)}")
+                   help=f"scenario to run, repeatable: all (default); demo: "
+                   f"{', '.join(SCENARIO_NAMES)}; benchmark: "
+                   f"{', '.join(BENCHMARK_SCENARIO_NAMES)}")
     p.add_argument("--start", type=_iso_date, default=DEFAULT_START,
                    help=f"first simulated day (default {DEFAULT_START.isoformat()})")
     p.add_argument("--late-fraction", type=_fraction, default=0.03,
@@ -70,23 +78,30 @@ def _labels_path(args: argparse.Namespace, out: str | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     from graphsentry.progress import Progress
     from graphsentry.simulate import DeliveryOptions, SimulationConfig, simulate
+    from graphsentry.simulate.benchmark import DEFAULT_DAYS, DEFAULT_USERS
     from graphsentry.simulate.labels import write_labels
     from graphsentry.simulate.writer import KafkaSink, write_messages
 
     if bool(args.kafka_topic) != bool(args.bootstrap):
         raise GraphsentryError("--kafka-topic and --bootstrap go together")
     out = args.out if args.out or args.kafka_topic else DEFAULT_OUT
+    bench = args.profile == "benchmark"
     config = SimulationConfig(
-        seed=args.seed, users=args.users, days=args.days, start=args.start,
+        seed=args.seed, users=args.users or (DEFAULT_USERS if bench else 40),
+        days=args.days or (DEFAULT_DAYS if bench else 2), start=args.start,
         scenarios=tuple(args.scenario or ("all",)),
         delivery=DeliveryOptions(args.late_fraction, args.duplicate_fraction,
-                                 args.records_per_message))
+                                 args.records_per_message),
+        profile=args.profile)
     try:
         config.validate()
     except ValueError as exc:
         raise GraphsentryError(str(exc)) from None
-    sim = simulate(config)
     force = True if args.progress else None
+    if bench:
+        print(f"simulate: building the {config.days}-day benchmark tenant with {config.users} "
+              "users (about 20 s for 500 users over 8 days)...", file=sys.stderr)
+    sim = simulate(config)
     sink = (KafkaSink(args.kafka_topic, args.bootstrap, sim.tenant.tenant_id,
                       args.kafka_timeout) if args.kafka_topic else None)
     if out == "-":
@@ -108,9 +123,10 @@ def run(args: argparse.Namespace) -> int:
                       force=force) as progress:
             produced = sink.produce(sim.messages, progress)
     labels_path = _labels_path(args, out)
+    document = sim.labels_document()
     if labels_path is not None:
         try:
-            write_labels(labels_path, sim.labels_document())
+            write_labels(labels_path, document)
         except OSError as exc:
             raise GraphsentryError(f"cannot write {labels_path}: {exc.strerror}") from None
     first, last = sim.span
@@ -119,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.kafka_topic} ({produced} messages)" if produced is not None
                          else None) if w]
     print(f"simulate: {stats.records} records ({stats.late} late, {stats.duplicates} duplicated) "
+          f"over {document['run']['principal_days']} principal-days "
           f"in {stats.messages} messages, {len(sim.labels)} scenarios "
           f"({', '.join(label.name for label in sim.labels)}), {first} .. {last} -> "
           f"{', '.join(where)}; labels: {labels_path or 'not written'}", file=sys.stderr)

@@ -2,16 +2,18 @@
 
 ``principal_id`` is what the normalizer derives: the service principal id for app-only calls,
 the user id for delegated ones; ``start``/``end`` bound the scenario's records in event time.
+``expected_detectors`` are the detectors expected to produce *signals* on an attack (today's
+ids, and ``app_permission_granted``, ``owner_added``, ``chat_collection`` planned in issue 12).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graphsentry.simulate.records import Caller, Request, format_ticks
+from graphsentry.simulate.records import GRAPH_LOG, Caller, Request, format_ticks
 from graphsentry.simulate.scenarios import Scenario
 
 
@@ -29,6 +31,16 @@ class ScenarioLabel:
     expected_detectors: list[str]
     records: int
     description: str
+    techniques: list[str] = field(default_factory=list)
+    """ATT&CK technique ids of an attack."""
+    looks_like: list[str] = field(default_factory=list)
+    """For a benign look-alike: the detectors (today's or planned) whose evidence it resembles."""
+    log: str = GRAPH_LOG
+    """The diagnostic log category holding the scenario's records."""
+    under_floors: bool = False
+    """An attack shaped to stay under the fixed floors of issue 12's time (checked by tests)."""
+    prior_runs: int = 0
+    """For a recurring benign job: its runs on the days before the last (its own history)."""
 
 
 def label_for(scenario: Scenario, tenant_id: str, caller: Caller,

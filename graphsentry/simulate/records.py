@@ -25,6 +25,7 @@ from graphsentry.simulate.tenant import (
 )
 
 GRAPH = "https://graph.microsoft.com"
+GRAPH_LOG = "MicrosoftGraphActivityLogs"
 TICKS_PER_SECOND = 10_000_000
 ABSENT = object()
 EMPTY_FORMS: tuple[object, ...] = (ABSENT, None, "")
@@ -97,6 +98,9 @@ class Request:
     size: int = 0
     operation_id: str | None = None
     token: Token | None = None
+    log: str = GRAPH_LOG
+    """``MicrosoftGraphActivityLogs``, or ``AzureADGraphActivityLogs`` (path relative to
+    graph.windows.net, rendered by :mod:`graphsentry.simulate.aadgraph`)."""
 
 
 def format_ticks(ts: float) -> str:
@@ -130,6 +134,10 @@ class RecordBuilder:
         return int(base / 4) if status in (302, 403, 404, 429) else int(base)
 
     def build(self, req: Request) -> dict[str, Any]:
+        if req.log != GRAPH_LOG:
+            from graphsentry.simulate.aadgraph import build_aad_record
+
+            return build_aad_record(self, req)
         rng = self.rng
         caller = req.caller
         request_id = new_guid(rng)

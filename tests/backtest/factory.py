@@ -43,3 +43,25 @@ def alert(detector: str, principal: str, first: datetime, last: datetime | None 
     }
     body.update(overrides)
     return body
+
+
+def signal(detector: str, principal: str, first: datetime, last: datetime | None = None,
+           signal_id: str | None = None) -> dict[str, Any]:
+    """A signal of the new alert layer's shape."""
+    last = last or first
+    return {"signal_id": signal_id or alert_id(detector, TENANT, APP, principal,
+                                               first.timestamp(), "signal"),
+            "detector": detector, "tenant_id": TENANT, "principal_id": principal,
+            "app_id": APP, "first_seen": first, "last_seen": last, "severity": "medium"}
+
+
+def revised(detector: str, principal: str, alert_key: str, revision: int, first: datetime,
+            last: datetime, kind: str = "risk",
+            signals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One revision of an alert of the new alert layer's shape."""
+    return {"alert_id": alert_key, "revision": revision, "detector": detector, "kind": kind,
+            "tenant_id": TENANT, "principal_id": principal, "app_id": APP, "severity": "high",
+            "first_seen": first, "last_seen": last,
+            "signals": [{"signal_id": s["signal_id"], "detector": s["detector"],
+                         "first_seen": s["first_seen"], "last_seen": s["last_seen"]}
+                        for s in signals or []]}

@@ -1,3 +1,5 @@
+"""The HTML report: self-contained, alerts counted for precision, signals on the timeline."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +12,8 @@ import pytest
 from graphsentry.backtest.matching import parse_labels
 from graphsentry.backtest.metrics import compute_metrics
 from graphsentry.backtest.report_html import render_report
-from tests.backtest.factory import labels_json
-from tests.backtest.test_metrics import sample_alerts
+from tests.backtest.factory import ATTACKER, MONITOR, T0, labels_json, signal
+from tests.backtest.test_metrics import todays_alerts as sample_alerts
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,6 +44,16 @@ def test_timeline_has_a_row_per_scenario_and_a_marker_per_alert() -> None:
     for alert in alerts:
         assert f"alert_id {alert['alert_id']}" in text
     assert text.count("<svg xmlns=") == 1
+
+
+def test_signals_are_ticks_on_their_principals_row_and_precision_counts_alerts() -> None:
+    labels = parse_labels(labels_json())
+    sigs = [signal("graph_enumeration", ATTACKER, T0), signal("mailbox_enumeration", MONITOR, T0)]
+    text = render_report([compute_metrics(sample_alerts(), labels, events=10, signals=sigs)],
+                         labels)
+    for item in sigs:
+        assert f"signal {item['detector']}" in text and item["signal_id"] in text
+    assert "precision: 57.1% (4 of 7 alerts within attacks)" in text
 
 
 def test_two_configurations_are_compared() -> None:

@@ -2,9 +2,9 @@
 
 ``graphsentry simulate`` → raw topic → ``graphsentry bridge`` → activity topic →
 ``graphsentry run`` (2 processes) → alert topic, and ``graphsentry backtest`` over the activity
-topic's time range. The injected scenarios must all be found (recall 1.0) and no benign
-look-alike may alert during its scenario at the default thresholds; the cluster's alerts must
-equal the backtest's replay of the same range.
+topic's time range. The injected scenarios must all be found (recall 1.0); the cluster's
+alerts must equal the backtest's replay of the same range, false positives included (every
+alert on a benign principal counts, at any time).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from graphsentry.alerts import alert_from_avro
-from graphsentry.backtest.matching import load_labels, to_epoch
+from graphsentry.backtest.matching import load_labels
 from graphsentry.backtest.metrics import compute_metrics
 from tests.integration.test_detect_kafka import consume_all
 
@@ -75,11 +75,8 @@ def test_simulate_bridge_run_backtest_end_to_end(
     incidents = [a for a in cluster_alerts
                  if a["detector"] == "attack_chain" and a["principal_id"] == chain.principal_id]
     assert len(incidents) == 1
-    for scenario in labels.benign:
-        during = [a["alert_id"] for a in cluster_alerts
-                  if a["principal_id"] == scenario.principal_id
-                  and scenario.overlaps(to_epoch(a["first_seen"]), to_epoch(a["last_seen"]))]
-        assert during == [], f"benign {scenario.name} alerted during its run: {during}"
+    assert cluster.overall.fp == backtest["overall"]["fp"]
+    assert cluster.benign_alerted == backtest["benign_alerted"]
 
 
 def _after(end: Any) -> str:

@@ -52,9 +52,24 @@ def test_stdout_output_without_labels(capsys: pytest.CaptureFixture[str]) -> Non
     assert "labels: not written" in captured.err
 
 
+def test_benchmark_profile_writes_labels_with_principal_days(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.jsonl"
+    assert main(["simulate", "--profile", "benchmark", "--users", "120", "--days", "5",
+                 "--scenario", "tap_for_admin", "--scenario", "ci_self_rotation",
+                 "--out", str(out)]) == 0
+    labels = json.loads(Path(f"{out}.labels.json").read_text(encoding="utf-8"))
+    assert labels["run"]["profile"] == "benchmark" and labels["run"]["days"] == 5
+    assert [s["name"] for s in labels["scenarios"]] == ["tap_for_admin", "ci_self_rotation"]
+    assert labels["scenarios"][1]["prior_runs"] == 4  # Monday to Thursday before Friday
+    err = capsys.readouterr().err
+    assert f"over {labels['run']['principal_days']} principal-days" in err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--scenario", "nope"], "unknown scenario"),
     (["--users", "3"], "users must be"),
+    (["--profile", "benchmark", "--days", "3"], "days must be between 5"),
     (["--kafka-topic", "t"], "go together"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path: Path, argv: list[str], message: str,
