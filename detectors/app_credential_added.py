@@ -15,7 +15,8 @@ event):
 * **another principal's** — a service principal id other than the caller's, or
   ``(appId='…')`` of another app — high/high;
 * **an application object the caller is not known to own** (``/applications/{object id}``,
-  nothing learned yet) — medium/medium;
+  nothing learned yet) — high/high the first time for an established caller, medium/medium
+  while it is in its learning period (``detectors.single_event.grade``);
 * any of these from a network new to an established caller — critical/high (high/medium for
   a known self-rotation).
 
@@ -123,8 +124,11 @@ class AppCredentialAdded(SingleEventDetector):
         target = event.target_application or canonical_template(event.template)
         own = is_own_object(event, ctx.app.object_id if ctx.app is not None else None)
         other = not own and is_other_principal(event)
-        first = ("low", "low") if own else ("high", "high") if other else ("medium", "medium")
-        severity, fidelity, recurring = grade(ctx, credential_mark(target), event, first)
+        # an application object the caller is not known to own: high the first time for an
+        # established principal (a write its history never had), medium while it learns
+        first = ("low", "low") if own else ("high", "high")
+        severity, fidelity, recurring = grade(ctx, credential_mark(target), event, first,
+                                              definitive=other)
         whose = ("its own application" if own or recurring
                  else f"{'another principal' if other else 'application'} {target}")
         return Match(

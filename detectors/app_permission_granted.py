@@ -9,10 +9,11 @@ widened). Type-cast segments (``…/microsoft.graph.x/…``) never hide the temp
 
 Severity and fidelity from context (the caller's profile sealed one lateness before the
 event): a principal that has granted this kind before (an identity-governance app assigning
-roles every day, an admin who consents weekly) — low/low; an app-only principal granting for
-the first time — high/high (automation granting roles, e.g. itself ``RoleManagement`` or
-``AppRoleAssignment.ReadWrite.All``, is the classic escalation); a delegated user granting for
-the first time — medium/medium; from a network new to an established caller — critical/high.
+roles every day, an admin who consents weekly) — low/low; an established principal granting
+for the first time — high/high (automation granting itself ``RoleManagement`` or
+``AppRoleAssignment.ReadWrite.All``, or an admin session consenting tenant-wide to an unknown
+app, are the classic escalations); the same while the principal is in its learning period —
+high/medium (a signal); from a network new to an established caller — critical/high.
 One signal per (principal, template, target object, hour).
 
 ATT&CK: TA0003 Persistence, TA0004 Privilege Escalation; T1098.003 Account Manipulation:
@@ -94,9 +95,7 @@ class AppPermissionGranted(SingleEventDetector):
         kind = grant_kind(event)
         if kind is None:
             return None
-        app_only = event.identity_type == "app_only"
-        first = ("high", "high") if app_only else ("medium", "medium")
-        severity, fidelity, recurring = grade(ctx, f"grant:{kind}", event, first)
+        severity, fidelity, recurring = grade(ctx, f"grant:{kind}", event, ("high", "high"))
         target = (event.target_application or event.target_user or "").lower()
         return Match(
             dedup=f"{canonical_template(event.template)}|{target}",

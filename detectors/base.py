@@ -298,6 +298,9 @@ class Detector(ABC):
     refined: ClassVar[bool] = False
     """True when a shape-filtered detector also filters per event (``accepts`` beyond
     ``accepts_shape``): the engine then asks ``accepts`` for each event of an accepted shape."""
+    principal_wide: ClassVar[bool] = False
+    """True when the detector keeps one state per principal across all its apps (the engine
+    passes a ``Who`` with app ``*``; the detector names the app of each signal itself)."""
     windowless: ClassVar[bool] = False
     """True for detectors that must see events arriving later than the allowed lateness too
     (single events: a credential added is a credential added, however late it is logged)."""

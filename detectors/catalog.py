@@ -25,7 +25,7 @@ from typing import Any
 from detectors.base import Detector, DetectorMeta
 
 DETECTOR_IDS: tuple[str, ...] = (
-    "new_origin", "graph_enumeration", "denied_requests", "attack_tool",
+    "new_origin", "concurrent_origin", "graph_enumeration", "denied_requests", "attack_tool",
     "sharepoint_enumeration", "onedrive_enumeration", "mailbox_enumeration",
     "chat_collection", "storage_exfiltration", "high_volume_transfer",
     "app_credential_added", "auth_method_added", "app_permission_granted", "owner_added",

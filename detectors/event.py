@@ -53,6 +53,9 @@ class GraphEvent:
     """Application permissions of the token (app-only calls), None when it has none."""
     scopes: tuple[str, ...] | None = None
     """Delegated permissions of the token (delegated calls), None when it has none."""
+    token_id: str | None = None
+    """The access token's identity: ``unique_token_id``, else ``sign_in_activity_id`` (one
+    sign-in: the token and its refreshes)."""
 
     @property
     def denied(self) -> bool:
@@ -85,6 +88,7 @@ class GraphEvent:
             get("target_application"), bool(get("is_write")), bool(get("is_download")),
             get("query_top"), bool(get("has_search")), bool(get("has_filter")),
             _names(get("roles")), _names(get("scopes")),
+            get("unique_token_id") or get("sign_in_activity_id"),
         )
 
 

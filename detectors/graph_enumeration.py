@@ -19,7 +19,9 @@ through role and permission templates (``/servicePrincipals/{id}/appRoleAssignme
 
 Peaks are the principal's own over the last 14 days at the same time of day (sealed one
 lateness before the window): a governance app that reads users, groups and roles every hour
-learns that as usual; the same reads by a principal that never did them are a signal.
+learns that as usual; the same reads by a principal that never did them are a signal — and a
+deep or role walk by an established principal whose history never came near one is graded
+high/high (an alert on its own).
 
 Why: AzureHound, GraphRunner, GraphSpy, BARK, AADInternals, ROADtools and PowerZure all start
 by sweeping the directory (detection-reference §3). Denied requests count too. ``$batch``
@@ -169,6 +171,18 @@ class GraphEnumeration(WindowedDetector[DirectoryReads]):
         mult = p.baseline_multiplier
         return ((deep and above(objects, p.min_objects[level], peak_of(slot, 1), mult))
                 or (role and above(roles, p.min_role_objects[level], peak_of(slot, 2), mult)))
+
+    def grade(self, acc: DirectoryReads, level: int,
+              slot: Slot) -> tuple[str | None, str | None]:
+        """high/high for a deep or role walk by an established principal whose history never
+        came near one (its sealed peak never reached the stored minimum, floor / multiplier):
+        a first-ever walk of the directory is reconnaissance until shown otherwise."""
+        if slot.peaks is None:
+            return None, None  # learning: medium/medium, a signal
+        p = self.params
+        deep = acc.objects.size >= p.min_objects[level] and slot.peaks[1] == 0.0
+        role = acc.role_objects.size >= p.min_role_objects[level] and slot.peaks[2] == 0.0
+        return ("high", "high") if deep or role else (None, None)
 
     def measure(self, acc: DirectoryReads) -> tuple[float, ...]:
         return (float(acc.families.size), float(acc.objects.size), float(acc.role_objects.size))

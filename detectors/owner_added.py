@@ -7,8 +7,9 @@ adding one is a quiet way to keep access (and the usual first step before ``addP
 
 Severity and fidelity from context (the caller's profile sealed one lateness before the
 event): a principal that added owners before (an app-management pipeline, a governance app)
-— low/low; an app-only principal for the first time — high/high; a delegated user for the
-first time — medium/medium; from a network new to an established caller — critical/high.
+— low/low; an established principal for the first time — high/high; the same while it is in
+its learning period — high/medium (a signal); from a network new to an established caller —
+critical/high.
 One signal per (principal, target object, hour).
 
 ATT&CK: TA0003 Persistence, TA0004 Privilege Escalation; T1098 Account Manipulation.
@@ -75,9 +76,7 @@ class OwnerAdded(SingleEventDetector):
     def match(self, event: GraphEvent, ctx: EventContext) -> Match | None:
         if not (succeeded_2xx(event) and is_owner_added(event)):
             return None
-        app_only = event.identity_type == "app_only"
-        first = ("high", "high") if app_only else ("medium", "medium")
-        severity, fidelity, recurring = grade(ctx, MARK, event, first)
+        severity, fidelity, recurring = grade(ctx, MARK, event, ("high", "high"))
         target = (event.target_application or "").lower() or None
         kind = ("service principal" if canonical_template(event.template).startswith(
             "/serviceprincipals/") else "application")

@@ -151,13 +151,30 @@ class SingleEventDetector(Detector):
 
 
 def grade(ctx: EventContext, mark: str | None, event: GraphEvent, first: tuple[str, str],
-          usual: tuple[str, str] = ("low", "low")) -> tuple[str, str, bool]:
-    """(severity, fidelity, recurring) of a change: ``usual`` when the principal did this
-    before (``mark`` first seen before ``event.ts - lateness``: sealed), (critical, high) when
-    the event comes from a network new to an established principal, else ``first``."""
+          usual: tuple[str, str] = ("low", "low"),
+          definitive: bool = False) -> tuple[str, str, bool]:
+    """(severity, fidelity, recurring) of a sensitive change, from the principal's profile
+    sealed at ``event.ts - lateness``:
+
+    * **recurring** — the principal did this before (``mark`` first seen by then): ``usual``;
+    * from a network new to an established principal: (critical, high) — (high, medium) when
+      recurring;
+    * **first time** by an established principal: ``first`` (a sensitive write its history
+      never had);
+    * first time while the principal is still **learning** (no history to compare with):
+      ``first`` with its fidelity at most medium — a signal, not an alert on its own — unless
+      ``definitive`` (the change is alarming whatever the history, e.g. a credential added to
+      another principal's application)."""
     profile = ctx.profile
+    sealed = event.ts - ctx.lateness
     recurring = (mark is not None and profile is not None
-                 and profile.knows("marks", mark, event.ts - ctx.lateness))
+                 and profile.knows("marks", mark, sealed))
     if ctx.facts.new_network is not None:
         return ("high", "medium", recurring) if recurring else ("critical", "high", False)
-    return (*usual, True) if recurring else (*first, False)
+    if recurring:
+        return (*usual, True)
+    learning = ctx.learning
+    if not definitive and first[1] == "high" and (profile is None or not profile.established(
+            sealed, learning.min_days, learning.min_age_seconds)):
+        return (first[0], "medium", False)
+    return (*first, False)

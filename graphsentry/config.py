@@ -283,8 +283,9 @@ class RiskConfig(Section):
     """Points for a client app (or, app-only, a user agent) new to the principal."""
     unusual_hour: float = 10.0
     """Points when the window started at a time of day the principal is not active at."""
-    familiar: float = -10.0
-    """Points when an established principal acted from known networks and clients only."""
+    familiar: float = -20.0
+    """Points when an established principal acted from known networks and clients only (as
+    strong against token theft as a new network is for it)."""
     privileged_high: float = 5.0
     """Points for a token with high-tier permissions (`detectors.microsoft`)."""
     privileged_critical: float = 15.0
@@ -300,8 +301,11 @@ class AlertsConfig(Section):
     [detection.md](detection.md#alerts)."""
 
     risk_threshold: float = Field(default=100.0, ge=1)
-    """A principal's risk over the horizon (sum over detectors of each one's highest signal risk)
-    at or above which a risk alert is raised."""
+    """A principal's risk over the horizon (sum over attack stages of each stage's highest
+    signal risk: risk accumulates across tactics) at or above which a risk alert is raised."""
+    min_detectors: int = Field(default=2, ge=1, le=16)
+    """A risk alert needs signals of at least this many detectors: repeats of one behaviour
+    never make one on their own."""
     min_stages: int = Field(default=3, ge=2, le=8)
     """Distinct attack stages within the horizon that make an incident (`attack_chain`)."""
     horizon_seconds: float = Field(default=86_400.0, ge=600, le=30 * 86_400)

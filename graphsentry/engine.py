@@ -55,6 +55,8 @@ from graphsentry.alerting.book import AlertBook, AlertLayer
 from graphsentry.alerting.exceptions import ExceptionSet
 from graphsentry.alerting.policy import AlertPolicy
 
+ALL_APPS = "*"
+"""The app key of the state of ``principal_wide`` detectors."""
 EXPIRE_EVERY = 600.0
 """Event-time seconds between passes that forget old request ids and alert-book entries."""
 SHAPE_CACHE_SIZE = 65_536
@@ -207,13 +209,22 @@ class DetectionEngine:
             facts = self.facts(profile, event, parts.asn)
             ctx = EventContext(profile, parts.asn, parts.asn_name, parts.app, parts.available,
                                lateness, facts, self.settings.learning)
-            app = state.apps.get(event.app_id)
+            own_app = state.apps.get(event.app_id)
             signals: list[Signal] = []
             for det_id, detector, ask in dispatch:
                 if ask and not detector.accepts(event, facts):
                     continue
-                if app is None:
-                    app = state.apps[event.app_id] = AppState(Who.of(event))
+                if detector.principal_wide:
+                    app = state.apps.get(ALL_APPS)
+                    if app is None:
+                        who = Who.of(event)
+                        app = state.apps[ALL_APPS] = AppState(
+                            Who(who.tenant_id, who.principal_id, who.identity_type, ALL_APPS,
+                                who.user_id, who.service_principal_id))
+                else:
+                    app = own_app
+                    if app is None:
+                        app = own_app = state.apps[event.app_id] = AppState(Who.of(event))
                 det_state = app.detectors.get(det_id)
                 if det_state is None:
                     det_state = app.detectors[det_id] = detector.new_state()

@@ -23,7 +23,8 @@ def policy_from_config(config: Any) -> AlertPolicy:
         privileged={"low": 0.0, "medium": 0.0, "high": r.privileged_high,
                     "critical": r.privileged_critical},
         learning_factor=r.learning_factor)
-    return AlertPolicy(risk_threshold=a.risk_threshold, min_stages=a.min_stages,
+    return AlertPolicy(risk_threshold=a.risk_threshold, min_detectors=a.min_detectors,
+                       min_stages=a.min_stages,
                        horizon_seconds=a.horizon_seconds,
                        suppression_period_seconds=a.suppression_period_seconds,
                        promote_fidelity=a.promote_fidelity,

@@ -4,8 +4,9 @@ signal into alert updates (see the package docstring).
 **Determinism.** Every alert is a function of the set of signals it rests on, and that set
 is a function of the principal's signals: a detector alert holds the high-fidelity signals of
 one detector whose windows start in one suppression period; a risk alert or incident for
-horizon bucket B exists when some signal starting in B has, over the trailing horizon, a risk
-total at or above the threshold or ``min_stages`` stages, and holds every signal from one
+horizon bucket B exists when some signal starting in B has, over the trailing horizon,
+signals of ``min_stages`` stages, or of ``min_detectors`` detectors with a risk total at or
+above the threshold, and holds every signal from one
 horizon before the earliest such signal to the end of B. Signals never disappear and their
 risk only grows (provisional → final), so these sets only grow as signals arrive, in any
 order; the ``revision`` of an alert is the number of its signals plus the number of them that
@@ -45,6 +46,20 @@ RISK_META = DetectorMeta(
     description="One principal's signals within the horizon add up to a risk at or above the "
                 "threshold.",
     severity="high", tactics=(), techniques=(), stage=None, fidelity="medium")
+
+
+def stage_order(members: list[Entry], metas: list[DetectorMeta]) -> list[str]:
+    """The members' stages in the order they began: each stage at the earliest event of its
+    shortest-window signals (a day window's first event may be the principal's ordinary work
+    hours before the attack; the 10-minute window that crossed says when the stage began)."""
+    began: dict[str, tuple[float, float]] = {}
+    for e, m in zip(members, metas, strict=True):
+        if not m.stage:
+            continue
+        key = (e.end - e.start, e.first_seen)
+        if key < began.get(m.stage, (float("inf"), float("inf"))):
+            began[m.stage] = key
+    return sorted(began, key=lambda stage: (began[stage][1], stage))
 
 
 def alert_id(*parts: str | float) -> str:
@@ -195,16 +210,18 @@ class AlertLayer:
         policy = self.policy
         if len({self._stage(e) for e in entries} - {None}) >= policy.min_stages:
             return True
-        return self.risk_total(entries) >= policy.risk_threshold
+        return (len({e.detector for e in entries}) >= policy.min_detectors
+                and self.risk_total(entries) >= policy.risk_threshold)
 
-    @staticmethod
-    def risk_total(entries: list[Entry]) -> int:
-        """Sum over detectors of each detector's highest signal risk (repeats of one
-        behaviour count once)."""
+    def risk_total(self, entries: list[Entry]) -> int:
+        """Sum over attack stages (tactics) of each stage's highest signal risk: risk
+        accumulates across distinct tactics, and repeats of one behaviour, or several
+        detectors seeing the same stage, count once."""
         best: dict[str, int] = {}
         for e in entries:
-            if e.risk > best.get(e.detector, 0):
-                best[e.detector] = e.risk
+            stage = self.metas[e.detector].stage or e.detector
+            if e.risk > best.get(stage, 0):
+                best[stage] = e.risk
         return sum(best.values())
 
     def _stage(self, entry: Entry) -> str | None:
@@ -238,11 +255,7 @@ class AlertLayer:
         lead = members[0]
         meta = self.metas[state.detector]
         member_metas = [self.metas[e.detector] for e in members]
-        began: dict[str, float] = {}  # stage → its earliest event, to name them in order
-        for e, m in zip(members, member_metas, strict=True):
-            if m.stage and e.first_seen < began.get(m.stage, float("inf")):
-                began[m.stage] = e.first_seen
-        stages = sorted(began, key=lambda stage: (began[stage], stage))
+        stages = stage_order(members, member_metas)
         severity = "low"
         for e in members:
             severity = higher(e.severity, severity)
@@ -276,6 +289,9 @@ class AlertLayer:
                 "detectors": sorted({e.detector for e in members}),
                 "risk_by_detector": {d: max(e.risk for e in members if e.detector == d)
                                      for d in sorted({e.detector for e in members})},
+                "risk_by_stage": {s: max(e.risk for e, m in zip(members, member_metas,
+                                                                 strict=True) if m.stage == s)
+                                  for s in stages},
                 "risk_total": total,
                 "related_alert_ids": related,
             }

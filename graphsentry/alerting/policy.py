@@ -25,8 +25,9 @@ class RiskWeights:
     """Points when they came through a client app or user agent new to the principal."""
     unusual_hour: float = 10.0
     """Points when the window started at a time of day the principal is not active at."""
-    familiar: float = -10.0
-    """Points when an established principal acted from known networks and clients only."""
+    familiar: float = -20.0
+    """Points when an established principal acted from known networks and clients only (as
+    strong against token theft as a new network is for it)."""
     privileged: dict[str, float] = field(default_factory=lambda: {
         "low": 0.0, "medium": 0.0, "high": 5.0, "critical": 15.0})
     """Points by the privilege tier of the token's roles/scopes."""
@@ -41,8 +42,11 @@ class AlertPolicy:
     """When signals become alerts and how alerts group."""
 
     risk_threshold: float = 100.0
-    """A principal's risk over the horizon (sum over detectors of each one's highest signal
-    risk) at or above which a risk alert is raised."""
+    """A principal's risk over the horizon (sum over attack stages of each stage's highest
+    signal risk) at or above which a risk alert is raised."""
+    min_detectors: int = 2
+    """A risk alert needs signals of at least this many detectors (one high-risk signal alone
+    is a detector alert when high-fidelity, a signal otherwise)."""
     min_stages: int = 3
     """Distinct attack stages among a principal's signals within the horizon that make an
     incident (``attack_chain``) — also raised below the risk threshold."""
