@@ -25,7 +25,6 @@ from their own addresses; a laptop carried to a new network within minutes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
