@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write input that could not be normalized here, one JSON per line")
     p.add_argument("--alerts-out", metavar="FILE",
                    help="write alerts here instead of stdout (one JSON per line)")
+    p.add_argument("--format", choices=("json", "ocsf"), default="json",
+                   help="alert lines: graphsentry's JSON (schemas/graph_alert.avsc) or OCSF "
+                   "Detection Findings (class 2004, docs/wire-format.md); default json")
     p.add_argument("--asn", metavar="FILE", action="append",
                    help="ip2asn TSV to enrich with (repeatable, .gz ok)")
     p.add_argument("--apps", metavar="FILE", help="app directory (Graph JSON export or CSV)")
@@ -36,6 +39,7 @@ def _open(path: str | None, stack: ExitStack, default: IO[str] | None) -> IO[str
 
 
 def run(args: argparse.Namespace) -> int:
+    from graphsentry.alerting.ocsf import alert_to_ocsf_json
     from graphsentry.alerts import alert_to_json, format_alert
     from graphsentry.config import load_config
     from graphsentry.detection import run_embedded
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         notes.append(load_apps(args.apps, store).summary("apps"))
     reject_codes: Counter[str] = Counter()
     alerts: list[dict[str, Any]] = []
+    encode = alert_to_ocsf_json if args.format == "ocsf" else alert_to_json
     with ExitStack() as stack:
         rejects_out = _open(args.rejects, stack, None)
         alerts_out = _open(args.alerts_out, stack, sys.stdout)
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         def on_alert(alert: dict[str, Any]) -> None:
             alerts.append(alert)
             if alerts_out is not None:
-                alerts_out.write(alert_to_json(alert) + "\n")
+                alerts_out.write(encode(alert) + "\n")
                 alerts_out.flush()
 
         stats = run_embedded(iter_records(args.paths, on_reject=on_reject), config, store,
