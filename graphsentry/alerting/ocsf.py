@@ -1,35 +1,14 @@
-"""Alerts and signals as OCSF Detection Findings (``class_uid`` 2004, OCSF 1.8.0, profile
-``cloud``), one JSON object per alert version (docs/wire-format.md, "OCSF").
+"""Alerts and signals as OCSF Detection Findings (``class_uid`` 2004) of OCSF 1.8.0 with the
+``cloud`` profile: one JSON object per alert version. The mapping, field by field, and why, is
+in docs/wire-format.md ("OCSF Detection Findings"); the tests validate every projection against
+the OCSF 1.8.0 JSON Schema of ``detection_finding``.
 
 :func:`alert_to_ocsf` projects a ``GraphAlert`` dict (``schemas/graph_alert.avsc``, as the alert
-layer renders it, or its JSON form with ISO-8601 times) and :func:`signal_to_ocsf` a
-``GraphSignal`` dict; both return a JSON-ready dict (only ``str``, ``int``, ``bool``, ``list``,
-``dict``; no ``None`` outside ``unmapped`` and evidence ``data``). The tests validate every
-projection against the OCSF 1.8.0 JSON Schema of ``detection_finding`` with the ``cloud`` profile.
-
-Mapping, in short (the full table is in docs/wire-format.md):
-
-* ``finding_info.uid`` = ``alert_id`` (``signal_id``); ``metadata.correlation_uid`` = the same,
-  ``metadata.uid`` = ``<id>:<revision>`` (one OCSF event per version), ``metadata.sequence`` =
-  revision; ``activity_id`` 1 Create for revision 1, 2 Update after; ``type_uid`` =
-  200400 + ``activity_id``.
-* ``status_id`` 1 New (revision 1), 2 In Progress (later revisions), 3 Suppressed when the
-  alert's status is ``suppressed`` (a signal: any exception covers it); the analytic's
-  ``state_id`` is then 2 Suppressed (the customer suppressed the detection), else 1 Active.
-* Times are epoch milliseconds (OCSF ``timestamp_t``). ``time`` is the alert's ``last_seen``: the
-  event time of the latest evidence, i.e. the earliest moment this version of the finding could
-  exist. Never the wall clock, so a replay projects every alert version to the identical
-  finding; when an alert was emitted is the Kafka message timestamp. ``start_time`` /
-  ``end_time`` = first / last seen, ``count`` = events the finding rests on.
-* ``finding_info.attacks``: one entry per (technique, tactic) pair where the technique belongs to
-  that tactic in MITRE ATT&CK (tables below), a technique-only entry when none of the finding's
-  tactics holds it, a tactic-only entry for each tactic no technique covers.
-* ``resources``: the application(s), service principal and user (``role_id`` 2 Actor);
-  ``evidences``: the detector evidence (``data``), one per source IP, user agent and sample
-  request id, each with the principal as ``actor``; ``observables`` index IP addresses (type 2),
-  user agents (16), resource uids (10) and names (38), and the principal's user uid (31).
-* ``unmapped``: the alert fields OCSF has no attribute for (window, stages, promotion,
-  exceptions, identity type, enrichment availability, signal context).
+layer renders it, or its JSON form with ISO-8601 times), :func:`signal_to_ocsf` a ``GraphSignal``
+dict. Both return plain JSON data (no ``None`` outside ``unmapped`` and evidence ``data``) that
+depends only on the input dict: ``time`` is the alert's ``last_seen`` (event time of its latest
+evidence, the earliest moment this version can exist), never the wall clock, so a replay
+projects every alert version to the identical finding.
 """
 
 from __future__ import annotations
@@ -147,7 +126,6 @@ def alert_to_ocsf(alert: Mapping[str, Any]) -> dict[str, Any]:
         info["related_analytics"] = [_analytic(d, False)
                                      for d in sorted({str(s["detector"]) for s in signals})]
     finding["unmapped"] = {
-        "kind": kind,
         "stage": alert.get("stage"),
         "stages": list(alert.get("stages") or ()),
         "window_start": _ms(alert["window_start"]),
@@ -175,7 +153,6 @@ def signal_to_ocsf(signal: Mapping[str, Any]) -> dict[str, Any]:
     finding["finding_info"]["types"] = ["signal"]
     enrichment = signal.get("enrichment") or {}
     finding["unmapped"] = {
-        "kind": "signal",
         "stage": signal.get("stage"),
         "window_start": _ms(signal["window_start"]),
         "window_end": _ms(signal["window_end"]),
@@ -293,7 +270,7 @@ def _finding(rec: Mapping[str, Any], *, uid: str, is_alert: bool, suppressed: bo
             "profiles": list(PROFILES),
             "product": {"name": PRODUCT_NAME, "vendor_name": VENDOR_NAME,
                         "version": _product_version()},
-            "uid": f"{uid}:{revision}",
+            "uid": f"{uid}:{revision}:{'suppressed' if suppressed else 'open'}",
             "correlation_uid": uid,
             "sequence": revision,
             "event_code": detector,

@@ -232,6 +232,20 @@ def test_suppressed_alert(validator: Draft202012Validator) -> None:
         assert f["unmapped"]["suppressed_by"] == ["exc-backup-window"]
 
 
+def test_a_status_change_is_its_own_event(validator: Draft202012Validator) -> None:
+    """An exception that comes to cover an unchanged alert re-emits the same revision with
+    another status: a distinct OCSF event (metadata.uid), the same finding."""
+    lay, book = layer()
+    signal = make_signal("app_credential_added", T0, final=False)
+    first = lay.on_signal(book, signal, APP_INFO, True)[1]
+    second = lay.on_signal(book, signal, APP_INFO, True, ("exc-late",))[1]
+    assert [a["revision"] for a in first + second] == [1, 1]
+    a, b = (check(ocsf.alert_to_ocsf(x), validator) for x in first + second)
+    assert (a["status_id"], b["status_id"]) == (1, 3)
+    assert a["finding_info"]["uid"] == b["finding_info"]["uid"]
+    assert a["metadata"]["uid"] != b["metadata"]["uid"]
+
+
 def test_risk_alert(validator: Draft202012Validator) -> None:
     alerts = correlated(("mailbox_enumeration", "storage_exfiltration"))
     risk = [a for a in alerts if a["kind"] == "risk"]
