@@ -43,9 +43,11 @@ STATUSES = {STATUS_NEW: "New", STATUS_IN_PROGRESS: "In Progress",
             STATUS_SUPPRESSED: "Suppressed"}
 CONFIDENCE_IDS = {"low": 1, "medium": 2, "high": 3}
 CONFIDENCES = {0: "Unknown", 1: "Low", 2: "Medium", 3: "High"}
-RISK_LEVELS = ((21, 1, "Low"), (47, 2, "Medium"), (73, 3, "High"), (100, 4, "Critical"))
+RISK_LEVELS = ((0, 0, "Info"), (21, 1, "Low"), (47, 2, "Medium"), (73, 3, "High"),
+               (100, 4, "Critical"))
 """(highest risk score, ``risk_level_id``, caption): Elastic's risk-score ladder (low 21,
-medium 47, high 73, critical 99), which the risk model's severity points follow."""
+medium 47, high 73, critical 99), which the risk model's severity points follow; 0 (no score)
+is Info."""
 ANALYTIC_RULE, ANALYTIC_BEHAVIORAL, ANALYTIC_STATISTICAL = 1, 2, 3
 ANALYTIC_TYPES = {ANALYTIC_RULE: "Rule", ANALYTIC_BEHAVIORAL: "Behavioral",
                   ANALYTIC_STATISTICAL: "Statistical"}
@@ -178,8 +180,10 @@ def alert_to_ocsf_json(alert: Mapping[str, Any]) -> str:
 
 
 def attacks(tactics: Iterable[str], techniques: Iterable[str]) -> list[dict[str, Any]]:
-    """OCSF ``attack`` objects for ATT&CK tactic and technique ids (see the module doc);
-    unknown ids keep their ``uid`` without a name."""
+    """OCSF ``attack`` objects for ATT&CK tactic and technique ids: one per (technique,
+    tactic) where the technique belongs to that tactic (:data:`TECHNIQUES`), a technique-only
+    one when none of ``tactics`` holds it, a tactic-only one per tactic no technique covers;
+    sorted by technique, then tactic. Unknown ids keep their ``uid`` without a name."""
     tactic_ids = sorted(set(tactics))
     out: list[dict[str, Any]] = []
     covered: set[str] = set()
@@ -201,7 +205,7 @@ def attacks(tactics: Iterable[str], techniques: Iterable[str]) -> list[dict[str,
 
 
 def risk_level(score: int) -> tuple[int, str]:
-    """(``risk_level_id``, caption) of a 1-100 risk score (:data:`RISK_LEVELS`)."""
+    """(``risk_level_id``, caption) of a 0-100 risk score (:data:`RISK_LEVELS`)."""
     for top, level, caption in RISK_LEVELS:
         if score <= top:
             return level, caption

@@ -370,8 +370,8 @@ def test_analytic_types_follow_the_detector_kind() -> None:
 
 
 def test_risk_levels() -> None:
-    assert [ocsf.risk_level(s)[0] for s in (1, 21, 22, 47, 48, 73, 74, 100)] == \
-        [1, 1, 2, 2, 3, 3, 4, 4]
+    assert [ocsf.risk_level(s)[0] for s in (0, 1, 21, 22, 47, 48, 73, 74, 100)] == \
+        [0, 1, 1, 2, 2, 3, 3, 4, 4]
 
 
 # -- any alert the layer can produce ------------------------------------------------------------
