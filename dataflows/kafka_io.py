@@ -1,5 +1,5 @@
 """Kafka edges of the dataflows: the activity (or raw) source, message decoding, and producers
-for alerts (Avro + JSON), dead letters, late events and ready-made ``KafkaSinkMessage``s (the
+for alerts (Avro + JSON + OCSF), dead letters, late events and ready-made ``KafkaSinkMessage``s (the
 bridge).
 
 The sinks are Bytewax ``DynamicSink``s with one producer per worker (``enable.idempotence``),
@@ -31,6 +31,7 @@ from confluent_kafka import (
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
+from graphsentry.alerting.ocsf import alert_to_ocsf_json
 from graphsentry.alerts import alert_to_avro, alert_to_json, signal_to_avro
 
 if TYPE_CHECKING:
@@ -239,7 +240,8 @@ class ProducerSink(DynamicSink[Any]):
 
 
 def alert_sink(config: Config) -> ProducerSink:
-    """Alerts as Avro on ``topics.alerts`` (key alert_id) and JSON on ``topics.alerts_json``."""
+    """Alerts as Avro on ``topics.alerts`` (key alert_id), JSON on ``topics.alerts_json`` and
+    OCSF Detection Findings (JSON) on ``topics.alerts_ocsf``, each when configured."""
     topics = config.kafka.topics
 
     def encode(alert: dict[str, Any]) -> list[tuple[str, bytes | None, bytes, list[Any]]]:
@@ -247,6 +249,9 @@ def alert_sink(config: Config) -> ProducerSink:
         out = [(topics.alerts, key, alert_to_avro(alert), AVRO_HEADERS)]
         if topics.alerts_json:
             out.append((topics.alerts_json, key, alert_to_json(alert).encode("utf-8"),
+                        JSON_HEADERS))
+        if topics.alerts_ocsf:
+            out.append((topics.alerts_ocsf, key, alert_to_ocsf_json(alert).encode("utf-8"),
                         JSON_HEADERS))
         return out
 

@@ -178,6 +178,10 @@ class Topics(Section):
     an alert has the same key, and the latest revision survives compaction."""
     alerts_json: TopicName | None = "graph.alerts.json.v1"
     """The same alerts as JSON (null: none)."""
+    alerts_ocsf: TopicName | None = None
+    """The same alerts as OCSF 1.8.0 Detection Findings (class 2004, JSON, key alert_id, one per
+    alert version; log-compact it like `alerts`), mapped as docs/wire-format.md says (null:
+    none)."""
     late: TopicName | None = "graph.activity.late.v1"
     """Events that arrived later than the allowed lateness, as JSON (null: counted only)."""
 

@@ -25,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--signals-out", metavar="FILE",
                    help="also write every signal (provisional and final) here, one JSON per "
                    "line ('-': stdout, interleaved with the alerts)")
+    p.add_argument("--format", choices=("json", "ocsf"), default="json",
+                   help="alert and signal lines: graphsentry's JSON (schemas/graph_alert.avsc, "
+                   "graph_signal.avsc) or OCSF Detection Findings (class 2004, "
+                   "docs/wire-format.md); default json")
     p.add_argument("--asn", metavar="FILE", action="append",
                    help="ip2asn TSV to enrich with (repeatable, .gz ok)")
     p.add_argument("--apps", metavar="FILE", help="app directory (Graph JSON export or CSV)")
@@ -40,6 +44,7 @@ def _open(path: str | None, stack: ExitStack, default: IO[str] | None) -> IO[str
 
 
 def run(args: argparse.Namespace) -> int:
+    from graphsentry.alerting.ocsf import alert_to_ocsf_json, signal_to_ocsf, to_json
     from graphsentry.alerts import alert_to_json, format_alert, latest_versions
     from graphsentry.config import load_config
     from graphsentry.detection import run_embedded
@@ -59,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     reject_codes: Counter[str] = Counter()
     alerts: list[dict[str, Any]] = []
     signals: list[dict[str, Any]] = []
+    ocsf = args.format == "ocsf"
+    encode = alert_to_ocsf_json if ocsf else alert_to_json
     with ExitStack() as stack:
         rejects_out = _open(args.rejects, stack, None)
         alerts_out = _open(args.alerts_out, stack, sys.stdout)
@@ -73,13 +80,14 @@ def run(args: argparse.Namespace) -> int:
         def on_alert(alert: dict[str, Any]) -> None:
             alerts.append(alert)
             if alerts_out is not None:
-                alerts_out.write(alert_to_json(alert) + "\n")
+                alerts_out.write(encode(alert) + "\n")
                 alerts_out.flush()
 
         def on_signal(signal: dict[str, Any]) -> None:
             signals.append(signal)
             if signals_out is not None:
-                signals_out.write(alert_to_json(signal) + "\n")
+                signals_out.write((to_json(signal_to_ocsf(signal)) if ocsf
+                                   else alert_to_json(signal)) + "\n")
 
         stats = run_embedded(iter_records(args.paths, on_reject=on_reject), config, store,
                              on_alert=on_alert, on_reject=on_reject, on_signal=on_signal)

@@ -105,7 +105,8 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
 
     config = job.config
     if job.alerts_topic:
-        config = config.replace("kafka.topics", alerts=job.alerts_topic, alerts_json=None)
+        config = config.replace("kafka.topics", alerts=job.alerts_topic, alerts_json=None,
+                                alerts_ocsf=None)
         alerts: Any = kafka_io.alert_sink(config)
     else:
         alerts = CallbackSink(on_alert or (lambda _a: None))
