@@ -254,7 +254,7 @@ class AttackTool(Detector):
         if ctx.profile is not None and not slot.learning:
             tool = key[2][len(TEMPLATES_PREFIX):]
             slot.peaks = (ctx.profile.peak(self._measure_key(who, tool, key[0]),
-                                           key[1] - ctx.lateness),)
+                                           key[1] - ctx.lateness - ctx.close_slack),)
         return slot
 
     @staticmethod

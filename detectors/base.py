@@ -85,6 +85,11 @@ class Facts(NamedTuple):
     """Privilege tier of the token's roles/scopes (``PRIVILEGE_TIERS``)."""
     asn: int | None = None
     """The event IP's autonomous system, when the ASN table knows it."""
+    known_network: str | None = None
+    """The event's network when the principal is established and used it before."""
+    notable: bool = False
+    """True when anything above matters for a signal's context (a new network or client, a
+    privileged token, an ASN): windows skip the rest otherwise."""
 
 
 NO_FACTS = Facts()
@@ -116,6 +121,9 @@ class EventContext(NamedTuple):
     lateness: float = 7200.0
     facts: Facts = NO_FACTS
     learning: Learning = LEARNING
+    close_slack: float = 0.0
+    """How far behind the watermark the engine may leave windows unclosed (their measures
+    not yet in the profile): baselines are sealed at ``start - lateness - close_slack``."""
 
 
 EMPTY_CONTEXT = EventContext()
@@ -237,7 +245,7 @@ class Trail:
     """The smallest :data:`TRAIL_ASNS` autonomous systems of the window's events."""
 
     def add(self, facts: Facts) -> None:
-        if facts is NO_FACTS:  # the usual event: nothing new, nothing privileged
+        if not facts.notable:  # the usual event: nothing new, nothing privileged
             return
         asn = facts.asn
         if asn is not None and asn not in self.asns:

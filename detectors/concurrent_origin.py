@@ -41,7 +41,6 @@ from detectors.base import (
     Who,
 )
 from detectors.event import GraphEvent
-from detectors.networks import network_of
 
 MAX_NETWORKS = 64
 """Networks tracked per principal and day, known and new each (beyond: not tracked)."""
@@ -123,21 +122,15 @@ class ConcurrentOrigin(Detector):
         self.params = params or Params()
 
     def accepts(self, event: GraphEvent, facts: Facts) -> bool:
-        return event.ip is not None
+        return facts.new_network is not None or facts.known_network is not None
 
     def observe(self, state: DetectorState, event: GraphEvent, ctx: EventContext,
                 who: Who) -> list[Signal]:
-        network = network_of(event.ip)
-        profile = ctx.profile
-        if network is None or profile is None:
+        facts = ctx.facts
+        new = facts.new_network is not None
+        network = facts.new_network or facts.known_network
+        if network is None:
             return []
-        new = ctx.facts.new_network == network
-        sealed = event.ts - ctx.lateness
-        if not new:  # known only when established and seen before (sealed)
-            learning = ctx.learning
-            if not (profile.knows("networks", network, sealed) and profile.established(
-                    sealed, learning.min_days, learning.min_age_seconds)):
-                return []
         length = self.params.window_seconds
         key = (length, (event.ts // length) * length, "")
         slot = state.slots.get(key)

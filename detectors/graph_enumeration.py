@@ -131,6 +131,7 @@ class GraphEnumeration(WindowedDetector[DirectoryReads]):
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
         self.windows = self.params.windows
+        self._memo: tuple[GraphEvent | None, str, bool] = (None, "", False)
 
     def relevant(self, event: GraphEvent) -> bool:
         # ``/me`` is the caller's own profile: every delegated client reads it
@@ -144,10 +145,20 @@ class GraphEnumeration(WindowedDetector[DirectoryReads]):
         acc.count(event)
         acc.families.add(event.family)
         if "{" in event.template:  # a per-object template: /groups/{id}/members
-            path = object_path(event.uri)
+            path, role = self._object(event)
             acc.objects.add(path)
-            if event.method == "GET" and canonical_template(event.template) in ROLE_TEMPLATES:
+            if role:
                 acc.role_objects.add(path)
+
+    def _object(self, event: GraphEvent) -> tuple[str, bool]:
+        """(object path, read through a role template) of an event, worked out once for all
+        its windows (the last event's answer is kept)."""
+        memo = self._memo
+        if memo[0] is not event:
+            role = (event.method == "GET"
+                    and canonical_template(event.template) in ROLE_TEMPLATES)
+            memo = self._memo = (event, object_path(event.uri), role)
+        return memo[1], memo[2]
 
     def gate(self, acc: DirectoryReads, level: int) -> bool:
         p = self.params

@@ -99,6 +99,7 @@ class OnedriveEnumeration(WindowedDetector[DriveReads]):
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
         self.windows = self.params.windows
+        self._memo: tuple[GraphEvent | None, str | None, str | None] = (None, None, None)
 
     def relevant(self, event: GraphEvent) -> bool:
         return event.family == "onedrive" and not event.is_write
@@ -108,12 +109,16 @@ class OnedriveEnumeration(WindowedDetector[DriveReads]):
 
     def add(self, acc: DriveReads, event: GraphEvent, ctx: EventContext) -> None:
         acc.count(event)
-        drive = drive_of(event)
-        if drive != f"user:{caller_id(event)}":
-            acc.drives.add(drive)
-        if event.template.endswith(LISTING_SUFFIX):
-            folder = (event.target_item or ROOT_FOLDER).lower()
-            acc.folders.add(f"{drive or '?'}/{folder}")
+        memo = self._memo
+        if memo[0] is not event:  # worked out once for all of the event's windows
+            drive = drive_of(event)
+            other = drive if drive != f"user:{caller_id(event)}" else None
+            folder = None
+            if event.template.endswith(LISTING_SUFFIX):
+                folder = f"{drive or '?'}/{(event.target_item or ROOT_FOLDER).lower()}"
+            memo = self._memo = (event, other, folder)
+        acc.drives.add(memo[1])
+        acc.folders.add(memo[2])
 
     def gate(self, acc: DriveReads, level: int) -> bool:
         p = self.params

@@ -82,12 +82,15 @@ class Ring:
     array (``float32``): ``put`` keeps the maximum, ``add`` sums. A day's slots are reset when
     a newer day takes its place in the ring; writes older than the ring are ignored."""
 
-    __slots__ = ("per_day", "stamps", "values")
+    __slots__ = ("last", "per_day", "stamps", "values")
 
     def __init__(self, per_day: int) -> None:
         self.per_day = per_day
         self.stamps = array("i", [-1] * RING_DAYS)
         self.values = array("f", bytes(4 * RING_DAYS * per_day))
+        self.last: tuple[float, float, int] = (0.0, 0.0, -1)
+        """(slot start, slot end, index) of the last write: the next one usually falls there
+        (a cache; never persisted)."""
 
     def _index(self, ts: float) -> int | None:
         day = int(ts // DAY)
@@ -97,6 +100,7 @@ class Ring:
             if stamp > day:
                 return None  # older than what the ring keeps
             self.stamps[row] = day
+            self.last = (0.0, 0.0, -1)  # a row was reset: the cached slot may be gone
             base = row * self.per_day
             for i in range(base, base + self.per_day):
                 self.values[i] = 0.0
@@ -110,9 +114,16 @@ class Ring:
             self.values[i] = value
 
     def add(self, ts: float, value: float = 1.0) -> None:
-        i = self._index(ts)
-        if i is not None:
-            self.values[i] += value
+        start, end, i = self.last
+        if not start <= ts < end:
+            found = self._index(ts)
+            if found is None:
+                return
+            i = found
+            width = DAY / self.per_day
+            begin = (ts // width) * width
+            self.last = (begin, begin + width, i)
+        self.values[i] += value
 
     def _rows(self, before: float) -> list[tuple[int, int]]:
         """(row, sealed slots) for the days of the ring within :data:`RING_DAYS` days before
@@ -170,6 +181,7 @@ class Ring:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Ring:
         ring = cls(int(data["per_day"]))
+        ring.last = (0.0, 0.0, -1)
         stamps = [int(s) for s in data["stamps"]]
         values = array("f")
         values.frombytes(base64.b64decode(data["values"]))
@@ -190,6 +202,7 @@ class Ring:
 def _ring_from_parts(per_day: int, stamps: array[int], values: array[float]) -> Ring:
     ring = Ring.__new__(Ring)
     ring.per_day, ring.stamps, ring.values = per_day, stamps, values
+    ring.last = (0.0, 0.0, -1)
     return ring
 
 

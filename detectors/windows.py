@@ -27,7 +27,6 @@ from typing import Any, Generic, TypeVar
 
 from detectors._accumulators import Activity
 from detectors.base import (
-    NO_FACTS,
     Detector,
     DetectorState,
     EventContext,
@@ -136,7 +135,8 @@ class WindowedDetector(Detector, Generic[A]):
         if self.measures and profile is not None and not slot.learning and who is not None:
             length, start, _ = key
             at = None if length >= DAY else start
-            slot.peaks = tuple(profile.peak(k, start - ctx.lateness, at)
+            sealed = start - ctx.lateness - ctx.close_slack
+            slot.peaks = tuple(profile.peak(k, sealed, at)
                                for k in self.measure_keys(who, length))
 
     def _crosses(self, acc: A, level: int, slot: Slot, key: SlotKey, ctx: EventContext,
@@ -161,7 +161,7 @@ class WindowedDetector(Detector, Generic[A]):
         for level, slot in enumerate(slots):  # the hot loop: one pass per window length
             acc = slot.acc
             add(acc, event, ctx)
-            if facts is not NO_FACTS:
+            if facts.notable:
                 slot.trail.add(facts)
             if not slot.fired and gate(acc, level):
                 length = self.windows[level]

@@ -55,6 +55,10 @@ from graphsentry.alerting.book import AlertBook, AlertLayer
 from graphsentry.alerting.exceptions import ExceptionSet
 from graphsentry.alerting.policy import AlertPolicy
 
+CLOSE_SLACK = 1800.0
+"""Event-time seconds windows may stay open past the watermark before a close pass (one pass
+per half hour of a principal's clock rather than one per event); baselines are sealed that
+much earlier (``EventContext.close_slack``), so the answer stays the same in every order."""
 ALL_APPS = "*"
 """The app key of the state of ``principal_wide`` detectors."""
 EXPIRE_EVERY = 600.0
@@ -148,6 +152,7 @@ class DetectionEngine:
         self.lateness = self.settings.lateness
         self.clock = clock
         self._by_shape: dict[tuple[Any, ...], Dispatch] = {}
+        self._by_id = {d.meta.id: d for d in detectors}
         self.counters = EngineCounters()
 
     @classmethod
@@ -197,7 +202,7 @@ class DetectionEngine:
         if ts > state.max_ts:
             state.max_ts = ts
             watermark = ts - lateness
-            if watermark >= state.next_close:
+            if watermark >= state.next_close + CLOSE_SLACK:
                 self.close(state, watermark, parts, out)
             if ts - state.expired_at >= EXPIRE_EVERY:
                 self._expire(state, watermark)
@@ -208,7 +213,7 @@ class DetectionEngine:
             profile = state.profile
             facts = self.facts(profile, event, parts.asn)
             ctx = EventContext(profile, parts.asn, parts.asn_name, parts.app, parts.available,
-                               lateness, facts, self.settings.learning)
+                               lateness, facts, self.settings.learning, CLOSE_SLACK)
             own_app = state.apps.get(event.app_id)
             signals: list[Signal] = []
             for det_id, detector, ask in dispatch:
@@ -242,13 +247,15 @@ class DetectionEngine:
         ``ts - lateness`` (so the same in every arrival order within the lateness)."""
         sealed = event.ts - self.lateness
         learning = self.settings.learning
-        new_network, new_client = None, False
+        new_network, known_network, new_client = None, None, False
         if profile.established(sealed, learning.min_days, learning.min_age_seconds):
             network = network_of(event.ip)
-            if (network is not None and not profile.saturated(profile.networks)
-                    and not known_before(profile.networks, network, sealed)
-                    and not (asn is not None and known_before(profile.asns, asn, sealed))):
-                new_network = network
+            if network is not None:
+                if known_before(profile.networks, network, sealed):
+                    known_network = network
+                elif not profile.saturated(profile.networks) and not (
+                        asn is not None and known_before(profile.asns, asn, sealed)):
+                    new_network = network
             agent = event.user_agent
             if not known_before(profile.apps, event.app_id, sealed) or (
                     event.identity_type == "app_only" and agent and not (
@@ -256,9 +263,11 @@ class DetectionEngine:
                             profile.user_agents, agent[:MAX_USER_AGENT_LENGTH], sealed))):
                 new_client = True
         privilege = privilege_of(event)
-        if new_network is None and not new_client and privilege == "low" and asn is None:
+        notable = (new_network is not None or new_client or privilege != "low"
+                   or asn is not None)
+        if not notable and known_network is None:
             return NO_FACTS
-        return Facts(new_network, new_client, privilege, asn)
+        return Facts(new_network, new_client, privilege, asn, known_network, notable)
 
     def _dispatch(self, event: GraphEvent) -> Dispatch:
         shape = shape_of(event)
@@ -277,7 +286,8 @@ class DetectionEngine:
         """Windowless detectors on an event later than the lateness (no state, no learning)."""
         facts = self.facts(state.profile, event, parts.asn)
         ctx = EventContext(state.profile, parts.asn, parts.asn_name, parts.app,
-                           parts.available, self.lateness, facts, self.settings.learning)
+                           parts.available, self.lateness, facts, self.settings.learning,
+                           CLOSE_SLACK)
         who = Who.of(event)
         signals: list[Signal] = []
         for _det_id, detector, ask in self._dispatch(event):
@@ -292,24 +302,29 @@ class DetectionEngine:
               out: Emits) -> None:
         """Finalize every window of the principal that ends at or before ``watermark``."""
         next_close = math.inf
-        by_id = {d.meta.id: d for d in self.detectors}
+        by_id = self._by_id
         for app in state.apps.values():
-            ctx = EventContext(state.profile, None, None, parts.app if parts.app is not None
-                               and parts.app.app_id == app.who.app_id else None,
-                               parts.available, self.lateness, Facts(), self.settings.learning)
+            ctx: EventContext | None = None
             signals: list[Signal] = []
             for det_id, det_state in list(app.detectors.items()):
-                detector = by_id.get(det_id)
-                if detector is None:  # no longer enabled
-                    del app.detectors[det_id]
-                    continue
                 if watermark >= det_state.next_close:
+                    detector = by_id.get(det_id)
+                    if detector is None:  # no longer enabled
+                        del app.detectors[det_id]
+                        continue
+                    if ctx is None:
+                        same = parts.app is not None and parts.app.app_id == app.who.app_id
+                        ctx = EventContext(state.profile, None, None,
+                                           parts.app if same else None, parts.available,
+                                           self.lateness, NO_FACTS, self.settings.learning,
+                                           CLOSE_SLACK)
                     signals.extend(detector.close(det_state, watermark, ctx, app.who))
-                if not det_state.slots:
-                    del app.detectors[det_id]
-                elif det_state.next_close < next_close:
+                    if not det_state.slots:
+                        del app.detectors[det_id]
+                        continue
+                if det_state.next_close < next_close:
                     next_close = det_state.next_close
-            if signals:
+            if signals and ctx is not None:
                 self._alert(state, signals, parts._replace(app=ctx.app), out)
         state.next_close = next_close
 
@@ -338,8 +353,16 @@ class DetectionEngine:
             layer.created.clear()
 
     def _expire(self, state: PrincipalState, watermark: float) -> None:
+        # Request ids are kept in arrival order, close to time order: drop from the front
+        # while they are older than the watermark (a late one may stay a while longer; it
+        # only ever matches a duplicate of itself, and the capacity bounds the dict).
         seen = state.seen
-        for request_id in [r for r, ts in seen.items() if ts < watermark]:
+        old = []
+        for request_id, ts in seen.items():
+            if ts >= watermark:
+                break
+            old.append(request_id)
+        for request_id in old:
             del seen[request_id]
         if state.book is not None:
             self.layer.expire(state.book, watermark)
