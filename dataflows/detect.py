@@ -206,13 +206,14 @@ class Enricher:
             self.refresh()
         seen, refetch = self.seen, self.refetch_after
         wanted: dict[str, float] = {}
-        for event in events:
-            key = event.principal_key
+        keys = [f"{e.tenant_id}/{e.principal_id}" for e in events]  # event.principal_key
+        for event, key in zip(events, keys, strict=True):
             last = seen.get(key)
-            if (last is None or event.ts - last > refetch) and key not in wanted:
-                wanted[key] = event.ts
-            if last is None or event.ts > last:
-                seen[key] = event.ts
+            ts = event.ts
+            if last is None or ts > last:
+                seen[key] = ts
+                if (last is None or ts - last > refetch) and key not in wanted:
+                    wanted[key] = ts
         while len(seen) > SEEN_CAPACITY:
             del seen[next(iter(seen))]
         store = self.holder.get()
@@ -227,8 +228,7 @@ class Enricher:
         out: list[tuple[str, tuple[GraphEvent, CtxParts]]] = []
         append = out.append
         asns, apps, available = lookup.asns, lookup.apps, lookup.available
-        for event in events:
-            key = event.principal_key
+        for event, key in zip(events, keys, strict=True):
             if profiles:
                 profile = profiles.pop(key, None)
                 if profile is not None:
@@ -250,13 +250,21 @@ class Enricher:
 
 class Clock:
     """What the detection step shares in one process: the newest event time it processed
-    (for idle eviction) and whether the store takes evicted principals."""
+    (for idle eviction), whether the store takes evicted principals, and the next idle check
+    (one datetime per second of wall clock, not one per key and batch)."""
 
     def __init__(self, holder: StoreHolder, idle_seconds: float, check_seconds: float) -> None:
         self.holder = holder
         self.idle_seconds = idle_seconds
         self.check = timedelta(seconds=check_seconds)
         self.max_ts = float("-inf")
+        self._next: tuple[float, datetime] = (0.0, datetime.now(UTC))
+
+    def next_check(self) -> datetime:
+        now = time.monotonic()
+        if now >= self._next[0]:
+            self._next = (now + 1.0, datetime.now(UTC) + self.check)
+        return self._next[1]
 
 
 class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any], Any]):
@@ -284,7 +292,7 @@ class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any
         return _tagged(out), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return datetime.now(UTC) + self.clock.check
+        return self.clock.next_check()
 
     def on_notify(self) -> tuple[list[tuple[str, Any]], bool]:
         """Evict the principal when it has been idle long enough (by this process's event
