@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
@@ -197,13 +198,6 @@ def _timed(message: Outgoing | TimedOutgoing) -> TimedOutgoing:
     return message if len(message) == 5 else (*message, 0)
 
 
-def _from_report(msg: Message) -> TimedOutgoing:
-    """A delivery report's message, to be produced again as it was."""
-    kind, millis = msg.timestamp()
-    return (str(msg.topic()), msg.key(), msg.value() or b"", list(msg.headers() or []),
-            int(millis) if kind and millis and millis > 0 else 0)
-
-
 class _Delivery:
     """One producer and the delivery protocol of the module docstring."""
 
@@ -215,14 +209,17 @@ class _Delivery:
         self.producer = Producer(self.settings)
         self.stats, self.refuse, self.stop = stats, refuse, stop
         self.where = redact(str(settings.get("bootstrap.servers", "?")))
-        self._failed: list[tuple[ConfluentKafkaError, Message]] = []
+        self._failed: list[tuple[ConfluentKafkaError, TimedOutgoing]] = []
         self._acked: Counter[str] = Counter()
 
-    def _report(self, err: ConfluentKafkaError | None, msg: Message) -> None:
+    def _report(self, message: TimedOutgoing, err: ConfluentKafkaError | None,
+                _msg: Message) -> None:
+        """Delivery report of ``message`` (kept as produced: a failed report's own timestamp
+        is not the one that was sent)."""
         if err is None:
-            self._acked[str(msg.topic())] += 1
+            self._acked[message[0]] += 1
         else:
-            self._failed.append((err, msg))
+            self._failed.append((err, message))
 
     def _send(self, messages: Sequence[TimedOutgoing]) -> list[tuple[ConfluentKafkaError,
                                                                      TimedOutgoing]]:
@@ -235,7 +232,8 @@ class _Delivery:
             while True:
                 try:
                     producer.produce(topic, value=value, key=key, headers=headers,
-                                     timestamp=timestamp, on_delivery=self._report)
+                                     timestamp=timestamp,
+                                     on_delivery=partial(self._report, message))
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     producer.poll(0.1)
@@ -244,7 +242,7 @@ class _Delivery:
                     break
             producer.poll(0)
         self._flush()
-        return local + [(err, _from_report(msg)) for err, msg in self._failed]
+        return local + self._failed
 
     def _flush(self) -> None:
         give_up = None

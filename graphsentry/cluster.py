@@ -210,10 +210,10 @@ class LogDir:
     def file(self, index: int) -> Path:
         return self.path / f"{self.name}-{index}.log"
 
-    def mention(self) -> str:
-        used = [p for p in sorted(self.path.glob("*.log")) if p.stat().st_size > 0]
-        return f" (native output: {used[0]})" if len(used) == 1 else (
-            f" (native output: {self.path})" if used else "")
+    def mention(self, index: int) -> str:
+        """`` (details: FILE)`` when process ``index`` left output there, else nothing."""
+        log = self.file(index)
+        return f" (details: {log})" if log.exists() and log.stat().st_size > 0 else ""
 
 
 def _die_with_parent() -> None:
@@ -259,6 +259,8 @@ class _Failure:
     index: int
     cause: str
     lost_peer: bool
+    named: bool = False
+    """The cause already names the process."""
 
 
 def _primary(failures: list[_Failure]) -> _Failure:
@@ -326,7 +328,7 @@ def run_spawned(build: Build, job: Any, processes: int, name: str,
                     if i not in {f.index for f in failures}:
                         how = (f"was killed by {signal.Signals(-code).name}" if code < 0
                                else f"exited with status {code}")
-                        failures.append(_Failure(i, f"process {name}-{i} {how}", False))
+                        failures.append(_Failure(i, f"process {name}-{i} {how}", False, True))
             if failures:
                 _stop_all(children, STOP_OTHERS_S)
                 while True:  # the others' reports (usually: lost connection)
@@ -335,9 +337,9 @@ def run_spawned(build: Build, job: Any, processes: int, name: str,
                     if len(failures) + len(done) == before:
                         break
                 primary = _primary(failures)
-                where = "" if processes == 1 else f"{name}-{primary.index}: "
-                raise ClusterFailed(f"{where}{primary.cause}{logs.mention() if logs else ''}",
-                                    list(done.values()))
+                where = "" if processes == 1 or primary.named else f"{name}-{primary.index}: "
+                details = logs.mention(primary.index) if logs and not primary.named else ""
+                raise ClusterFailed(f"{where}{primary.cause}{details}", list(done.values()))
             if len(done) == processes:
                 break
     except KeyboardInterrupt as exc:

@@ -116,19 +116,22 @@ def check_services(config: Any) -> None:
                   f"{config.redis.retry_seconds:g}s", file=sys.stderr)
 
 
-def summary(reports: list[dict[str, Any]]) -> str:
-    """One line over the processes' reports (acknowledged: summed over every attempt)."""
+def summary(attempts: list[list[dict[str, Any]]]) -> str:
+    """One line: the last attempt's counters (per process: what it processed since its
+    snapshot), and what Kafka acknowledged over every attempt."""
     from dataflows.kafka_io import DeliveryStats
 
-    totals = {name: sum(int(r.get(name, 0)) for r in reports) for name in COUNTERS}
+    last = attempts[-1] if attempts else []
+    totals = {name: sum(int(r.get(name, 0)) for r in last) for name in COUNTERS}
     delivery = DeliveryStats()
-    for report in reports:
+    for report in (r for attempt in attempts for r in attempt):
         delivery.merge(report.get("delivery", {}))
-    per_process = ", ".join(str(r.get("events", 0)) for r in reports)
-    alerts = sum(int(r.get("alerts", 0)) for r in reports)
+    per_process = ", ".join(str(r.get("events", 0)) for r in last)
+    alerts = sum(int(r.get("alerts", 0)) for r in last)
+    over = f" over {len(attempts)} attempts" if len(attempts) > 1 else ""
     return (" ".join(f"{name}={totals[name]}" for name in COUNTERS[:5]) + f" alerts={alerts}"
             f" enrichment_unavailable_batches={totals['enrichment_unavailable_batches']}"
-            f" (events per process: {per_process}); acknowledged by Kafka: "
+            f" (events per process: {per_process}); acknowledged by Kafka{over}: "
             f"{delivery.summary() or 'nothing'}")
 
 
@@ -159,36 +162,36 @@ def _run(args: argparse.Namespace, config: Any) -> int:
           f"{redact(kafka.bootstrap)}{'' if job.tail else ' until its end'}"
           f"{f', recovery in {args.recovery_dir}' if args.recovery_dir else ''}",
           file=sys.stderr)
-    reports: list[dict[str, Any]] = []
+    attempts: list[list[dict[str, Any]]] = []
     started = time.perf_counter()
 
     def once(attempt: int) -> list[dict[str, Any]]:
+        attempts.append([])
         if attempt > 1:
             try:
                 check_services(config)
             except GraphsentryError as exc:  # e.g. the broker is still away: try again later
                 raise ClusterFailed(str(exc)) from None
         try:
-            return run_spawned(build_detect, job, args.processes, "detect", lambda _n: None,
-                               STOP_GRACE_SECONDS, logs)
-        except ClusterFailed as failure:
-            reports.extend(failure.results)
+            attempts[-1] = run_spawned(build_detect, job, args.processes, "detect",
+                                       lambda _n: None, STOP_GRACE_SECONDS, logs)
+        except (ClusterFailed, ClusterInterrupted) as failure:
+            attempts[-1] = failure.results
             raise
+        return attempts[-1]
 
     try:
-        done, restarts = supervise(once, name="run", restart=bool(args.recovery_dir))
+        _, restarts = supervise(once, name="run", restart=bool(args.recovery_dir))
     except ClusterFailed as failure:
         print(f"graphsentry run: error: {failure.cause}", file=sys.stderr)
         return 1
     except (ClusterInterrupted, Interrupted) as stop:
-        reports.extend(getattr(stop, "results", []))
-        print(f"graphsentry run: stopped by {_signal_name(stop.signum)}: {summary(reports)}",
+        print(f"graphsentry run: stopped by {_signal_name(stop.signum)}: {summary(attempts)}",
               file=sys.stderr)
         return exit_code(stop.signum)
-    reports.extend(done)
     after = f" after {restarts} restart(s)" if restarts else ""
-    print(f"graphsentry run: {summary(reports)} in {time.perf_counter() - started:.1f}s{after}",
-          file=sys.stderr)
+    print(f"graphsentry run: {summary(attempts)} in {time.perf_counter() - started:.1f}s"
+          f"{after}", file=sys.stderr)
     return 0
 
 

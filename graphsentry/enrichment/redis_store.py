@@ -155,9 +155,9 @@ class RedisStore:
 
     def probe(self) -> str | None:
         """Start-up check: None when Redis answers; ``cannot reach Redis at …`` when it cannot
-        be reached (refused, timed out, unknown host: it may come back); raises :class:`GraphsentryError`
-        for a configuration problem that retrying cannot fix (authentication, database index,
-        TLS mismatch)."""
+        be reached (refused, timed out, unknown host: it may come back); raises
+        :class:`GraphsentryError` for a configuration problem that retrying cannot fix
+        (authentication, database index, TLS mismatch)."""
         last = ""
         for attempt in range(PROBE_ATTEMPTS):
             try:
