@@ -18,14 +18,17 @@ MASK = "***"
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@'\"]*)@")
 # key=value / key: value pairs whose key names a secret (connection strings, config dumps,
 # URL query strings, librdkafka property listings).
-_SECRET_KEYS = (r"password|passwd|pwd|secret|token|sig|signature|sharedaccesskey|accountkey"
-                r"|sharedaccesssignature|apikey|api_key|access_key|client_secret|credential")
+_SECRET_KEYS = (r"password|passwd|secret|token|sharedaccesskey|accountkey"
+                r"|sharedaccesssignature|apikey|api_key|access_key|credential")
+_SECRET_WORDS = r"sig|pwd"  # only as a whole key: "design", "resultSignature" are no secrets
 _KEY_VALUE = re.compile(
-    rf"(?P<key>\b[\w.$-]*(?:{_SECRET_KEYS})[\w.-]*)(?P<sep>\s*[=:]\s*)"
+    rf"(?P<key>(?:\b[\w.$-]*(?:{_SECRET_KEYS})[\w.-]*|\b(?:{_SECRET_WORDS})\b)['\"]?)"
+    r"(?P<sep>\s*[=:]\s*)"
     r"(?P<quote>['\"]?)(?P<value>[^\s;&,'\"}]+)", re.IGNORECASE)
 # A whole Event Hubs / Service Bus connection string is a secret wherever it appears.
 _CONNECTION_STRING = re.compile(r"Endpoint=sb://[^\s'\"]+", re.IGNORECASE)
-_SECRET_NAME = re.compile(rf"(?:{_SECRET_KEYS}|connection.?string|sasl\.jaas)", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    rf"(?:{_SECRET_KEYS}|connection.?string|sasl\.jaas|^(?:{_SECRET_WORDS})$)", re.IGNORECASE)
 _NOT_SECRET_NAMES = frozenset({"sasl.username", "security.protocol", "sasl.mechanism",
                                "sasl.mechanisms", "token_issued_at"})
 
@@ -55,7 +58,7 @@ def redact(text: str) -> str:
     text = _URL_USERINFO.sub(_mask_userinfo, text)
 
     def mask_pair(match: re.Match[str]) -> str:
-        if match.group("key").lower() in _NOT_SECRET_NAMES:
+        if match.group("key").strip("'\"").lower() in _NOT_SECRET_NAMES:
             return match.group(0)
         return f"{match.group('key')}{match.group('sep')}{match.group('quote')}{MASK}"
 

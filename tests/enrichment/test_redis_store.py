@@ -116,7 +116,7 @@ def test_detection_continues_without_redis_lookups_but_not_without_history_write
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", socket_timeout_seconds=0.2)
     alerts: list[dict[str, Any]] = []
     store.sleep = lambda _seconds: None
-    with pytest.raises(Exception) as failed:  # noqa: PT011 (Bytewax wraps the cause)
+    with pytest.raises(Exception) as failed:  # Bytewax wraps the cause
         run_embedded(attack(), store=store, on_alert=alerts.append)
     cause: BaseException | None = failed.value
     while cause is not None and not isinstance(cause, StoreWriteError):
