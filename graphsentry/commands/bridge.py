@@ -25,6 +25,7 @@ from graphsentry.cluster import (
     ClusterInterrupted,
     Interrupted,
     LogDir,
+    StopEvent,
     exit_code,
     interrupt_on_signals,
     native_stderr,
@@ -157,9 +158,10 @@ class BridgeOutcome:
 
 
 def _in_process(job: BridgeJob, advance: Callable[[int], None], logs: LogDir,
-                outcome: BridgeOutcome) -> None:
+                outcome: BridgeOutcome, stop: StopEvent) -> None:
     """One attempt in this process (also the only way to read stdin)."""
-    stop = stop_on_signals(abort_on_repeat=True)
+    if stop.is_set():
+        raise Interrupted(stop.signum or signal.SIGINT)
     flow, options, report = build_bridge(job, 0, advance, stop)
     try:
         run_in_process(flow, options, logs.file(0), redirect=False)
@@ -173,9 +175,11 @@ def _in_process(job: BridgeJob, advance: Callable[[int], None], logs: LogDir,
         outcome.signum = stop.signum or signal.SIGINT
 
 
-def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> BridgeOutcome:
+def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None,
+           check: Callable[[], None] | None = None) -> BridgeOutcome:
     """Run the bridge, restarting from the last snapshot after a failure when it has a
-    recovery directory; raises :class:`ClusterFailed` when it gives up."""
+    recovery directory (``check()`` first: the services are back); raises
+    :class:`ClusterFailed` when it gives up."""
     from dataflows.bridge import BridgeCounters
     from dataflows.kafka_io import DeliveryStats
     from graphsentry.progress import Progress
@@ -185,14 +189,30 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> 
     show = progress if job.paths is not None else False  # no byte count for a topic
     outcome = BridgeOutcome(BridgeCounters(), DeliveryStats())
     logs = LogDir("bridge")
+    if processes == 1:
+        stop = stop_on_signals(abort_on_repeat=True)
+    else:
+        interrupt_on_signals()
+
+    def pause(seconds: float) -> None:
+        """The wait before a restart; a signal ends it (and the run)."""
+        if processes > 1:
+            time.sleep(seconds)  # interrupt_on_signals raises Interrupted
+        elif stop.wait(seconds):
+            raise Interrupted(stop.signum or signal.SIGINT)
+
     with native_stderr(logs.file(0) if processes == 1 else None), \
             Progress(total, "bridge", force=show or None) as bar:
 
-        def once(_attempt: int) -> None:
+        def once(attempt: int) -> None:
+            if attempt > 1 and check is not None:
+                try:
+                    check()
+                except GraphsentryError as exc:  # e.g. the broker is still away
+                    raise ClusterFailed(str(exc)) from None
             if processes == 1:
-                _in_process(job, bar.advance, logs, outcome)
+                _in_process(job, bar.advance, logs, outcome, stop)
                 return
-            interrupt_on_signals()
             try:
                 outcome.add(run_spawned(build_bridge, job, processes, "bridge", bar.advance,
                                         STOP_GRACE_SECONDS, logs))
@@ -202,7 +222,7 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> 
 
         try:
             _, outcome.restarts = supervise(once, name="bridge",
-                                            restart=job.recovery_dir is not None)
+                                            restart=job.recovery_dir is not None, sleep=pause)
         except ClusterInterrupted as stop:
             outcome.add(stop.results)
             outcome.signum = stop.signum
@@ -224,10 +244,14 @@ def run(args: argparse.Namespace) -> int:
     kafka = config.kafka
     if args.input:
         _check_inputs(args.input, args.processes)
-    else:
-        check_topics(_client_settings(config, kafka.consumer), [kafka.topics.raw], "raw")
-    check_topics(_client_settings(config, kafka.producer),
-                 [kafka.topics.activity, kafka.topics.dlq], "output")
+
+    def check() -> None:
+        if not args.input:
+            check_topics(_client_settings(config, kafka.consumer), [kafka.topics.raw], "raw")
+        check_topics(_client_settings(config, kafka.producer),
+                     [kafka.topics.activity, kafka.topics.dlq], "output")
+
+    check()
     if args.recovery_dir:
         prepare_recovery(args.recovery_dir)
     job = BridgeJob(config, tuple(args.input) if args.input else None,
@@ -239,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
           f"(dead letters: {kafka.topics.dlq}) on {redact(kafka.bootstrap)}", file=sys.stderr)
     started = time.perf_counter()
     try:
-        outcome = bridge(job, args.processes, args.progress or None)
+        outcome = bridge(job, args.processes, args.progress or None, check)
     except ClusterFailed as failure:
         print(f"graphsentry bridge: error: {failure.cause}", file=sys.stderr)
         return 1

@@ -11,10 +11,12 @@ activity topic's messages, duplicates included."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -164,4 +166,55 @@ def test_a_far_future_record_among_good_ones(fault_stack: FaultStack, workload: 
     assert len(about_it) == 1, letters
     assert about_it[0]["reason"].split(":")[0] in ("future_timestamp", "broker_rejected")
     assert "did not acknowledge" not in done.stderr
+    result.check()
+
+
+def test_broker_away_longer_than_the_delivery_timeout(
+        fault_stack: FaultStack, workload: Workload, kafka_bootstrap: str,
+        topic_factory: Callable[..., str], tmp_path: Path, fault_report: list[str]) -> None:
+    """Raw input on the shared broker, outputs on the suite's broker, stopped for 20 s while
+    the bridge is producing (``message.timeout.ms`` 1500): the sink retries in place, fails
+    its batch, and the bridge restarts from its last snapshot until the broker is back."""
+    started = time.monotonic()
+    topics = {"raw": topic_factory(1, "raw"), "activity": fault_stack.topic("activity", 2),
+              "dlq": fault_stack.topic("dlq")}
+    config = tmp_path / "bridge.yaml"
+    config.write_text(yaml.safe_dump({
+        "kafka": {"bootstrap": kafka_bootstrap, "topics": topics,
+                  "producer": {"bootstrap.servers": fault_stack.bootstrap,
+                               "message.timeout.ms": 1500}},
+        "bytewax": {"epoch_seconds": 0.5, "batch_size": 5}}))
+    lines = [line for line in workload.raw.read_bytes().splitlines() if line.strip()]
+    half = len(lines) // 2
+    produce_raw(kafka_bootstrap, topics["raw"], lines[:half])
+    live = subprocess.Popen([sys.executable, "-m", "graphsentry.cli", "bridge", "--config",
+                             str(config), "--recovery-dir", str(tmp_path / "recovery")],
+                            env=_env(), cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(read_all(fault_stack.bootstrap, topics["activity"])) > 0,
+             "the bridge producing", process=live)
+    fault_stack.down("kafka")
+    outage = time.monotonic()
+    produce_raw(kafka_bootstrap, topics["raw"], lines[half:])
+    time.sleep(20)
+    fault_stack.up("kafka")
+    down_for = time.monotonic() - outage
+    expected = list(iter_records([str(workload.raw)]))
+    wait_for(lambda: {dedup_key(r) for r in expected} <= set(
+        arrived(read_all(fault_stack.bootstrap, topics["activity"]))[0]),
+        "every record bridged after the outage", process=live)
+    live.send_signal(signal.SIGTERM)
+    _, stderr = live.communicate(timeout=60)
+    assert live.returncode == 143, stderr[-3000:]
+    restarts = stderr.count("restarting from the last snapshot")
+    assert restarts >= 1 and "_MSG_TIMED_OUT" in stderr, stderr
+
+    by_record, got = arrived(read_all(fault_stack.bootstrap, topics["activity"]))
+    differing = [k for k, bodies in by_record.items() if len(bodies) > 1]
+    result = Comparison.of(embedded_alerts(expected), embedded_alerts(got))
+    fault_report.append(
+        f"broker down {down_for:.0f}s under graphsentry bridge (message.timeout.ms 1500): 0 "
+        f"input records lost, {len(got) - len(by_record)} duplicate activity messages "
+        f"({len(differing)} records with differing messages), {restarts} supervised "
+        f"restart(s); detection over what arrived: {result.figures()}; {elapsed(started)}")
+    assert not differing
     result.check()
