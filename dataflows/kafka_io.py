@@ -202,7 +202,8 @@ class _Delivery:
     """One producer and the delivery protocol of the module docstring."""
 
     def __init__(self, settings: dict[str, Any], stats: DeliveryStats,
-                 refuse: Callable[[TimedOutgoing, ConfluentKafkaError], TimedOutgoing] | None,
+                 refuse: Callable[[TimedOutgoing, ConfluentKafkaError],
+                                  TimedOutgoing | None] | None,
                  stop: threading.Event | None) -> None:
         self.health = ClientHealth("producer")
         self.settings = client_config(settings, self.health)
@@ -304,7 +305,7 @@ class _Delivery:
             raise DeliveryError(f"Kafka at {self.where} refused a message to {message[0]}: "
                                 f"{err.name()}: {err.str()} (no dead-letter topic to put it on)")
         letter = self.refuse(message, err)
-        if letter[0] == message[0]:
+        if letter is None:
             raise DeliveryError(f"the dead-letter topic {message[0]} refused a dead letter: "
                                 f"{err.name()}: {err.str()}")
         return letter
@@ -359,10 +360,14 @@ class ProducerSink(DynamicSink[Any]):
         self.stats = stats if stats is not None else DeliveryStats()
         self.stop = stop
 
-    def refusal(self, message: TimedOutgoing, err: ConfluentKafkaError) -> TimedOutgoing:
+    def refusal(self, message: TimedOutgoing,
+                err: ConfluentKafkaError) -> TimedOutgoing | None:
         """The dead letter of a message the broker refused for its content: the original key,
-        the producer's clock as timestamp (the refused one may be the problem)."""
-        topic, key, value, _headers, timestamp = message
+        the producer's clock as timestamp (the refused one may be the problem). A refused dead
+        letter is tried once more with the producer's clock; None when that was it already."""
+        topic, key, value, headers, timestamp = message
+        if topic == self.dlq:
+            return (topic, key, value, headers, 0) if timestamp else None
         body = {"reason": f"broker_rejected: {err.name()}: {err.str()}",
                 "raw": self.describe(topic, value)[:RAW_LIMIT],
                 "source": f"{topic} (message timestamp {timestamp})", "at": _now_iso()}

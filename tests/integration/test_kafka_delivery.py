@@ -145,3 +145,22 @@ def test_startup_check_gives_up_on_an_unreachable_cluster() -> None:
 def test_error_codes_the_sink_relies_on_exist() -> None:
     assert KafkaError._INVALID_DIFFERENT_RECORD == kafka_io.INNOCENT
     assert {KafkaError.INVALID_TIMESTAMP, KafkaError.INVALID_RECORD} <= kafka_io.CONTENT_ERRORS
+
+
+def test_a_refused_dead_letter_is_sent_again_with_the_producers_clock(
+        kafka_bootstrap: str, topic_factory: Callable[..., str]) -> None:
+    """The bridge keeps the raw message's timestamp on its dead letters; one the broker refuses
+    (a raw message stamped hours ahead) goes again, stamped now, rather than failing forever."""
+    activity, dlq = topic_factory(1, "activity"), topic_factory(1, "dlq")
+    stats = kafka_io.DeliveryStats()
+    sink = kafka_io.message_sink(sink_config(kafka_bootstrap, activity, dlq),
+                                 stats=stats).build("write", 0, 1)
+    before = now_ms()
+    letter = KafkaSinkMessage(b"hub", b'{"reason": "invalid_json: x"}', topic=dlq, headers=[],
+                              timestamp=before + 3 * HOUR_MS)
+    sink.write_batch([letter])
+    sink.close()
+    [got] = read_all(kafka_bootstrap, dlq)
+    assert got.value() == b'{"reason": "invalid_json: x"}' and got.key() == b"hub"
+    assert before <= got.timestamp()[1] < before + HOUR_MS
+    assert stats.acknowledged == {dlq: 1} and stats.refused == {"INVALID_TIMESTAMP": 1}
