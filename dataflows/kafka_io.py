@@ -284,7 +284,10 @@ class _Delivery:
                             passing.append((err, alone))
                 if passing:
                     err, message = passing[0]
-                    if err.fatal() or self.health.problem:
+                    problem = self.health.problem  # what the error callback saw meanwhile
+                    if problem and not problem.startswith("fatal"):
+                        raise DeliveryError(f"Kafka at {self.where} ({message[0]}): {problem}")
+                    if err.fatal() or problem:
                         self.producer = Producer(self.settings)  # a fatal state is final
                         self.health.problem = None
                     if attempt >= DELIVERY_ATTEMPTS:

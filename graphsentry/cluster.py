@@ -205,7 +205,16 @@ class LogDir:
         base = Path(directory) if directory else Path(tempfile.mkdtemp(prefix=f"graphsentry-"
                                                                         f"{name}-"))
         base.mkdir(parents=True, exist_ok=True)
-        self.path, self.name = base, name
+        self.path, self.name, self.temporary = base, name, directory is None
+
+    def tidy(self) -> None:
+        """Remove empty logs, and the directory too when it is a temporary one left empty."""
+        for log in self.path.glob(f"{self.name}-*.log"):
+            if log.stat().st_size == 0:
+                log.unlink()
+        if self.temporary:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()  # only when empty
 
     def file(self, index: int) -> Path:
         return self.path / f"{self.name}-{index}.log"

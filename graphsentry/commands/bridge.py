@@ -182,24 +182,35 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None,
     :class:`ClusterFailed` when it gives up."""
     from dataflows.bridge import BridgeCounters
     from dataflows.kafka_io import DeliveryStats
-    from graphsentry.progress import Progress
 
     total = (sum(os.path.getsize(p) for p in job.paths if p != "-")
              if job.paths is not None else None)
     show = progress if job.paths is not None else False  # no byte count for a topic
     outcome = BridgeOutcome(BridgeCounters(), DeliveryStats())
     logs = LogDir("bridge")
-    if processes == 1:
-        stop = stop_on_signals(abort_on_repeat=True)
-    else:
+    # In this process a signal ends the input; a parent of spawned processes is interrupted.
+    stop = stop_on_signals(abort_on_repeat=True) if processes == 1 else None
+    if stop is None:
         interrupt_on_signals()
 
     def pause(seconds: float) -> None:
         """The wait before a restart; a signal ends it (and the run)."""
-        if processes > 1:
+        if stop is None:
             time.sleep(seconds)  # interrupt_on_signals raises Interrupted
         elif stop.wait(seconds):
             raise Interrupted(stop.signum or signal.SIGINT)
+
+    try:
+        _supervised(job, processes, check, outcome, logs, stop, pause, total, show)
+    finally:
+        logs.tidy()  # the native log (fd 2) is closed by now
+    return outcome
+
+
+def _supervised(job: BridgeJob, processes: int, check: Callable[[], None] | None,
+                outcome: BridgeOutcome, logs: LogDir, stop: StopEvent | None,
+                pause: Callable[[float], None], total: int | None, show: bool | None) -> None:
+    from graphsentry.progress import Progress
 
     with native_stderr(logs.file(0) if processes == 1 else None), \
             Progress(total, "bridge", force=show or None) as bar:
@@ -210,7 +221,7 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None,
                     check()
                 except GraphsentryError as exc:  # e.g. the broker is still away
                     raise ClusterFailed(str(exc)) from None
-            if processes == 1:
+            if stop is not None:
                 _in_process(job, bar.advance, logs, outcome, stop)
                 return
             try:
@@ -223,12 +234,11 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None,
         try:
             _, outcome.restarts = supervise(once, name="bridge",
                                             restart=job.recovery_dir is not None, sleep=pause)
-        except ClusterInterrupted as stop:
-            outcome.add(stop.results)
-            outcome.signum = stop.signum
-        except Interrupted as stop:
-            outcome.signum = stop.signum
-    return outcome
+        except ClusterInterrupted as interrupted:
+            outcome.add(interrupted.results)
+            outcome.signum = interrupted.signum
+        except Interrupted as interrupted:
+            outcome.signum = interrupted.signum
 
 
 def run(args: argparse.Namespace) -> int:

@@ -183,12 +183,15 @@ def _run(args: argparse.Namespace, config: Any) -> int:
     try:
         _, restarts = supervise(once, name="run", restart=bool(args.recovery_dir))
     except ClusterFailed as failure:
+        logs.tidy()
         print(f"graphsentry run: error: {failure.cause}", file=sys.stderr)
         return 1
     except (ClusterInterrupted, Interrupted) as stop:
+        logs.tidy()
         print(f"graphsentry run: stopped by {_signal_name(stop.signum)}: {summary(attempts)}",
               file=sys.stderr)
         return exit_code(stop.signum)
+    logs.tidy()
     after = f" after {restarts} restart(s)" if restarts else ""
     print(f"graphsentry run: {summary(attempts)} in {time.perf_counter() - started:.1f}s"
           f"{after}", file=sys.stderr)
