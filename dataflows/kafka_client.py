@@ -133,9 +133,9 @@ def _silent() -> logging.Logger:
 
 def client_config(settings: Mapping[str, Any], health: ClientHealth, *,
                   silent: bool = False) -> dict[str, Any]:
-    """``settings`` plus ``error_cb`` (→ ``health``) and the quiet ``logger`` (``silent``: no
-    log lines at all, for checks that report the cause themselves)."""
-    return {**settings, "error_cb": health.on_error,
+    """``settings`` plus ``error_cb`` (→ ``health``) and the quiet ``logger`` for warnings and
+    errors (``silent``: no log lines at all, for checks that report the cause themselves)."""
+    return {"log_level": 0 if silent else 4, **settings, "error_cb": health.on_error,
             "logger": _silent() if silent else _logger(health.role),
             "log.connection.close": False}
 

@@ -125,6 +125,15 @@ def fault_stack(kafka_bootstrap: str, redis_url: str,
         stack.down()
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_processes() -> Iterator[None]:
+    """A case that fails half-way leaves no graphsentry process running."""
+    from tests.integration.faults.harness import kill_leftovers
+
+    yield
+    kill_leftovers()
+
+
 @pytest.fixture
 def fault_report() -> Iterator[list[str]]:
     """Lines a case appends are printed in the terminal summary."""

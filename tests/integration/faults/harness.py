@@ -29,6 +29,24 @@ from tests.integration.faults.conftest import ROOT
 from tests.integration.kafka_util import read_all
 
 RUN_TIMEOUT = 180.0
+LIVE: list[subprocess.Popen[str]] = []
+"""Processes a case started; the suite kills whatever a failed case left running."""
+
+
+def start(command: list[str]) -> subprocess.Popen[str]:
+    """A long-running graphsentry command (stderr piped), remembered for clean-up."""
+    process = subprocess.Popen(command, env=_env(), cwd=ROOT, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    LIVE.append(process)
+    return process
+
+
+def kill_leftovers() -> None:
+    while LIVE:
+        process = LIVE.pop()
+        if process.poll() is None:
+            process.kill()  # its workers die with it
+            process.wait(timeout=30)
 LONG_EPOCH_S = 600.0
 """Epoch of a run that is going to be killed: no snapshot is committed while it runs."""
 
@@ -137,8 +155,7 @@ class Detection:
         return done.stderr
 
     def start_live(self, epoch: float = LONG_EPOCH_S, processes: int = 1) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.command(epoch, "--processes", str(processes)), env=_env(),
-                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        return start(self.command(epoch, "--processes", str(processes)))
 
     def read_up_to(self, marker: str) -> bool:
         """Whether the dead letter of ``publish``'s ``marker`` reached the DLQ."""

@@ -23,7 +23,14 @@ import yaml
 from dataflows.kafka_client import KafkaClientError
 from dataflows.kafka_source import RawActivitySource
 from tests.integration.faults.conftest import ROOT, SASL_USER, FaultStack
-from tests.integration.faults.harness import _env, children, publish, simulate, wait_for
+from tests.integration.faults.harness import (
+    _env,
+    children,
+    publish,
+    simulate,
+    start,
+    wait_for,
+)
 
 WRONG = "not-the-password-42"
 CHECK_BOUND_S = 15.0  # documented: a configuration problem is reported within seconds
@@ -95,9 +102,7 @@ def test_sigterm_is_honoured_while_waiting_for_an_unreachable_cluster(tmp_path: 
     path = tmp_path / "unreachable.yaml"
     path.write_text(yaml.safe_dump({"kafka": {"bootstrap": "127.0.0.1:1"},
                                     "redis": {"url": None}}))
-    process = subprocess.Popen([sys.executable, "-m", "graphsentry.cli", "run", "--config",
-                                str(path)], env=_env(), cwd=ROOT, stderr=subprocess.PIPE,
-                               text=True)
+    process = start([sys.executable, "-m", "graphsentry.cli", "run", "--config", str(path)])
     time.sleep(2.0)
     sent = time.monotonic()
     process.send_signal(signal.SIGTERM)
@@ -138,8 +143,8 @@ def test_a_persistent_redis_problem_is_an_error_at_start(
         fault_stack: FaultStack, kafka_bootstrap: str, topic_factory: Callable[..., str],
         tmp_path: Path, url: str, says: str) -> None:
     client = redis.Redis.from_url(fault_stack.redis_url)
-    client.execute_command("ACL", "SETUSER", "graphsentry-app", "on", ">right-pw-1", "~*",
-                           "+@all")
+    client.acl_setuser("graphsentry-app", enabled=True, passwords=["+right-pw-1"], keys=["*"],
+                       commands=["+@all"])
     client.close()
     host = fault_stack.redis_url.split("//", 1)[1].split("/", 1)[0]
     target = url.format(user="graphsentry-app", wrong=WRONG, host=host)
@@ -160,8 +165,8 @@ def test_a_persistent_redis_problem_is_an_error_at_start(
 def test_enrich_never_prints_the_redis_password(fault_stack: FaultStack,
                                                 tmp_path: Path) -> None:
     client = redis.Redis.from_url(fault_stack.redis_url)
-    client.execute_command("ACL", "SETUSER", "graphsentry-app", "on", ">right-pw-1", "~*",
-                           "+@all")
+    client.acl_setuser("graphsentry-app", enabled=True, passwords=["+right-pw-1"], keys=["*"],
+                       commands=["+@all"])
     client.close()
     host = fault_stack.redis_url.split("//", 1)[1].split("/", 1)[0]
     apps = tmp_path / "apps.json"
@@ -198,10 +203,8 @@ def live_run(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
     path = tmp_path / "live.yaml"
     path.write_text(yaml.safe_dump({"kafka": {"bootstrap": kafka_bootstrap, "topics": topics},
                                     "redis": {"url": None}}))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "graphsentry.cli", "run", "--config", str(path),
-         "--processes", str(processes)], env=_env(), cwd=ROOT, stderr=subprocess.PIPE,
-        text=True, start_new_session=True)
+    process = start([sys.executable, "-m", "graphsentry.cli", "run", "--config", str(path),
+                     "--processes", str(processes)])
     wait_for(lambda: len(workers(process)) == processes, "the workers", 60, process)
     return process
 
