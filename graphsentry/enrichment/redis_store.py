@@ -13,15 +13,23 @@ Keys (under ``key_prefix``, default ``graphsentry:``):
 * ``hist:{tenant}/{app}/{principal}`` JSON string with a TTL (``history_ttl_days``).
 
 One ``lookup`` is one pipelined round trip for whatever the process-local TTL cache misses.
-When Redis cannot be reached the store answers at once with ``available=False`` and tries
-again after ``retry_seconds``; histories that could not be saved are kept (bounded) and
-written with the next successful save.
+When Redis cannot be reached a lookup answers at once with ``available=False`` and tries
+again after ``retry_seconds``. Writes are different: a history save that Redis does not
+acknowledge is retried in place (:data:`WRITE_ATTEMPTS`, backing off from
+:data:`WRITE_BACKOFF_S`) and then raises :class:`~graphsentry.errors.StoreWriteError`, so the
+dataflow's epoch fails and is retried from its last snapshot instead of counting a lost write.
+
+:meth:`RedisStore.probe` is the start-up check of ``graphsentry run``/``enrich``: a persistent
+configuration problem (wrong password or user, a database index the server does not have,
+plain text to a TLS port or TLS to a plain-text one) is an error; an unreachable server only a
+warning (detection starts without enrichment and reconnects).
 """
 
 from __future__ import annotations
 
+import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -40,7 +48,7 @@ from graphsentry.enrichment.store import (
     history_to_json,
     ip_key,
 )
-from graphsentry.errors import GraphsentryError
+from graphsentry.errors import GraphsentryError, StoreWriteError, redact
 
 if TYPE_CHECKING:
     from graphsentry.config import RedisConfig
@@ -48,6 +56,17 @@ if TYPE_CHECKING:
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 ASN_CANDIDATES = 8
 WRITE_CHUNK = 2000
+WRITE_ATTEMPTS = 6
+"""Tries of one history save before :class:`StoreWriteError` (wanted config key:
+``redis.write_attempts``)."""
+WRITE_BACKOFF_S = 0.5
+"""Wait before the second try, doubled before each further one up to
+:data:`WRITE_BACKOFF_MAX_S`: 0.5 + 1 + 2 + 4 + 8 = 15.5 s of retrying by default (wanted config
+key: ``redis.write_backoff_seconds``)."""
+WRITE_BACKOFF_MAX_S = 8.0
+PROBE_ATTEMPTS = 3
+"""Start-up probes before a protocol failure (the server closing or resetting a connection it
+accepted) counts as a configuration error rather than a passing fault."""
 
 
 def app_to_hash(info: AppInfo, sp_type: str | None = None) -> dict[str, str]:
@@ -90,10 +109,11 @@ class RedisStore:
             health_check_interval=0)
         self._cache = TTLCache(cache_size, cache_ttl_seconds)
         self._down_until = 0.0
-        self._pending: dict[str, str] = {}
-        self._pending_max = max(cache_size, 1)
         self.round_trips = 0
         self.failures = 0
+        self.write_attempts = WRITE_ATTEMPTS
+        self.write_backoff = WRITE_BACKOFF_S
+        self.sleep: Callable[[float], None] = time.sleep
 
     @classmethod
     def from_config(cls, cfg: RedisConfig) -> RedisStore:
@@ -130,12 +150,39 @@ class RedisStore:
         self._down_until = 0.0
         return replies
 
+    @property
+    def where(self) -> str:
+        """The URL for messages, password masked."""
+        return redact(self.url)
+
     def check(self) -> None:
-        """Raise a user-facing error when Redis cannot be reached (for the CLI)."""
-        try:
-            self.client.ping()
-        except REDIS_ERRORS as exc:
-            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        """Raise a user-facing error when Redis cannot be used now (for ``enrich``)."""
+        problem = self.probe()
+        if problem is not None:
+            raise GraphsentryError(problem)
+
+    def probe(self) -> str | None:
+        """Start-up check: None when Redis answers; ``cannot reach Redis at …`` when it cannot
+        be reached (refused, timed out, unknown host: it may come back); raises
+        :class:`GraphsentryError` for a configuration problem that retrying cannot fix
+        (authentication, database index, TLS mismatch)."""
+        last = ""
+        for attempt in range(PROBE_ATTEMPTS):
+            try:
+                self.client.ping()
+                return None
+            except (redis.AuthenticationError, redis.ResponseError) as exc:
+                raise GraphsentryError(f"Redis at {self.where} refused the connection: {exc} "
+                                       "(check the password, user and database in redis.url)"
+                                       ) from None
+            except REDIS_ERRORS as exc:
+                kind = _protocol_mismatch(exc, self.url)
+                if kind is None:
+                    return f"cannot reach Redis at {self.where}: {exc}"
+                last = f"{kind} ({exc})"
+            if attempt + 1 < PROBE_ATTEMPTS:
+                time.sleep(0.2)
+        raise GraphsentryError(f"Redis at {self.where}: {last}")
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -210,7 +257,7 @@ class RedisStore:
             fields: dict[str, str] = self.client.hgetall(  # type: ignore[assignment]
                 self.app_key(app_id))
         except REDIS_ERRORS as exc:
-            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise GraphsentryError(f"cannot reach Redis at {self.where}: {exc}") from exc
         return app_from_hash(app_id, fields) if fields else first_party_app(app_id)
 
     def app_fields(self, app_id: str) -> dict[str, str]:
@@ -220,26 +267,42 @@ class RedisStore:
                 self.app_key(app_id))
             return dict(fields)
         except REDIS_ERRORS as exc:
-            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise GraphsentryError(f"cannot reach Redis at {self.where}: {exc}") from exc
 
     # -- writes -------------------------------------------------------------------------------
 
     def save_histories(self, histories: Mapping[str, Any]) -> int:
-        """Write histories (pipelined, with TTL); return how many were written now."""
-        for key, history in histories.items():
-            self._pending[key] = history_to_json(history)
-        if not self._pending:
+        """Write histories (one pipelined round trip, with TTL); return how many Redis
+        acknowledged, which is all of them.
+
+        A failed round trip is retried in place (``write_attempts`` tries, backing off from
+        ``write_backoff`` seconds, doubling, at most :data:`WRITE_BACKOFF_MAX_S`); then
+        :class:`StoreWriteError` is raised. Nothing is kept for later: the caller's batch
+        failed.
+        """
+        if not histories:
             return 0
-        pipe = self.client.pipeline(transaction=False)
-        for key, text in self._pending.items():
-            pipe.set(self.history_key(key), text, ex=self.history_ttl)
-        if self._run(pipe) is None:
-            while len(self._pending) > self._pending_max:  # keep the newest
-                del self._pending[next(iter(self._pending))]
-            return 0
-        written = len(self._pending)
-        self._pending.clear()
-        return written
+        texts = {self.history_key(key): history_to_json(h) for key, h in histories.items()}
+        delay = self.write_backoff
+        for attempt in range(1, self.write_attempts + 1):
+            pipe = self.client.pipeline(transaction=False)
+            for key, text in texts.items():
+                pipe.set(key, text, ex=self.history_ttl)
+            self.round_trips += 1
+            try:
+                pipe.execute()
+            except (*REDIS_ERRORS, redis.ResponseError) as exc:
+                self._failed()
+                if attempt == self.write_attempts:
+                    raise StoreWriteError(
+                        f"Redis at {self.where} did not acknowledge {len(texts)} history "
+                        f"write(s) after {attempt} tries: {exc}") from exc
+                self.sleep(delay)
+                delay = min(delay * 2, WRITE_BACKOFF_MAX_S)
+                continue
+            self._down_until = 0.0
+            return len(texts)
+        return 0  # not reached: write_attempts >= 1
 
     def put_apps(self, apps: Iterable[AppEntry]) -> int:
         """Store apps (replacing each app's hash), ``WRITE_CHUNK`` per round trip."""
@@ -293,13 +356,36 @@ class RedisStore:
         try:
             replies: list[Any] = pipe.execute()
         except REDIS_ERRORS as exc:
-            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise GraphsentryError(f"cannot reach Redis at {self.where}: {exc}") from exc
         return replies
 
     def close(self) -> None:
-        if self._pending:
-            self.save_histories({})
         self.client.close()
+
+
+def _protocol_mismatch(exc: BaseException, url: str) -> str | None:
+    """What a connection failure says about the configuration, or None for a passing fault.
+
+    Plain text to a TLS port: the server accepts the connection, then resets or closes it.
+    TLS to a plain-text port: the TLS handshake fails or times out.
+    """
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 5:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(c) for c in chain).lower()
+    if any(isinstance(c, ssl.SSLError) for c in chain) or "handshake" in text or "ssl" in text:
+        return ("the TLS handshake failed: is this a plain-text port? (rediss:// is TLS, "
+                "redis:// plain text)" if url.startswith("rediss:") else
+                "TLS error: check the certificate settings")
+    if "error while reading" in text or "closed by server" in text or any(
+            isinstance(c, (ConnectionResetError, BrokenPipeError)) for c in chain):
+        if not url.startswith("rediss:"):
+            return ("the server accepted the connection and then closed it: is this a TLS "
+                    "port? (use rediss://)")
+        return "the server accepted the connection and then closed it"
+    return None
 
 
 def _pick_range(members: list[str], version: int, value: int) -> AsnRange | None:
