@@ -24,7 +24,7 @@ import json
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -37,6 +37,8 @@ from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartiti
 from bytewax.outputs import DynamicSink
 
 from dataflows import kafka_io
+from dataflows.kafka_client import GuardedSource
+from dataflows.kafka_source import activity_source
 from graphsentry.avro import encode_activity, message_key, message_timestamp_ms
 from graphsentry.ingest.dedup import DEFAULT_CAPACITY, Deduplicator, dedup_key
 from graphsentry.ingest.normalize import normalize_record
@@ -240,6 +242,8 @@ def _select(wanted: bool) -> Callable[[Routed], Message | None]:
 class BridgeFlow:
     flow: Dataflow
     counters: BridgeCounters
+    delivery: kafka_io.DeliveryStats = field(default_factory=kafka_io.DeliveryStats)
+    """What the broker acknowledged (Kafka sinks only)."""
 
 
 def build_bridge_flow(config: Config, source: Source[Any], activity_sink: DynamicSink[Message],
@@ -327,65 +331,41 @@ class FilesSource(FixedPartitionedSource[RawItem, int]):
         return _FilePartition(path, resume_state or 0, self.batch_size, self.on_read)
 
 
-# --- graceful stop ---------------------------------------------------------------------------
-
-class _StoppablePartition(StatefulSourcePartition[Any, Any]):
-    def __init__(self, inner: StatefulSourcePartition[Any, Any], stop: threading.Event) -> None:
-        self.inner = inner
-        self.stop = stop
-
-    def next_batch(self) -> Iterable[Any]:
-        if self.stop.is_set():
-            raise StopIteration
-        return self.inner.next_batch()
-
-    def next_awake(self) -> datetime | None:
-        return self.inner.next_awake()
-
-    def snapshot(self) -> Any:
-        return self.inner.snapshot()
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class StoppableSource(FixedPartitionedSource[Any, Any]):
-    """``inner`` whose partitions all end (after their current batch) once ``stop`` is set.
-
-    A KeyboardInterrupt raised inside a Bytewax callback aborts the worker with a Rust panic;
-    ending the input instead lets the flow finish: sinks flush, counters are complete, and with
-    recovery the end-of-input snapshot records the offsets reached.
-    """
-
-    def __init__(self, inner: FixedPartitionedSource[Any, Any], stop: threading.Event) -> None:
-        self.inner = inner
-        self.stop = stop
-
-    def list_parts(self) -> list[str]:
-        return self.inner.list_parts()
-
-    def build_part(self, step_id: str, for_part: str,
-                   resume_state: Any | None) -> _StoppablePartition:
-        return _StoppablePartition(self.inner.build_part(step_id, for_part, resume_state),
-                                   self.stop)
-
-
-def _stoppable(source: FixedPartitionedSource[Any, Any],
-               stop: threading.Event | None) -> FixedPartitionedSource[Any, Any]:
-    return source if stop is None else StoppableSource(source, stop)
+StoppableSource = GuardedSource
+"""Ends its partitions once a stop is requested (see ``dataflows/kafka_client.py``)."""
 
 
 # --- Kafka deployment ----------------------------------------------------------------------
+
+def _describe_activity(activity: str) -> kafka_io.Describe:
+    """A refused activity message as dead-letter text: the normalized record as JSON."""
+
+    def describe(topic: str, value: bytes | None) -> str:
+        if topic == activity and value:
+            from graphsentry.avro import decode_activity, record_to_json
+
+            return json.dumps(record_to_json(decode_activity(value)), ensure_ascii=False)
+        return kafka_io.raw_text(value)
+
+    return describe
+
+
+def _kafka_sink(config: Config, stop: threading.Event | None) -> tuple[Any, kafka_io.DeliveryStats]:
+    stats = kafka_io.DeliveryStats()
+    return kafka_io.message_sink(config, describe=_describe_activity(config.kafka.topics.activity),
+                                 stats=stats, stop=stop), stats
+
 
 def kafka_bridge_flow(config: Config, *, tail: bool | None = None,
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
                       stop: threading.Event | None = None) -> BridgeFlow:
     """Raw topic (``kafka.topics.raw``, consumer settings ``kafka.consumer``) → activity + DLQ
     topics (producer settings ``kafka.producer``); the input ends when ``stop`` is set."""
-    source = kafka_io.activity_source(config, tail=tail, topic=config.kafka.topics.raw,
-                                      batch_size=min(RAW_BATCH_SIZE, config.bytewax.batch_size))
-    sink = kafka_io.message_sink(config)
-    return build_bridge_flow(config, _stoppable(source, stop), sink, sink, dedup_capacity)
+    source = activity_source(config, tail=tail, topic=config.kafka.topics.raw,
+                             batch_size=min(RAW_BATCH_SIZE, config.bytewax.batch_size), stop=stop)
+    sink, stats = _kafka_sink(config, stop)
+    built = build_bridge_flow(config, source, sink, sink, dedup_capacity)
+    return BridgeFlow(built.flow, built.counters, stats)
 
 
 def files_bridge_flow(config: Config, paths: Sequence[str], *,
@@ -393,9 +373,10 @@ def files_bridge_flow(config: Config, paths: Sequence[str], *,
                       on_read: ProgressCallback | None = None,
                       stop: threading.Event | None = None) -> BridgeFlow:
     """Files (backfill) → activity + DLQ topics; the input ends when ``stop`` is set."""
-    sink = kafka_io.message_sink(config)
+    sink, stats = _kafka_sink(config, stop)
     source = FilesSource(paths, config.bytewax.batch_size, on_read)
-    return build_bridge_flow(config, _stoppable(source, stop), sink, sink, dedup_capacity)
+    built = build_bridge_flow(config, GuardedSource(source, stop), sink, sink, dedup_capacity)
+    return BridgeFlow(built.flow, built.counters, stats)
 
 
 def get_flow(tail: bool | None = None) -> Dataflow:
@@ -403,9 +384,11 @@ def get_flow(tail: bool | None = None) -> Dataflow:
     from ``GRAPHSENTRY_CONFIG`` / ``KAFKA_BOOTSTRAP``; prints its counters at exit."""
     import atexit
 
+    from graphsentry.cluster import stop_on_signals
     from graphsentry.config import load_config
 
-    built = kafka_bridge_flow(load_config(), tail=tail)
-    atexit.register(lambda: print(f"graphsentry bridge: {built.counters.summary()}",
+    built = kafka_bridge_flow(load_config(), tail=tail, stop=stop_on_signals())
+    atexit.register(lambda: print(f"graphsentry bridge: {built.counters.summary()}; "
+                                  f"acknowledged: {built.delivery.summary() or 'nothing'}",
                                   file=sys.stderr))
     return built.flow

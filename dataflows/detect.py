@@ -435,55 +435,52 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
     return DetectFlow(flow, engine, counters, holder)
 
 
-def kafka_flow(config: Config, *, tail: bool | None = None,
-               recovery: bool = False) -> DetectFlow:
-    """The deployment flow: Kafka in, Kafka out, Redis (or memory) enrichment."""
+def kafka_flow(config: Config, *, tail: bool | None = None, recovery: bool = False,
+               stop: threading.Event | None = None) -> DetectFlow:
+    """The deployment flow: Kafka in, Kafka out, Redis (or memory) enrichment. The input ends
+    when ``stop`` is set; sinks fail their batch unless the broker acknowledged it."""
     from dataflows import kafka_io
+    from dataflows.kafka_source import raw_activity_source
     from graphsentry import avro
     from graphsentry.enrichment import store_from_config
 
-    sinks = DetectSinks(alerts=kafka_io.alert_sink(config),
-                        signals=kafka_io.signal_sink(config),
-                        rejects=kafka_io.dlq_sink(config), late=kafka_io.late_sink(config))
+    stats = kafka_io.DeliveryStats()
+    sinks = DetectSinks(alerts=kafka_io.alert_sink(config, stats=stats, stop=stop),
+                        rejects=kafka_io.dlq_sink(config, stats=stats, stop=stop),
+                        late=kafka_io.late_sink(config, stats=stats, stop=stop),
+                        signals=kafka_io.signal_sink(config, stats=stats, stop=stop))
 
     def decode(item: Any) -> dict[str, Any]:
         return kafka_io.decode_message(item, avro.decode_activity)
 
-    return build_flow(config, kafka_io.raw_activity_source(config, tail=tail), sinks,
-                      lambda: store_from_config(config), decode=decode, recovery=recovery)
+    built = build_flow(config, raw_activity_source(config, tail=tail, stop=stop), sinks,
+                       lambda: store_from_config(config), decode=decode, recovery=recovery)
+    built.delivery = stats
+    return built
 
 
 def get_flow(tail: bool | None = None, recovery: bool = False) -> Dataflow:
     """Entry point for ``python -m bytewax.run "dataflows.detect:get_flow()"``."""
     import os
 
+    from graphsentry.cluster import stop_on_signals
     from graphsentry.config import load_config
 
     recovery = recovery or bool(os.environ.get("BYTEWAX_RECOVERY_DIRECTORY"))
-    built = kafka_flow(load_config(), tail=tail, recovery=recovery)
+    built = kafka_flow(load_config(), tail=tail, recovery=recovery, stop=stop_on_signals())
     _install_exit_report(built)
-    _stop_on_sigterm()
     return built.flow
 
 
 def report_line(built: DetectFlow) -> str:
-    """This process's counters in one line."""
+    """This process's counters in one line (and what the broker acknowledged)."""
     c, f = built.engine.counters, built.counters
+    acknowledged = built.delivery.summary() if built.delivery is not None else ""
     return (f"events={c.events} late={c.late} duplicates={c.duplicates} future={c.future} "
             f"signals={sum(c.signals.values())} alerts={sum(c.alerts.values())} "
             f"alert_updates={c.alert_updates} rejects={f.rejects} evicted={f.evicted} "
-            f"enrichment_unavailable_batches={f.enrichment_unavailable_batches}")
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM (``graphsentry run`` forwarding, Kubernetes) stops like Ctrl-C: cleanly."""
-    import signal
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+            f"enrichment_unavailable_batches={f.enrichment_unavailable_batches}"
+            f"{f' acknowledged: {acknowledged}' if acknowledged else ''}")
 
 
 def _install_exit_report(built: DetectFlow) -> None:

@@ -9,7 +9,9 @@
 #   scripts/stack.sh logs [kafka|redis] [-f]
 #
 # KAFKA_BOOTSTRAP / REDIS_URL already set in the environment: that service is used as is
-# (only waited for), nothing is started. See docs/stack.md.
+# (only waited for), nothing is started. Ports, state directory, the Kafka jars' directory and
+# an optional SASL listener are set by GRAPHSENTRY_* variables, so a second stack (the fault
+# tests' own) runs beside the first. See docs/stack.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +24,7 @@ KAFKA_JVM_OPTS="${GRAPHSENTRY_KAFKA_JVM_OPTS:--Xms256m -Xmx512m -XX:+UseG1GC -XX
 
 POM="$ROOT/stack/pom.xml"
 LOG4J_CONFIG="$ROOT/stack/log4j2.xml"
-LIBS="$STATE/kafka/libs"
+LIBS="${GRAPHSENTRY_KAFKA_LIBS:-$STATE/kafka/libs}"
 KAFKA_DATA="$STATE/kafka/data"
 KAFKA_PROPS="$STATE/kafka/server.properties"
 REDIS_DIR="$STATE/redis"
@@ -44,6 +46,13 @@ check_port_number GRAPHSENTRY_KAFKA_PORT "$KAFKA_PORT"
 check_port_number GRAPHSENTRY_REDIS_PORT "$REDIS_PORT"
 CONTROLLER_PORT="${GRAPHSENTRY_KAFKA_CONTROLLER_PORT:-$((10#$KAFKA_PORT + 1))}"
 check_port_number GRAPHSENTRY_KAFKA_CONTROLLER_PORT "$CONTROLLER_PORT"
+# Optional SASL_PLAINTEXT listener (PLAIN mechanism, one user) for authentication tests.
+SASL_PORT="${GRAPHSENTRY_KAFKA_SASL_PORT:-}"
+SASL_USER="${GRAPHSENTRY_KAFKA_SASL_USER:-graphsentry}"
+SASL_PASSWORD="${GRAPHSENTRY_KAFKA_SASL_PASSWORD:-graphsentry-secret}"
+[[ -z "$SASL_PORT" ]] || check_port_number GRAPHSENTRY_KAFKA_SASL_PORT "$SASL_PORT"
+[[ "$SASL_USER$SASL_PASSWORD" =~ ^[A-Za-z0-9._-]+$ ]] \
+    || die "GRAPHSENTRY_KAFKA_SASL_USER / _PASSWORD: letters, digits, '.', '_' and '-' only"
 
 check_service_name() {
     [[ "$1" == kafka || "$1" == redis ]] || die "unknown service '$1' (expected kafka or redis)"
@@ -200,16 +209,27 @@ KAFKA_JAVA=(java $KAFKA_JVM_OPTS -Dlog4j2.configurationFile="$LOG4J_CONFIG"
     -Dkafka.logs.dir="$LOGS" -cp "$LIBS/*")
 
 write_kafka_config() {
+    local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT"
+    local advertised="PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+    local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT" sasl=""
+    if [[ -n "$SASL_PORT" ]]; then
+        listeners+=",SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
+        advertised+=",SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
+        protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+        sasl="sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\" user_$SASL_USER=\"$SASL_PASSWORD\";"
+    fi
     cat >"$KAFKA_PROPS" <<EOF
 # Written by scripts/stack.sh at every start; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
+$sasl
 log.dirs=$KAFKA_DATA
 num.partitions=4
 default.replication.factor=1
@@ -332,7 +352,7 @@ cmd_up() {
     local wanted=("$@") kafka_pid=0 redis_pid=0 kafka_target redis_target service
     ((${#wanted[@]})) || wanted=("${SERVICES[@]}")
     for service in "${wanted[@]}"; do check_service_name "$service"; done
-    mkdir -p "$LOGS" "$PIDS" "$KAFKA_DATA" "$REDIS_DIR"
+    mkdir -p "$LOGS" "$PIDS" "$KAFKA_DATA" "$REDIS_DIR" "$(dirname "$LIBS")"
     "$ROOT/scripts/bootstrap.sh"
 
     kafka_target="${KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"
@@ -341,6 +361,7 @@ cmd_up() {
     if [[ " ${wanted[*]} " == *" kafka "* && -z "${KAFKA_BOOTSTRAP:-}" ]] && ! pid_of kafka >/dev/null; then
         ensure_port_free "$KAFKA_PORT" "Kafka clients"
         ensure_port_free "$CONTROLLER_PORT" "Kafka controller"
+        [[ -z "$SASL_PORT" ]] || ensure_port_free "$SASL_PORT" "Kafka SASL clients"
     fi
     if [[ " ${wanted[*]} " == *" redis "* && -z "${REDIS_URL:-}" ]] && ! pid_of redis >/dev/null; then
         ensure_port_free "$REDIS_PORT" "Redis"

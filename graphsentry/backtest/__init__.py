@@ -35,7 +35,7 @@ def detect_records(records: Sequence[dict[str, Any]], config: Config, *, label: 
     return alerts, stats
 
 
-def detect_with_signals(records: Sequence[dict[str, Any]], config: Any, *,
+def detect_with_signals(records: Sequence[dict[str, Any]], config: Config, *,
                         label: str = "detect", progress: bool | None = None
                         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, Any]:
     """Alerts, signals (``None`` when ``run_embedded`` has no ``on_signal``: today's alerts

@@ -18,18 +18,30 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from graphsentry.cluster import ClusterInterrupted, prepare_recovery, run_spawned
-from graphsentry.errors import GraphsentryError
+from graphsentry.cluster import (
+    ClusterFailed,
+    ClusterInterrupted,
+    Interrupted,
+    LogDir,
+    StopEvent,
+    exit_code,
+    interrupt_on_signals,
+    native_stderr,
+    prepare_recovery,
+    run_in_process,
+    run_spawned,
+    stop_on_signals,
+    supervise,
+)
+from graphsentry.errors import GraphsentryError, redact
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
 
 HELP = ("bridge raw Graph activity logs (raw topic / Event Hub, or files) to graph.activity.v1 "
         "(Avro) and the dead-letter topic")
-METADATA_TIMEOUT_S = 10.0
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -106,26 +118,6 @@ def _check_inputs(paths: list[str], processes: int) -> None:
             raise GraphsentryError(f"cannot read {path}: {problem}")
 
 
-def _check_topics(settings: dict[str, Any], topics: list[str], role: str) -> None:
-    """A clear error now, instead of a producer waiting minutes for a topic that is not there.
-
-    Lists all topics: asking for one by name would create it on a broker that auto-creates.
-    """
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
-    try:
-        existing = AdminClient(settings).list_topics(timeout=METADATA_TIMEOUT_S).topics
-    except KafkaException as exc:
-        raise GraphsentryError(f"cannot reach Kafka at {settings['bootstrap.servers']}: "
-                               f"{exc}") from None
-    for topic in topics:
-        described = existing.get(topic)
-        if described is None or described.error is not None or not described.partitions:
-            raise GraphsentryError(f"{role} topic {topic!r} does not exist on "
-                                   f"{settings['bootstrap.servers']}")
-
-
 def _client_settings(config: Config, extra: dict[str, Any]) -> dict[str, Any]:
     return {"bootstrap.servers": config.kafka.bootstrap, **{str(k): v for k, v in extra.items()}}
 
@@ -141,80 +133,118 @@ def _build(job: BridgeJob, on_read: Callable[[int], None] | None,
                              stop=stop)
 
 
-def _stop_on_signals(stop: threading.Event, abort_on_repeat: bool) -> None:
-    """SIGINT / SIGTERM (Ctrl-C, docker stop) end the input: the flow drains and finishes, so
-    every bridged record is flushed and counted. A repeated signal aborts, if allowed (a cluster
-    child gets Ctrl-C's SIGINT and then its parent's SIGTERM: it ignores the second)."""
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set() and abort_on_repeat:
-            raise KeyboardInterrupt
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, request_stop)
-
-
-def _interrupt_on_sigterm() -> None:
-    """In the parent of a cluster: SIGTERM ends the run like Ctrl-C."""
-
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
-def _cluster_process(job: BridgeJob, addresses: list[str], index: int, read: Any,
-                     results: Any) -> None:
-    """One process of a multi-process bridge (spawned: nothing inherited but the arguments)."""
-    from bytewax.testing import cluster_main
-
-    def on_read(n: int) -> None:
-        with read.get_lock():
-            read.value += n
-
-    stop = threading.Event()
-    _stop_on_signals(stop, abort_on_repeat=False)
+def build_bridge(job: BridgeJob, _index: int, on_read: Callable[[int], None] | None,
+                 stop: Any) -> tuple[Any, dict[str, Any], Callable[[], dict[str, Any]]]:
+    """``cluster.Build`` for one bridge process: its flow, run options and counters."""
     built = _build(job, on_read, stop)
+    return built.flow, job.run_options(), lambda: {"counters": built.counters.as_dict(),
+                                                   "delivery": built.delivery.as_dict()}
+
+
+@dataclasses.dataclass
+class BridgeOutcome:
+    """What a bridge run did, summed over its processes and restarts."""
+
+    counters: Any
+    delivery: Any
+    signum: int = 0
+    """The signal that stopped it (0: it ended by itself)."""
+    restarts: int = 0
+
+    def add(self, reports: list[dict[str, Any]]) -> None:
+        from dataflows.bridge import BridgeCounters
+
+        for report in reports:
+            self.counters.add(BridgeCounters.from_dict(report["counters"]))
+            self.delivery.merge(report["delivery"])
+
+
+def _in_process(job: BridgeJob, advance: Callable[[int], None], logs: LogDir,
+                outcome: BridgeOutcome, stop: StopEvent) -> None:
+    """One attempt in this process (also the only way to read stdin)."""
+    if stop.is_set():
+        raise Interrupted(stop.signum or signal.SIGINT)
+    flow, options, report = build_bridge(job, 0, advance, stop)
     try:
-        cluster_main(built.flow, addresses, index,  # type: ignore[no-untyped-call]
-                     **job.run_options())
-    finally:
-        results.put(built.counters.as_dict())
+        run_in_process(flow, options, logs.file(0), redirect=False)
+    except ClusterFailed:
+        outcome.add([report()])
+        if stop.is_set():  # a second Ctrl-C aborted it
+            raise ClusterInterrupted([], stop.signum or signal.SIGINT) from None
+        raise
+    outcome.add([report()])
+    if stop.is_set():
+        outcome.signum = stop.signum or signal.SIGINT
 
 
-def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None) -> tuple[Any, bool]:
-    """Run the bridge; returns (summed ``BridgeCounters``, whether it was interrupted)."""
-    from bytewax.testing import run_main
-
+def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None,
+           check: Callable[[], None] | None = None) -> BridgeOutcome:
+    """Run the bridge, restarting from the last snapshot after a failure when it has a
+    recovery directory (``check()`` first: the services are back); raises
+    :class:`ClusterFailed` when it gives up."""
     from dataflows.bridge import BridgeCounters
-    from graphsentry.progress import Progress
+    from dataflows.kafka_io import DeliveryStats
 
     total = (sum(os.path.getsize(p) for p in job.paths if p != "-")
              if job.paths is not None else None)
     show = progress if job.paths is not None else False  # no byte count for a topic
-    summed, interrupted = BridgeCounters(), False
-    with Progress(total, "bridge", force=show or None) as bar:
-        if processes == 1:
-            stop = threading.Event()
-            _stop_on_signals(stop, abort_on_repeat=True)
-            built = _build(job, bar.advance, stop)
-            run_main(built.flow, **job.run_options())  # type: ignore[no-untyped-call]
-            summed.add(built.counters)
-            interrupted = stop.is_set()
-        else:
-            _interrupt_on_sigterm()
+    outcome = BridgeOutcome(BridgeCounters(), DeliveryStats())
+    logs = LogDir("bridge")
+    # In this process a signal ends the input; a parent of spawned processes is interrupted.
+    stop = stop_on_signals(abort_on_repeat=True) if processes == 1 else None
+    if stop is None:
+        interrupt_on_signals()
+
+    def pause(seconds: float) -> None:
+        """The wait before a restart; a signal ends it (and the run)."""
+        if stop is None:
+            time.sleep(seconds)  # interrupt_on_signals raises Interrupted
+        elif stop.wait(seconds):
+            raise Interrupted(stop.signum or signal.SIGINT)
+
+    try:
+        _supervised(job, processes, check, outcome, logs, stop, pause, total, show)
+    finally:
+        logs.tidy()  # the native log (fd 2) is closed by now
+    return outcome
+
+
+def _supervised(job: BridgeJob, processes: int, check: Callable[[], None] | None,
+                outcome: BridgeOutcome, logs: LogDir, stop: StopEvent | None,
+                pause: Callable[[float], None], total: int | None, show: bool | None) -> None:
+    from graphsentry.progress import Progress
+
+    with native_stderr(logs.file(0) if processes == 1 else None), \
+            Progress(total, "bridge", force=show or None) as bar:
+
+        def once(attempt: int) -> None:
+            if attempt > 1 and check is not None:
+                try:
+                    check()
+                except GraphsentryError as exc:  # e.g. the broker is still away
+                    raise ClusterFailed(str(exc)) from None
+            if stop is not None:
+                _in_process(job, bar.advance, logs, outcome, stop)
+                return
             try:
-                counts = run_spawned(_cluster_process, job, processes, "bridge", bar.advance,
-                                     STOP_GRACE_SECONDS)
-            except ClusterInterrupted as stop:
-                counts, interrupted = stop.results, True
-            for counters in counts:
-                summed.add(BridgeCounters.from_dict(counters))
-    return summed, interrupted
+                outcome.add(run_spawned(build_bridge, job, processes, "bridge", bar.advance,
+                                        STOP_GRACE_SECONDS, logs))
+            except ClusterFailed as failure:
+                outcome.add(failure.results)
+                raise
+
+        try:
+            _, outcome.restarts = supervise(once, name="bridge",
+                                            restart=job.recovery_dir is not None, sleep=pause)
+        except ClusterInterrupted as interrupted:
+            outcome.add(interrupted.results)
+            outcome.signum = interrupted.signum
+        except Interrupted as interrupted:
+            outcome.signum = interrupted.signum
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataflows.kafka_client import check_topics
     from graphsentry.ingest.dedup import DEFAULT_CAPACITY
 
     if args.processes < 1:
@@ -226,10 +256,14 @@ def run(args: argparse.Namespace) -> int:
     kafka = config.kafka
     if args.input:
         _check_inputs(args.input, args.processes)
-    else:
-        _check_topics(_client_settings(config, kafka.consumer), [kafka.topics.raw], "raw")
-    _check_topics(_client_settings(config, kafka.producer),
-                  [kafka.topics.activity, kafka.topics.dlq], "output")
+
+    def check() -> None:
+        if not args.input:
+            check_topics(_client_settings(config, kafka.consumer), [kafka.topics.raw], "raw")
+        check_topics(_client_settings(config, kafka.producer),
+                     [kafka.topics.activity, kafka.topics.dlq], "output")
+
+    check()
     if args.recovery_dir:
         prepare_recovery(args.recovery_dir)
     job = BridgeJob(config, tuple(args.input) if args.input else None,
@@ -238,9 +272,16 @@ def run(args: argparse.Namespace) -> int:
     source = (", ".join(args.input) if args.input else
               f"topic {kafka.topics.raw}{'' if job.tail else ' (to its current end)'}")
     print(f"graphsentry bridge: {source} -> {kafka.topics.activity} "
-          f"(dead letters: {kafka.topics.dlq}) on {kafka.bootstrap}", file=sys.stderr)
+          f"(dead letters: {kafka.topics.dlq}) on {redact(kafka.bootstrap)}", file=sys.stderr)
     started = time.perf_counter()
-    counters, interrupted = bridge(job, args.processes, args.progress or None)
-    print(f"graphsentry bridge: {counters.summary()} in {time.perf_counter() - started:.1f}s"
-          f"{' (interrupted)' if interrupted else ''}", file=sys.stderr)
-    return 130 if interrupted else 0
+    try:
+        outcome = bridge(job, args.processes, args.progress or None, check)
+    except ClusterFailed as failure:
+        print(f"graphsentry bridge: error: {failure.cause}", file=sys.stderr)
+        return 1
+    after = f" after {outcome.restarts} restart(s)" if outcome.restarts else ""
+    stopped = f" (interrupted by {signal.Signals(outcome.signum).name})" if outcome.signum else ""
+    print(f"graphsentry bridge: {outcome.counters.summary()}; acknowledged by Kafka: "
+          f"{outcome.delivery.summary() or 'nothing'} in {time.perf_counter() - started:.1f}s"
+          f"{after}{stopped}", file=sys.stderr)
+    return exit_code(outcome.signum) if outcome.signum else 0

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.enrichment.apps import load_apps
     from graphsentry.enrichment.asn import load_asn
     from graphsentry.enrichment.redis_store import RedisStore
-    from graphsentry.errors import GraphsentryError
+    from graphsentry.errors import GraphsentryError, redact
 
     if args.action == "refresh-msinfo":  # local files only: no configuration, no Redis
         from pathlib import Path
@@ -56,12 +56,13 @@ def run(args: argparse.Namespace) -> int:
     if not url:
         raise GraphsentryError("no Redis configured (redis.url is null); pass --redis-url")
     store = RedisStore.from_config(config.replace("redis", url=url).redis)
-    store.check()
+    where = redact(url)  # never print the password
     try:
+        store.check()
         if args.action == "load-asn":
-            print(load_asn(args.files, store).summary(f"asn -> {url}"), file=sys.stderr)
+            print(load_asn(args.files, store).summary(f"asn -> {where}"), file=sys.stderr)
         elif args.action == "load-apps":
-            print(load_apps(args.file, store).summary(f"apps -> {url}"), file=sys.stderr)
+            print(load_apps(args.file, store).summary(f"apps -> {where}"), file=sys.stderr)
         else:
             fields = store.app_fields(args.app_id.lower())
             if not fields:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from graphsentry.cluster import run_spawned
+from graphsentry.cluster import run_in_process, run_spawned
 from graphsentry.commands._topic_range import add_range_arguments, with_bootstrap
 from graphsentry.errors import GraphsentryError
 
@@ -133,24 +133,20 @@ def _counts(built: Any, messages: int) -> dict[str, Any]:
             "rejects": built.counters.rejects, "alerts": dict(c.alerts)}
 
 
-def _cluster_process(job: ReplayJob, addresses: list[str], index: int, read: Any,
-                     results: Any) -> None:
-    """One process of a multi-process replay (spawned: nothing inherited but the arguments)."""
-    from bytewax.testing import cluster_main
-
+def build_replay(job: ReplayJob, index: int, on_read: Callable[[int], None],
+                 _stop: Any) -> tuple[Any, dict[str, Any], Callable[[], Any]]:
+    """``cluster.Build`` for one process of a multi-process replay."""
     from graphsentry.alerts import alert_to_json
 
     found: list[str] = []
     messages = [0]
 
-    def on_read(n: int) -> None:
+    def count(n: int) -> None:
         messages[0] += n
-        with read.get_lock():
-            read.value += n
+        on_read(n)
 
-    built = _build(job, lambda a: found.append(alert_to_json(a)), on_read)
-    cluster_main(built.flow, addresses, index)  # type: ignore[no-untyped-call]
-    results.put((index, _counts(built, messages[0]), found))
+    built = _build(job, lambda a: found.append(alert_to_json(a)), count)
+    return built.flow, {}, lambda: (index, _counts(built, messages[0]), found)
 
 
 def replay(config: Config, topic: str, start: datetime, end: datetime, *,
@@ -163,8 +159,6 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
     ``alerts_topic``, to that topic. A progress line (messages read / messages in range) is drawn
     on stderr when it is a terminal, or always with ``progress=True``.
     """
-    from bytewax.testing import run_main
-
     from dataflows.range_source import resolve_ranges
     from graphsentry.progress import Progress
 
@@ -184,12 +178,12 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
                 bar.advance(n)
 
             built = _build(job, on_alert, on_read)
-            run_main(built.flow)  # type: ignore[no-untyped-call]
+            run_in_process(built.flow, {}, redirect=False)
             stats.add(_counts(built, messages[0]))
         else:
             from graphsentry.alerts import alert_from_json
 
-            for _index, counts, alerts in run_spawned(_cluster_process, job, processes,
+            for _index, counts, alerts in run_spawned(build_replay, job, processes,
                                                       "replay", bar.advance, grace_seconds=30):
                 stats.add(counts)
                 if on_alert is not None:

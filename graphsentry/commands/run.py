@@ -1,21 +1,50 @@
-"""``graphsentry run``: the Kafka detection dataflow as a local cluster of N processes."""
+"""``graphsentry run``: the Kafka detection dataflow as a local cluster of N processes.
+
+Before anything starts, the configuration is validated and the services are checked: Kafka
+(metadata with the consumer settings for the activity topic, with the producer settings for
+the alert and dead-letter topics; a wrong SASL password or TLS against a plain-text port is
+an error within seconds, an unreachable cluster after ``METADATA_TIMEOUT_S``) and Redis (a
+wrong password, user, database or TLS mode is an error; an unreachable server a warning:
+detection starts without enrichment and reconnects).
+
+The processes are supervised (``graphsentry.cluster``): when one fails, the others are
+stopped. With ``--recovery-dir`` the cluster is then restarted from the last snapshot (at
+most ``RESTART_ATTEMPTS`` times, backing off, one line per restart with its cause); without,
+the run ends with exit status 1 and one line naming the cause. SIGINT/SIGTERM stop the
+processes cleanly (their input ends, outputs are flushed, a snapshot is taken) and the run
+ends with 130/143. At the end one summary line counts events, alerts and what Kafka
+acknowledged.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
+import dataclasses
 import sys
 import time
-from pathlib import Path
-from types import FrameType
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from graphsentry.cluster import free_ports, prepare_recovery
-from graphsentry.errors import GraphsentryError
+from graphsentry.cluster import (
+    ClusterFailed,
+    ClusterInterrupted,
+    Interrupted,
+    LogDir,
+    exit_code,
+    interrupt_on_signals,
+    prepare_recovery,
+    run_spawned,
+    supervise,
+)
+from graphsentry.errors import GraphsentryError, redact
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 HELP = "run the Kafka detection dataflow (graph.activity.v1 -> graph.alerts.v1) on N processes"
 STOP_GRACE_SECONDS = 15.0
+COUNTERS = ("events", "late", "duplicates", "future", "suppressed", "rejects", "evicted",
+            "enrichment_unavailable_batches", "signals", "alert_updates")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,30 +55,89 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop at the current end of the topic (replay / backtest)")
     p.add_argument("--recovery-dir", metavar="DIR",
                    help="Bytewax recovery partitions (created if missing): resume where the "
-                   "last run stopped")
+                   "last run stopped, and restart from the last snapshot after a failure")
+    p.add_argument("--log-dir", metavar="DIR",
+                   help="where the processes' native output (Rust panics) goes (default: a "
+                   "new temporary directory, named when a failure left something there)")
 
 
-def commands(processes: int, bounded: bool, epoch_seconds: float,
-             recovery_dir: str | None) -> list[list[str]]:
-    """One ``python -m bytewax.run`` command line per process."""
-    flow = "dataflows.detect:get_flow(tail=False)" if bounded else "dataflows.detect:get_flow()"
-    base = [sys.executable, "-m", "bytewax.run", flow, "-w", "1", "-s", f"{epoch_seconds:g}"]
-    if recovery_dir:
-        base += ["-r", recovery_dir, "-b", "0"]
-    if processes == 1:
-        return [base]
-    addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
-    return [[*base, "-i", str(i), "-a", addresses] for i in range(processes)]
+@dataclasses.dataclass(frozen=True)
+class DetectJob:
+    """What a spawned process needs to build its share of the detection cluster."""
+
+    config: Config
+    tail: bool
+    recovery_dir: str | None
 
 
-def _default_signals() -> None:
-    """In the child: SIGINT stops Bytewax cleanly even when this shell started us in the
-    background (which leaves SIGINT ignored, and ignored signals survive exec)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def build_detect(job: DetectJob, _index: int, _on_read: Any, stop: Any) -> tuple[
+        Any, dict[str, Any], Any]:
+    """``cluster.Build`` for one detection process: the Kafka flow and its counters."""
+    from pathlib import Path
+
+    from bytewax.recovery import RecoveryConfig
+
+    from dataflows.detect import kafka_flow
+
+    built = kafka_flow(job.config, tail=job.tail, recovery=bool(job.recovery_dir), stop=stop)
+    recovery = (RecoveryConfig(Path(job.recovery_dir), timedelta(0))  # type: ignore[no-untyped-call]
+                if job.recovery_dir else None)
+    options = {"epoch_interval": timedelta(seconds=job.config.bytewax.epoch_seconds),
+               "recovery_config": recovery}
+
+    def report() -> dict[str, Any]:
+        c, flow = built.engine.counters, built.counters
+        return {"events": c.events, "late": c.late, "duplicates": c.duplicates,
+                "future": c.future, "suppressed": c.suppressed_signals,
+                "rejects": flow.rejects, "evicted": flow.evicted,
+                "enrichment_unavailable_batches": flow.enrichment_unavailable_batches,
+                "signals": sum(c.signals.values()), "alerts": sum(c.alerts.values()),
+                "alert_updates": c.alert_updates, "delivery": built.delivery.as_dict()}
+
+    return built.flow, options, report
 
 
-def _exit_code(code: int) -> int:
-    return 128 - code if code < 0 else code
+def check_services(config: Config) -> None:
+    """Kafka and Redis, as the module docstring says; raises :class:`GraphsentryError`."""
+    from dataflows.kafka_client import check_topics
+
+    kafka = config.kafka
+    consumer = {"bootstrap.servers": kafka.bootstrap, **kafka.consumer}
+    producer = {"bootstrap.servers": kafka.bootstrap, **kafka.producer}
+    check_topics(consumer, [kafka.topics.activity], "input")
+    outputs = [kafka.topics.alerts, kafka.topics.dlq, kafka.topics.alerts_json, kafka.topics.late]
+    check_topics(producer, [t for t in outputs if t], "output")
+    if config.redis.url:
+        from graphsentry.enrichment.redis_store import RedisStore
+
+        store = RedisStore.from_config(config.redis)
+        try:
+            warning = store.probe()
+        finally:
+            store.close()
+        if warning:
+            print(f"graphsentry run: warning: {warning}; starting without enrichment (alerts "
+                  "say enrichment.available=false), reconnecting every "
+                  f"{config.redis.retry_seconds:g}s", file=sys.stderr)
+
+
+def summary(attempts: list[list[dict[str, Any]]]) -> str:
+    """One line: the last attempt's counters (per process: what it processed since its
+    snapshot), and what Kafka acknowledged over every attempt."""
+    from dataflows.kafka_io import DeliveryStats
+
+    last = attempts[-1] if attempts else []
+    totals = {name: sum(int(r.get(name, 0)) for r in last) for name in COUNTERS}
+    delivery = DeliveryStats()
+    for report in (r for attempt in attempts for r in attempt):
+        delivery.merge(report.get("delivery", {}))
+    per_process = ", ".join(str(r.get("events", 0)) for r in last)
+    alerts = sum(int(r.get("alerts", 0)) for r in last)
+    over = f" over {len(attempts)} attempts" if len(attempts) > 1 else ""
+    return (" ".join(f"{name}={totals[name]}" for name in COUNTERS[:5]) + f" alerts={alerts}"
+            f" enrichment_unavailable_batches={totals['enrichment_unavailable_batches']}"
+            f" (events per process: {per_process}); acknowledged by Kafka{over}: "
+            f"{delivery.summary() or 'nothing'}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,52 +145,65 @@ def run(args: argparse.Namespace) -> int:
 
     if args.processes < 1:
         raise GraphsentryError(f"--processes must be at least 1, got {args.processes}")
-    config = load_config(args.config)  # validate here, before any process starts
-    env = dict(os.environ)
-    if config.source != "<defaults>":
-        env["GRAPHSENTRY_CONFIG"] = str(Path(config.source).resolve())
+    config = load_config(args.config)
+    interrupt_on_signals()
+    try:
+        return _run(args, config)
+    except Interrupted as stop:
+        print(f"graphsentry run: interrupted ({stop}) before the processes started",
+              file=sys.stderr)
+        return exit_code(stop.signum)
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    check_services(config)  # a configuration problem: exit 2 before anything starts
     if args.recovery_dir:
         prepare_recovery(args.recovery_dir)
-    children = [subprocess.Popen(cmd, env=env, preexec_fn=_default_signals) for cmd in commands(
-        args.processes, args.bounded, config.bytewax.epoch_seconds, args.recovery_dir)]
-    print(f"graphsentry run: {len(children)} process(es) reading "
-          f"{config.kafka.topics.activity} on {config.kafka.bootstrap}"
-          f"{' until its end' if args.bounded else ''}", file=sys.stderr)
+    job = DetectJob(config, tail=config.kafka.tail and not args.bounded,
+                    recovery_dir=args.recovery_dir)
+    logs = LogDir("run", args.log_dir)
+    kafka = config.kafka
+    print(f"graphsentry run: {args.processes} process(es) reading {kafka.topics.activity} on "
+          f"{redact(kafka.bootstrap)}{'' if job.tail else ' until its end'}"
+          f"{f', recovery in {args.recovery_dir}' if args.recovery_dir else ''}",
+          file=sys.stderr)
+    attempts: list[list[dict[str, Any]]] = []
+    started = time.perf_counter()
 
-    stopping: list[int] = []
+    def once(attempt: int) -> list[dict[str, Any]]:
+        attempts.append([])
+        if attempt > 1:
+            try:
+                check_services(config)
+            except GraphsentryError as exc:  # e.g. the broker is still away: try again later
+                raise ClusterFailed(str(exc)) from None
+        try:
+            attempts[-1] = run_spawned(build_detect, job, args.processes, "detect",
+                                       lambda _n: None, STOP_GRACE_SECONDS, logs)
+        except (ClusterFailed, ClusterInterrupted) as failure:
+            attempts[-1] = failure.results
+            raise
+        return attempts[-1]
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        stopping.append(signum)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        codes = _wait_all(children, stopping)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return max(_exit_code(c) for c in codes)
+        _, restarts = supervise(once, name="run", restart=bool(args.recovery_dir))
+    except ClusterFailed as failure:
+        logs.tidy()
+        print(f"graphsentry run: error: {failure.cause}", file=sys.stderr)
+        return 1
+    except (ClusterInterrupted, Interrupted) as stop:
+        logs.tidy()
+        print(f"graphsentry run: stopped by {_signal_name(stop.signum)}: {summary(attempts)}",
+              file=sys.stderr)
+        return exit_code(stop.signum)
+    logs.tidy()
+    after = f" after {restarts} restart(s)" if restarts else ""
+    print(f"graphsentry run: {summary(attempts)} in {time.perf_counter() - started:.1f}s"
+          f"{after}", file=sys.stderr)
+    return 0
 
 
-def _wait_all(children: list[subprocess.Popen[bytes]], stopping: list[int]) -> list[int]:
-    """Wait for every process; when one fails, stop the others (a cluster cannot go on).
-    After a forwarded signal they are all stopping already: just wait."""
-    while True:
-        codes = [c.poll() for c in children]
-        if all(code is not None for code in codes):
-            return [int(code) for code in codes if code is not None]
-        if not stopping and any(code not in (None, 0) for code in codes):
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            for child in children:
-                remaining = max(0.1, deadline - time.monotonic())
-                try:
-                    child.wait(timeout=remaining)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
-        time.sleep(0.1)
+def _signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name

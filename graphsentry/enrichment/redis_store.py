@@ -15,15 +15,24 @@ Keys (under ``key_prefix``, default ``graphsentry:``):
   whole key expiring after ``history_ttl_days`` without a write.
 
 One ``lookup`` is one pipelined round trip for whatever the process-local TTL cache misses.
-When Redis cannot be reached the store answers at once with ``available=False`` and tries
-again after ``retry_seconds``. A profile write that fails raises (the dataflow then fails the
-epoch, and the evicted principal is still in the last snapshot).
+When Redis cannot be reached a lookup answers at once with ``available=False`` and tries
+again after ``retry_seconds``. Writes are different: a profile save that Redis does not
+acknowledge is retried in place (:data:`WRITE_ATTEMPTS`, backing off from
+:data:`WRITE_BACKOFF_S`) and then raises :class:`~graphsentry.errors.StoreWriteError`, so the
+dataflow's epoch fails and is retried from its last snapshot (where the principal being
+evicted is still in worker state) instead of counting a lost write.
+
+:meth:`RedisStore.probe` is the start-up check of ``graphsentry run``/``enrich``: a persistent
+configuration problem (wrong password or user, a database index the server does not have,
+plain text to a TLS port or TLS to a plain-text one) is an error; an unreachable server only a
+warning (detection starts without enrichment and reconnects).
 """
 
 from __future__ import annotations
 
+import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -45,7 +54,7 @@ from graphsentry.enrichment.store import (
     profile_to_json,
     version_field,
 )
-from graphsentry.errors import GraphsentryError
+from graphsentry.errors import GraphsentryError, StoreWriteError, redact
 
 if TYPE_CHECKING:
     from graphsentry.config import RedisConfig
@@ -53,6 +62,17 @@ if TYPE_CHECKING:
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 ASN_CANDIDATES = 8
 WRITE_CHUNK = 2000
+WRITE_ATTEMPTS = 6
+"""Tries of one profile save before :class:`StoreWriteError` (wanted config key:
+``redis.write_attempts``)."""
+WRITE_BACKOFF_S = 0.5
+"""Wait before the second try, doubled before each further one up to
+:data:`WRITE_BACKOFF_MAX_S`: 0.5 + 1 + 2 + 4 + 8 = 15.5 s of retrying by default (wanted config
+key: ``redis.write_backoff_seconds``)."""
+WRITE_BACKOFF_MAX_S = 8.0
+PROBE_ATTEMPTS = 3
+"""Start-up probes before a protocol failure (the server closing or resetting a connection it
+accepted) counts as a configuration error rather than a passing fault."""
 
 
 def app_to_hash(info: AppInfo, sp_type: str | None = None) -> dict[str, str]:
@@ -97,6 +117,9 @@ class RedisStore:
         self._down_until = 0.0
         self.round_trips = 0
         self.failures = 0
+        self.write_attempts = WRITE_ATTEMPTS
+        self.write_backoff = WRITE_BACKOFF_S
+        self.sleep: Callable[[float], None] = time.sleep
 
     @classmethod
     def from_config(cls, cfg: RedisConfig) -> RedisStore:
@@ -133,12 +156,39 @@ class RedisStore:
         self._down_until = 0.0
         return replies
 
+    @property
+    def where(self) -> str:
+        """The URL for messages, password masked."""
+        return redact(self.url)
+
     def check(self) -> None:
-        """Raise a user-facing error when Redis cannot be reached (for the CLI)."""
-        try:
-            self.client.ping()
-        except REDIS_ERRORS as exc:
-            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        """Raise a user-facing error when Redis cannot be used now (for ``enrich``)."""
+        problem = self.probe()
+        if problem is not None:
+            raise GraphsentryError(problem)
+
+    def probe(self) -> str | None:
+        """Start-up check: None when Redis answers; ``cannot reach Redis at …`` when it cannot
+        be reached (refused, timed out, unknown host: it may come back); raises
+        :class:`GraphsentryError` for a configuration problem that retrying cannot fix
+        (authentication, database index, TLS mismatch)."""
+        last = ""
+        for attempt in range(PROBE_ATTEMPTS):
+            try:
+                self.client.ping()
+                return None
+            except (redis.AuthenticationError, redis.ResponseError) as exc:
+                raise GraphsentryError(f"Redis at {self.where} refused the connection: {exc} "
+                                       "(check the password, user and database in redis.url)"
+                                       ) from None
+            except REDIS_ERRORS as exc:
+                kind = _protocol_mismatch(exc, self.url)
+                if kind is None:
+                    return f"cannot reach Redis at {self.where}: {exc}"
+                last = f"{kind} ({exc})"
+            if attempt + 1 < PROBE_ATTEMPTS:
+                time.sleep(0.2)
+        raise GraphsentryError(f"Redis at {self.where}: {last}")
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -218,7 +268,7 @@ class RedisStore:
             fields: dict[str, str] = self.client.hgetall(  # type: ignore[assignment]
                 self.app_key(app_id))
         except REDIS_ERRORS as exc:
-            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise GraphsentryError(f"cannot reach Redis at {self.where}: {exc}") from exc
         return app_from_hash(app_id, fields) if fields else first_party_app(app_id)
 
     def app_fields(self, app_id: str) -> dict[str, str]:
@@ -228,31 +278,61 @@ class RedisStore:
                 self.app_key(app_id))
             return dict(fields)
         except REDIS_ERRORS as exc:
-            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise GraphsentryError(f"cannot reach Redis at {self.where}: {exc}") from exc
 
     # -- writes -------------------------------------------------------------------------------
 
     def save_profiles(self, profiles: Mapping[str, Any]) -> int:
         """Write a version of each profile and trim each principal to the
-        :data:`PROFILE_VERSIONS` newest (two pipelined round trips); raises
-        ``GraphsentryError`` when Redis does not take them."""
+        :data:`PROFILE_VERSIONS` newest (two pipelined round trips); return how many Redis
+        acknowledged, which is all of them. Each round trip is retried in place
+        (:meth:`_acknowledged`); then :class:`StoreWriteError` is raised."""
         if not profiles:
             return 0
-        pipe = self.client.pipeline(transaction=False)
-        keys = []
-        for principal_key, profile in profiles.items():
-            key = self.profile_key(principal_key)
-            keys.append(key)
-            pipe.hset(key, version_field(profile.last_seen), profile_to_json(profile))
-            pipe.expire(key, self.history_ttl)
-            pipe.hkeys(key)
-        replies = self._write(pipe)
-        for key, names in zip(keys, replies[2::3], strict=True):
-            stale = sorted(names)[:-PROFILE_VERSIONS]
-            if stale:
-                pipe.hdel(key, *stale)
-        self._write(pipe)
-        return len(profiles)
+        texts = {self.profile_key(k): (version_field(p.last_seen), profile_to_json(p))
+                 for k, p in profiles.items()}
+
+        def write(pipe: Any) -> None:
+            for key, (field, text) in texts.items():
+                pipe.hset(key, field, text)
+                pipe.expire(key, self.history_ttl)
+                pipe.hkeys(key)
+
+        replies = self._acknowledged(write, f"{len(texts)} profile write(s)")
+        stale = {key: sorted(names)[:-PROFILE_VERSIONS]
+                 for key, names in zip(texts, replies[2::3], strict=True)}
+        stale = {key: names for key, names in stale.items() if names}
+        if stale:
+            def trim(pipe: Any) -> None:
+                for key, names in stale.items():
+                    pipe.hdel(key, *names)
+
+            self._acknowledged(trim, f"{len(stale)} profile trim(s)")
+        return len(texts)
+
+    def _acknowledged(self, build: Callable[[Any], None], what: str) -> list[Any]:
+        """Run the pipeline ``build`` fills until Redis acknowledges it: ``write_attempts``
+        tries, backing off from ``write_backoff`` seconds (doubling, at most
+        :data:`WRITE_BACKOFF_MAX_S`); then :class:`StoreWriteError`. Nothing is kept for
+        later: the caller's batch failed."""
+        delay = self.write_backoff
+        for attempt in range(1, self.write_attempts + 1):
+            pipe = self.client.pipeline(transaction=False)
+            build(pipe)
+            self.round_trips += 1
+            try:
+                replies: list[Any] = pipe.execute()
+            except (*REDIS_ERRORS, redis.ResponseError) as exc:
+                self._failed()
+                if attempt == self.write_attempts:
+                    raise StoreWriteError(f"Redis at {self.where} did not acknowledge {what} "
+                                          f"after {attempt} tries: {exc}") from exc
+                self.sleep(delay)
+                delay = min(delay * 2, WRITE_BACKOFF_MAX_S)
+                continue
+            self._down_until = 0.0
+            return replies
+        return []  # not reached: write_attempts >= 1
 
     def put_apps(self, apps: Iterable[AppEntry]) -> int:
         """Store apps (replacing each app's hash), ``WRITE_CHUNK`` per round trip."""
@@ -306,11 +386,36 @@ class RedisStore:
         try:
             replies: list[Any] = pipe.execute()
         except REDIS_ERRORS as exc:
-            raise GraphsentryError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise GraphsentryError(f"cannot reach Redis at {self.where}: {exc}") from exc
         return replies
 
     def close(self) -> None:
         self.client.close()
+
+
+def _protocol_mismatch(exc: BaseException, url: str) -> str | None:
+    """What a connection failure says about the configuration, or None for a passing fault.
+
+    Plain text to a TLS port: the server accepts the connection, then resets or closes it.
+    TLS to a plain-text port: the TLS handshake fails or times out.
+    """
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 5:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(c) for c in chain).lower()
+    if any(isinstance(c, ssl.SSLError) for c in chain) or "handshake" in text or "ssl" in text:
+        return ("the TLS handshake failed: is this a plain-text port? (rediss:// is TLS, "
+                "redis:// plain text)" if url.startswith("rediss:") else
+                "TLS error: check the certificate settings")
+    if "error while reading" in text or "closed by server" in text or any(
+            isinstance(c, (ConnectionResetError, BrokenPipeError)) for c in chain):
+        if not url.startswith("rediss:"):
+            return ("the server accepted the connection and then closed it: is this a TLS "
+                    "port? (use rediss://)")
+        return "the server accepted the connection and then closed it"
+    return None
 
 
 def _pick_range(members: list[str], version: int, value: int) -> AsnRange | None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from detectors.history import PrincipalHistory
 
 from detectors.app_credential_added import AppCredentialAdded, Params
 from detectors.base import EMPTY_CONTEXT, EventContext, Finding
 from detectors.event import GraphEvent
-from detectors.history import PrincipalHistory
 from tests.detectors.factory import APP, SP, T0, event
 
 OTHER_APP = "55555555-5555-5555-5555-555555555555"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from detectors.attack_chain import AttackChain, ChainState, Params
+
 from detectors.base import Finding
 from tests.detectors.factory import APP, SP, T0, TENANT
 

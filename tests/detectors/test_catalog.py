@@ -18,10 +18,10 @@ import re
 from pathlib import Path
 
 import pytest
+from detectors.attack_chain import AttackChain
 
 import detectors
 from detectors import catalog
-from detectors.attack_chain import AttackChain
 from detectors.base import SEVERITIES, STAGES, Detector
 from detectors.event import GraphEvent
 

@@ -7,11 +7,11 @@ import pickle
 import random
 
 import pytest
+from detectors.history import MAX_ENTRIES, PrincipalHistory, _remember
 from hypothesis import given
 from hypothesis import strategies as st
 
 from detectors.event import GraphEvent
-from detectors.history import MAX_ENTRIES, PrincipalHistory, _remember
 from detectors.networks import network_of
 from tests.detectors.factory import T0, event
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from detectors.history import MAX_ENTRIES, PrincipalHistory
 
 from detectors.base import EventContext, Finding
 from detectors.event import GraphEvent
-from detectors.history import MAX_ENTRIES, PrincipalHistory
 from detectors.new_origin import NewOrigin, Params
 from tests.detectors.factory import T0, delegated, event
 

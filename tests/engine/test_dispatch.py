@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from detectors.history import PrincipalHistory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import detectors.catalog as catalog
 from detectors.base import Detector, EventContext, Finding
 from detectors.event import GraphEvent
-from detectors.history import PrincipalHistory
 from graphsentry.config import config_from_dict
 from graphsentry.engine import DetectionEngine, Dispatch
 from tests.detectors.factory import T0, event

@@ -7,10 +7,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from detectors.history import PrincipalHistory
 
 from detectors.base import AppInfo
 from detectors.event import GraphEvent
-from detectors.history import PrincipalHistory
 from graphsentry.config import config_from_dict
 from graphsentry.engine import CtxParts, DetectionEngine, KeyState
 from tests.engine.scenario import ATTACKER, T0, attack, benign, shuffled_within, workload

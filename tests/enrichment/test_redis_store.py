@@ -8,14 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
+from detectors.history import PrincipalHistory
 
 from detectors.base import AppInfo
-from detectors.history import PrincipalHistory
 from graphsentry.detection import run_embedded
 from graphsentry.enrichment.asn import load_asn
 from graphsentry.enrichment.memory import MemoryStore
 from graphsentry.enrichment.redis_store import RedisStore
+from graphsentry.errors import StoreWriteError
 from tests.engine.scenario import APP, attack
 from tests.engine.test_engine import events_of
 from tests.enrichment.conftest import RedisServer, free_port
@@ -87,7 +89,11 @@ def test_outage_degrades_quickly_and_reconnects(own_redis: RedisServer) -> None:
     assert not store.available
     history = PrincipalHistory()
     history.observe(events_of(attack())[0], None)
-    assert store.save_histories({"t/a/p": history}) == 0  # kept for later
+    waits: list[float] = []
+    store.sleep = waits.append  # the in-place retries, without waiting
+    with pytest.raises(StoreWriteError, match="did not acknowledge 1 history write"):
+        store.save_histories({"t/a/p": history})  # an error, never a count
+    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0]  # 6 tries, backing off
     started = time.monotonic()
     for _ in range(100):  # during the back-off no connection is even attempted
         assert not store.lookup(["app-x"], [], []).available
@@ -98,16 +104,23 @@ def test_outage_degrades_quickly_and_reconnects(own_redis: RedisServer) -> None:
         assert time.monotonic() < deadline, "store did not reconnect"
         time.sleep(0.1)
     assert store.available
-    assert store.save_histories({}) == 1  # the pending history is written now
+    assert store.save_histories({"t/a/p": history}) == 1  # the caller's retry writes it
     raw = redis.Redis.from_url(own_redis.url).get("graphsentry:hist:t/a/p")
     assert raw is not None and json.loads(raw)["event_count"] == 1
     store.close()
 
 
-def test_detection_continues_without_redis() -> None:
+def test_detection_continues_without_redis_lookups_but_not_without_history_writes() -> None:
+    """Lookups degrade (alerts say enrichment.available=false); a history save that Redis does
+    not acknowledge fails the batch (the epoch is retried from the last snapshot)."""
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", socket_timeout_seconds=0.2)
     alerts: list[dict[str, Any]] = []
-    stats = run_embedded(attack(), store=store, on_alert=alerts.append)
-    assert {a["detector"] for a in alerts} >= {"graph_enumeration", "storage_exfiltration"}
+    store.sleep = lambda _seconds: None
+    with pytest.raises(Exception) as failed:  # Bytewax wraps the cause
+        run_embedded(attack(), store=store, on_alert=alerts.append)
+    cause: BaseException | None = failed.value
+    while cause is not None and not isinstance(cause, StoreWriteError):
+        cause = cause.__cause__
+    assert isinstance(cause, StoreWriteError), failed.value
     assert all(a["enrichment"]["available"] is False for a in alerts)
-    assert stats.enrichment_unavailable_batches >= 1
+    assert store.failures >= store.write_attempts

@@ -234,9 +234,10 @@ def test_live_bridge_stops_cleanly_on_sigterm(kafka_bootstrap: str, topic_factor
         if bridge.poll() is None:
             bridge.kill()
             bridge.wait()
-    assert bridge.returncode == 130, stderr[-3000:]
+    assert bridge.returncode == 143, stderr[-3000:]  # 128 + SIGTERM: stopped, cleanly
     assert "2 inputs, 6 bridged, 0 rejected, 0 duplicates" in stderr
-    assert "(interrupted)" in stderr and "Traceback" not in stderr
+    assert f"acknowledged by Kafka: {activity} 6" in stderr
+    assert "(interrupted by SIGTERM)" in stderr and "Traceback" not in stderr
     check_activity(read_all(kafka_bootstrap, activity), records)
 
 

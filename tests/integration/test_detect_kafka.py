@@ -79,6 +79,8 @@ def run_cluster(kafka_bootstrap: str, redis_url: str, redis_namespace: str,
             "json": [json.loads(v) for _, v in consume_all(kafka_bootstrap,
                                                            topics["alerts_json"])],
             "dlq": [json.loads(v) for _, v in consume_all(kafka_bootstrap, topics["dlq"])],
+            "dlq_keys": [k for k, _ in consume_all(kafka_bootstrap, topics["dlq"])],
+            "topics": topics,
             "stderr": done.stderr,
         }
 
@@ -107,14 +109,20 @@ def test_cluster_alerts_match_embedded_for_any_process_count_and_order(
     assert [k.decode() for k in one["keys"] if k] == [a["alert_id"] for a in alerts]
     assert sorted(a["alert_id"] for a in one["json"]) == ids(alerts)
     assert len(one["dlq"]) == 1 and one["dlq"][0]["reason"].startswith("bad_avro")
+    assert one["dlq_keys"] == [b"garbage"]  # the dead letter keeps the original key
     assert f"events={len(records)}" in one["stderr"]
+    # The summary counts what the broker acknowledged: every alert on both alert topics.
+    assert (f"acknowledged by Kafka: {one['topics']['alerts']} {len(alerts)}, "
+            f"{one['topics']['alerts_json']} {len(alerts)}, {one['topics']['dlq']} 1"
+            in one["stderr"])
     assert redis_client.exists(f"{redis_namespace}one:hist:{records[0]['tenant_id']}/"
                                f"{attack()[0]['app_id']}/{ATTACKER}")
 
     two = run_cluster(topic, 2, "two")
     assert ids(two["alerts"]) == ids(alerts)
-    per_process = [int(m) for m in re.findall(r"events=(\d+)", two["stderr"])]
-    assert len(per_process) == 2 and sum(per_process) == len(records)
+    found = re.search(r"events per process: (\d+), (\d+)\)", two["stderr"])
+    assert found is not None, two["stderr"]
+    assert sum(int(n) for n in found.groups()) == len(records)
 
     shuffled_topic = topic_factory(3, "shuffled")
     publish(kafka_bootstrap, shuffled_topic, shuffled_within(records, 7000, seed=11))

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Message, Producer
 
-from dataflows.kafka_io import RawActivitySource, decode_message
+from dataflows.kafka_io import decode_message
+from dataflows.kafka_source import RawActivitySource
 
 DEADLINE_S = 20.0
 
