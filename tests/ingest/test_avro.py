@@ -142,7 +142,7 @@ def test_json_form_uses_iso_utc_strings_and_round_trips() -> None:
 
 def test_kafka_key_and_timestamp() -> None:
     record = normalized(timeGenerated="2026-03-02T08:00:01.0159703Z")
-    assert message_key(record) == f"{TENANT}/{APP}".encode()
+    assert message_key(record) == f"{TENANT}/{record['principal_id']}".encode()
     expected = int(datetime(2026, 3, 2, 8, 0, 1, tzinfo=UTC).timestamp()) * 1000 + 15
     assert message_timestamp_ms(record) == expected
 
