@@ -30,6 +30,7 @@ region or cloud provider, travelling users.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from detectors._accumulators import validate_params
@@ -142,7 +143,8 @@ class NewOrigin(Detector):
                 1 for ts in profile.networks.values() if ts < sealed),
             "known_networks_sample": [] if profile is None else sorted(
                 n for n, ts in profile.networks.items() if ts < sealed)[:10],
-            "profile_first_seen": None if profile is None else profile.first_seen,
+            "profile_first_seen": None if profile is None or profile.first_seen is None
+            else datetime.fromtimestamp(profile.first_seen, UTC).isoformat(),
             "template": event.template, "method": event.method, "status": event.status,
             "user_agent": event.user_agent,
             "user_agent_known": bool(agent) and profile is not None

@@ -142,7 +142,8 @@ def _tell_alert(out: _Writer, alert: Alert, signals: Mapping[str, Alert]) -> Non
     status = alert.get("status") or "open"
     out.field("alert", f"{alert.get('alert_id')} rev {alert.get('revision', 1)}, {status}"
                        f"{', final' if alert.get('final') else ''}")
-    refs = sorted(alert.get("signals") or [],
+    every = alert.get("signals") or []
+    refs = sorted(finest(every),
                   key=lambda r: (_time_of(r, "first_seen"), str(r.get("signal_id"))))
     if not refs:  # an alert without signal references: its own evidence
         phrases = key_evidence(alert)
@@ -157,7 +158,23 @@ def _tell_alert(out: _Writer, alert: Alert, signals: Mapping[str, Alert]) -> Non
         phrases = key_evidence(signal) if signal is not ref else []
         if phrases:
             out.wrapped("; ".join(phrases), 8)
+    if len(every) > len(refs):
+        out.wrapped(f"(and {len(every) - len(refs)} signal(s) of the same detectors over "
+                    f"longer windows)", 4)
     out.line()
+
+
+def finest(refs: list[Alert]) -> list[Alert]:
+    """Per detector, its signals of the shortest window among ``refs`` (the same behaviour
+    over a day starts at the day's first event, not when it crossed)."""
+    def length(ref: Alert) -> float:
+        return _time_of(ref, "window_end") - _time_of(ref, "window_start")
+
+    shortest: dict[str, float] = {}
+    for ref in refs:
+        detector = str(ref.get("detector"))
+        shortest[detector] = min(shortest.get(detector, float("inf")), length(ref))
+    return [r for r in refs if length(r) == shortest[str(r.get("detector"))]]
 
 
 def render_story(alerts: Iterable[Alert], *, width: int = 100, colour: bool = False,

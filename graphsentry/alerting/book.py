@@ -48,6 +48,18 @@ RISK_META = DetectorMeta(
     severity="high", tactics=(), techniques=(), stage=None, fidelity="medium")
 
 
+def finest(members: list[Entry]) -> list[Entry]:
+    """Per detector, its signals of the shortest window length among the members: the same
+    behaviour seen over a day starts at the day's first event, possibly hours of ordinary work
+    before the ten minutes that crossed, so the finest scale says when it began."""
+    shortest: dict[str, float] = {}
+    for e in members:
+        length = e.end - e.start
+        if length < shortest.get(e.detector, float("inf")):
+            shortest[e.detector] = length
+    return [e for e in members if e.end - e.start == shortest[e.detector]]
+
+
 def stage_order(members: list[Entry], metas: list[DetectorMeta]) -> list[str]:
     """The members' stages in the order they began: each stage at the earliest event of its
     shortest-window signals (a day window's first event may be the principal's ordinary work
@@ -322,8 +334,8 @@ class AlertLayer:
             "principal_id": book.principal_id,
             "service_principal_id": book.service_principal_id,
             "user_id": book.user_id,
-            "first_seen": to_datetime(min(e.first_seen for e in members)),
-            "last_seen": to_datetime(max(e.last_seen for e in members)),
+            "first_seen": to_datetime(min(e.first_seen for e in finest(members))),
+            "last_seen": to_datetime(max(e.last_seen for e in finest(members))),
             "window_start": to_datetime(state.bucket),
             "window_end": to_datetime(state.bucket + state.period),
             "signal_count": len(members),
