@@ -222,6 +222,13 @@ class Activity:
         copy.absorb(self)
         return copy
 
+    def attribute_evidence(self) -> dict[str, Any]:
+        """The attributes alone (:meth:`evidence` without the counts): the addresses, user
+        agents, templates and request ids a signal rests on (exception scopes read them)."""
+        evidence = self.evidence()
+        del evidence["requests"], evidence["denied"]
+        return evidence
+
     def evidence(self) -> dict[str, Any]:
         return {
             "requests": self.requests,

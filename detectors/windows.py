@@ -146,6 +146,8 @@ class WindowedDetector(Detector, Generic[A]):
             add(acc, event, ctx)
             if facts is not NO_FACTS:
                 slot.trail.add(facts)
+            else:  # Trail.add(NO_FACTS), inlined: the usual event has no AS known
+                slot.trail.unknown_asn = True
             if not slot.fired and crossed(acc, level, slot):
                 slot.fired = True
                 key = (self.windows[level], (ts // self.windows[level]) * self.windows[level], "")

@@ -88,6 +88,9 @@ class Emits:
 class AppState:
     who: Who
     detectors: dict[str, DetectorState] = field(default_factory=dict)
+    info: AppInfo | None = None
+    """What enrichment said about this app (its own events' ``CtxParts.app``): the context of
+    the final signals its windows give when they close, whichever event or flush closes them."""
 
 
 @dataclass(slots=True)
@@ -222,6 +225,8 @@ class DetectionEngine:
                     signals.extend(found)
                 if det_state.next_close < state.next_close:
                     state.next_close = det_state.next_close
+            if app is not None and parts.app is not None and parts.app.app_id == event.app_id:
+                app.info = parts.app
             if signals:
                 self._alert(state, signals, parts, out)
         state.profile.observe(ts, event.ip, parts.asn, event.user_agent, event.app_id)
@@ -234,15 +239,15 @@ class DetectionEngine:
         new_network, new_client = None, False
         if profile.established(sealed, learning.min_days, learning.min_age_seconds):
             network = network_of(event.ip)
-            if (network is not None and not profile.saturated(profile.networks)
-                    and not known_before(profile.networks, network, sealed)
-                    and not (asn is not None and known_before(profile.asns, asn, sealed))):
+            if (network is not None and not known_before(profile.networks, network, sealed)
+                    and not (asn is not None and known_before(profile.asns, asn, sealed))
+                    and not profile.saturated(profile.networks, sealed)):
                 new_network = network
             if not known_before(profile.apps, event.app_id, sealed):
                 new_client = True
             elif event.identity_type == "app_only" and event.user_agent and not (
-                    profile.saturated(profile.user_agents) or known_before(
-                        profile.user_agents, event.user_agent[:MAX_USER_AGENT_LENGTH], sealed)):
+                    known_before(profile.user_agents, event.user_agent[:MAX_USER_AGENT_LENGTH],
+                                 sealed) or profile.saturated(profile.user_agents, sealed)):
                 new_client = True
         privilege = privilege_of(event)
         if new_network is None and not new_client and privilege == "low" and asn is None:
@@ -283,9 +288,8 @@ class DetectionEngine:
         next_close = math.inf
         by_id = {d.meta.id: d for d in self.detectors}
         for app in state.apps.values():
-            ctx = EventContext(state.profile, None, None, parts.app if parts.app is not None
-                               and parts.app.app_id == app.who.app_id else None,
-                               parts.available, self.lateness, Facts(), self.settings.learning)
+            ctx = EventContext(state.profile, None, None, app.info, parts.available,
+                               self.lateness, Facts(), self.settings.learning)
             signals: list[Signal] = []
             for det_id, det_state in list(app.detectors.items()):
                 detector = by_id.get(det_id)

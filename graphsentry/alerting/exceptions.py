@@ -5,7 +5,9 @@ id, network (CIDR), autonomous system and resource template (a glob on the canon
 template, ``detectors.templates``) — and why, by whom, when it was made and until when (event
 time) it applies. A signal is *covered* when every scope field given matches it: for networks,
 ASNs and templates, every value the signal rests on must match (a signal that also came from
-elsewhere is not covered). Covered signals are kept and marked with the exception ids
+elsewhere, or from an address whose autonomous system is unknown, is not covered): so a
+provisional signal is covered whenever its final one is (suppression can only lift as a
+window grows, which keeps the alert layer independent of arrival order). Covered signals are kept and marked with the exception ids
 (``suppressed_by``); they add no risk and the alerts resting only on them are ``suppressed``.
 
 Validity is by event time: an exception applies to signals whose window starts in
@@ -90,7 +92,7 @@ class AlertException:
             return False
         if self.asn is not None:
             asns = signal.context.asns
-            if not asns or any(a != self.asn for a in asns):
+            if not asns or signal.context.asn_unknown or any(a != self.asn for a in asns):
                 return False
         if self.network is not None:
             ips = _values(signal.evidence, "source_ips", "ip")
