@@ -40,12 +40,16 @@ def _as_list(values: Values | set[str]) -> list[str]:
 @dataclass(slots=True)
 class CappedSet:
     """A distinct set that stops growing at ``cap``; ``saturated`` says values were dropped.
-    ``size`` is its length, kept as a field: ``crossed()`` reads it on every event."""
+    ``size`` is its length, kept as a field: ``crossed()`` reads it on every event. Which
+    values a full set holds depends on arrival order, so the smallest dropped ones are kept
+    aside (``dropped``): the summary's sample is the smallest of all values seen, in any
+    order."""
 
     cap: int = DISTINCT_CAP
     values: Values | set[str] = None
     saturated: bool = False
     size: int = 0
+    dropped: Values = None
 
     def add(self, value: str | None) -> None:
         if not value:
@@ -55,14 +59,14 @@ class CappedSet:
             if value == values:
                 return
             if self.size >= self.cap:
-                self.saturated = True
+                self._drop(value)
                 return
             self.values = value if values is None else [values, value]
         else:
             if value in values:
                 return
             if self.size >= self.cap:
-                self.saturated = True
+                self._drop(value)
                 return
             if isinstance(values, set):
                 values.add(value)
@@ -72,13 +76,17 @@ class CappedSet:
                 self.values = {*values, value}
         self.size += 1
 
+    def _drop(self, value: str) -> None:
+        self.saturated = True
+        self.dropped, _ = with_smallest(self.dropped, value, SAMPLE_SIZE)
+
     def __len__(self) -> int:
         return self.size
 
     def summary(self) -> dict[str, Any]:
         """Evidence: the distinct count (a lower bound when capped) and a sample."""
         return {"count": self.size, "capped": self.saturated,
-                "sample": sample(_as_list(self.values))}
+                "sample": sample({*_as_list(self.values), *_as_list(self.dropped)})}
 
 
 def with_smallest(values: Values, value: str, size: int) -> tuple[Values, bool]:
