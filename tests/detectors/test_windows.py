@@ -26,7 +26,6 @@ from detectors.base import (
     window_start,
 )
 from detectors.event import GraphEvent
-from detectors.profile import Profile
 from detectors.windows import WindowedDetector, above, peak_of, per_window
 from tests.detectors.factory import (
     APP,
