@@ -152,6 +152,15 @@ class Result:
     def finals(self, since: float | None = None) -> list[Signal]:
         return self.of(final=True, since=since)
 
+    def lengths(self, since: float | None = None) -> list[float]:
+        """Window lengths (seconds) of the final signals, sorted."""
+        return sorted(s.window_end - s.window_start for s in self.finals(since))
+
+    def final(self, length: float, since: float | None = None) -> Signal:
+        """The one final signal of windows of ``length`` (fails unless there is exactly one)."""
+        [found] = [s for s in self.finals(since) if s.window_end - s.window_start == length]
+        return found
+
     def ids(self) -> set[str]:
         return {s.signal_id for s in self.signals}
 
