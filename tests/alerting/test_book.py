@@ -4,9 +4,12 @@ bounds and expiry, and wire shapes (Avro and JSON)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from detectors.base import SignalContext
 from graphsentry.alerting.book import CHAIN, RISK, AlertLayer, Entry, alert_id
@@ -93,6 +96,27 @@ def test_stages_make_an_incident_below_the_risk_threshold() -> None:
     assert incident["title"] == ("Attack chain: discovery -> exfiltration -> persistence "
                                  "(3 signals)")
     assert incident["promoted_by"] == ["attack_chain"]
+
+
+@pytest.mark.parametrize("first", ["discovery", "exfiltration"])
+def test_the_incident_title_names_its_stages_in_the_order_they_happened(first: str) -> None:
+    """Windows of different lengths start at the same time (an hour of discovery, ten minutes
+    of downloads): the stages are in the order their first events happened."""
+    early, late = T0 + 60, T0 + 300
+    discovery = signal("graph_enumeration", length=3600.0, context=NEW_NET,
+                       first=early if first == "discovery" else late, last=T0 + 3000)
+    exfiltration = signal("storage_exfiltration", length=600.0, context=NEW_NET,
+                          fidelity="medium", first=late if first == "discovery" else early,
+                          last=T0 + 500)
+    persistence = signal("app_credential_added", start=T0 + 2 * HOUR, context=NEW_NET)
+    desk = Desk(AlertPolicy(risk_threshold=1000, min_stages=3))
+    desk.feed(discovery, exfiltration, persistence)
+    [incident] = desk.of_kind("incident")
+    second = "exfiltration" if first == "discovery" else "discovery"
+    assert incident["stages"] == [first, second, "persistence"]
+    evidence = json.loads(incident["evidence"]["evidence_json"])
+    assert evidence["stage_order"] == [first, second, "persistence"]
+    assert incident["title"].startswith(f"Attack chain: {first} -> {second} -> persistence")
 
 
 # -- lifecycle ------------------------------------------------------------------------------------
