@@ -123,14 +123,18 @@ def _merged(mine: Values, theirs: Values, size: int) -> tuple[Values, bool]:
     return mine, dropped
 
 
-def _distinct_summary(values: Values, capped: bool) -> dict[str, Any]:
+def _distinct_summary(values: Values, capped: bool, missing: bool = False) -> dict[str, Any]:
     """Evidence of an attribute kept up to :data:`ATTRIBUTE_CAP` values: all of them (the
-    smallest, sorted), their count and whether more were seen."""
+    smallest, sorted), their count, whether more were seen and (``missing``, only when true)
+    whether some events had no value at all."""
     listed = _as_list(values)
-    return {"count": len(listed), "capped": capped, "sample": listed}
+    summary = {"count": len(listed), "capped": capped, "sample": listed}
+    if missing:
+        summary["missing"] = True
+    return summary
 
 
-_IPS_CAPPED, _AGENTS_CAPPED, _TEMPLATES_CAPPED = 1, 2, 4
+_IPS_CAPPED, _AGENTS_CAPPED, _TEMPLATES_CAPPED, _IPS_MISSING = 1, 2, 4, 8
 
 
 @dataclass(slots=True)
@@ -153,7 +157,7 @@ class Activity:
     templates: Values = None
     capped: int = 0
     """Bits: more than ``ATTRIBUTE_CAP`` distinct source IPs (1), user agents (2) or
-    resource templates (4)."""
+    resource templates (4); an event without a source IP (8)."""
     lean: bool = False
     """Count only (requests, denials, first/last): the attributes of a longer window are
     absorbed from its shorter windows instead (:meth:`absorb`), once per short window."""
@@ -187,6 +191,8 @@ class Activity:
                 self.source_ips, dropped = with_smallest(self.source_ips, ip, ATTRIBUTE_CAP)
                 if dropped:
                     self.capped |= _IPS_CAPPED
+        elif not ip:
+            self.capped |= _IPS_MISSING
         if agent and agent != self.user_agents:
             if self.user_agents is None:
                 self.user_agents = agent
@@ -241,7 +247,8 @@ class Activity:
         return {
             "requests": self.requests,
             "denied": self.denied,
-            "source_ips": _distinct_summary(self.source_ips, bool(self.capped & _IPS_CAPPED)),
+            "source_ips": _distinct_summary(self.source_ips, bool(self.capped & _IPS_CAPPED),
+                                            bool(self.capped & _IPS_MISSING)),
             "user_agents": _distinct_summary(self.user_agents,
                                              bool(self.capped & _AGENTS_CAPPED)),
             "sample_request_ids": _as_list(self.request_ids),

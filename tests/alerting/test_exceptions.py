@@ -11,6 +11,7 @@ import pytest
 
 from detectors.app_credential_added import AppCredentialAdded
 from detectors.base import SignalContext, Who
+from detectors.onedrive_enumeration import OnedriveEnumeration
 from detectors.storage_exfiltration import StorageExfiltration
 from graphsentry.alerting.exceptions import (
     SCOPE_FIELDS,
@@ -89,6 +90,33 @@ def test_capped_or_missing_evidence_is_never_covered_by_a_value_scope() -> None:
     bare = signal("high_volume_transfer", evidence={"bytes": 1})
     assert not exc(network="0.0.0.0/0").covers(bare) and not exc(template="*").covers(bare)
     assert not exc(asn=64500).covers(bare)
+
+
+def test_a_signal_resting_on_an_event_without_address_is_never_covered_by_a_network() -> None:
+    missing = {"source_ips": {"count": 1, "capped": False, "sample": ["192.0.2.1"],
+                              "missing": True}}
+    assert not exc(network="192.0.2.0/24").covers(signal(evidence=missing))
+
+
+@pytest.mark.parametrize("first", ["with_address", "without_address"])
+def test_a_network_exception_and_events_without_address_do_not_depend_on_arrival(
+        first: str) -> None:
+    """Folder listings from 198.51.100.7 (under an exception) and from no address: the
+    window is not covered, whichever arrives first."""
+    listings = [event(ts=T0 + i, family="onedrive", template="/me/drive/items/{id}/children",
+                      target_user="me", target_item=f"f{i}",
+                      ip=None if i % 2 else "198.51.100.7") for i in range(100)]
+    order = listings if first == "with_address" else listings[1::2] + listings[::2]
+    exceptions = ExceptionSet((exc(id="exc-ip", network="198.51.100.7/32"),))
+    engine = Recorder([OnedriveEnumeration()], settings(policy=AlertPolicy(min_stages=1)),
+                      exceptions)
+    runner = Runner(engine).feed(order).flush()
+    finals = [r for r in runner.out.signals if r["final"]]
+    assert [r["suppressed_by"] for r in finals] == [[]]
+    assert json.loads(finals[0]["evidence"]["evidence_json"])["source_ips"]["missing"] is True
+    last = {a["alert_id"]: a for a in runner.out.alerts}
+    assert [(a["kind"], a["status"], a["revision"]) for a in last.values()] == [
+        ("incident", "open", 2)]
 
 
 def test_single_event_evidence_is_matched_by_its_one_value() -> None:

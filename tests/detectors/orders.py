@@ -18,6 +18,7 @@ finalized, and per alert revisions that never go down with the last emission the
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -143,9 +144,17 @@ class Outcome:
 
 
 def outcome(engine: Recorder, arrival: Sequence[GraphEvent],
-            parts: Callable[[GraphEvent], CtxParts]) -> Outcome:
-    """Run ``arrival`` through ``engine`` (flushed at the end) and check its promises."""
-    runner = Runner(engine, parts).feed(arrival).flush()
+            parts: Callable[[GraphEvent], CtxParts],
+            snapshot_after: int | None = None) -> Outcome:
+    """Run ``arrival`` through ``engine`` (flushed at the end) and check its promises; with
+    ``snapshot_after``, the states go through pickle after that many deliveries (a Bytewax
+    snapshot and recovery)."""
+    runner = Runner(engine, parts)
+    if snapshot_after is not None:
+        runner.feed(arrival[:snapshot_after])
+        runner.states = pickle.loads(pickle.dumps(runner.states))
+        arrival = arrival[snapshot_after:]
+    runner.feed(arrival).flush()
     assert engine.counters.late == 0, "an arrival within the lateness was counted late"
     finals: dict[str, dict[str, Any]] = {}
     ids: set[str] = set()

@@ -22,7 +22,7 @@ POLICIES = st.builds(AlertPolicy, risk_threshold=st.sampled_from((20.0, 60.0, 10
 
 
 @pytest.mark.parametrize("detector_id", catalog.DETECTOR_IDS)
-@property_settings(40)
+@property_settings(100)
 @given(data=st.data())
 def test_final_signals_and_alerts_do_not_depend_on_arrival(detector_id: str,
                                                             data: st.DataObject) -> None:

@@ -2,7 +2,8 @@
 a delegated user across apps), every detector, exceptions of every scope (some expiring in
 the middle of the day) and alert policies from strict to loose. Any arrival order within the
 lateness and any duplication give the same signal ids, final signal bodies, alert ids and
-last alert versions (revision and body)."""
+last alert versions (revision and body) — also when the states are snapshotted (pickled, as
+Bytewax does) and restored at any point of the stream."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def engine(policy: AlertPolicy, exceptions: ExceptionSet) -> Recorder:
     return Recorder(detectors, settings(policy=policy), exceptions)
 
 
-@property_settings(60)
+@property_settings(150)
 @given(data=st.data())
 def test_signals_and_alerts_do_not_depend_on_arrival(data: st.DataObject) -> None:
     kinds = data.draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=2, max_size=5,
@@ -37,6 +38,7 @@ def test_signals_and_alerts_do_not_depend_on_arrival(data: st.DataObject) -> Non
     chosen = data.draw(st.lists(st.sampled_from(EXCEPTIONS), unique_by=lambda e: e.id),
                        label="exceptions")
     exceptions = ExceptionSet(tuple(chosen))
+    snapshot = data.draw(st.integers(0, len(arrival)), label="snapshot after")
     expected = outcome(engine(policy, exceptions), in_time_order(events), parts)
-    got = outcome(engine(policy, exceptions), arrival, parts)
+    got = outcome(engine(policy, exceptions), arrival, parts, snapshot_after=snapshot)
     assert not expected.differences(got), "\n".join(expected.differences(got))
