@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from bisect import insort
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from detectors.base import SAMPLE_SIZE, sample
@@ -143,8 +143,9 @@ class Activity:
 
     Source IPs, user agents and resource templates keep their :data:`ATTRIBUTE_CAP` smallest
     distinct values (so the count, up to the cap, and the sample do not depend on arrival
-    order), request ids the :data:`SAMPLE_SIZE` smallest (:func:`with_smallest`). Most windows hold one or two events:
-    creating, filling and dropping an accumulator must be cheap.
+    order), request ids the :data:`SAMPLE_SIZE` smallest (:func:`with_smallest`). Most
+    windows hold one or two events: creating, filling and dropping an accumulator must be
+    cheap.
     """
 
     requests: int = 0

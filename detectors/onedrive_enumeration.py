@@ -5,7 +5,7 @@ read requests on the ``onedrive`` family (allowed or denied), the distinct drive
 users they reach (``/users/{id}/drive…`` by target user, ``/drives/{id}…`` by drive id) and the
 distinct folders they list (``…/root/children``, ``…/items/{id}/children``). A window crosses
 when other users' drives ≥ ``min_drives`` or listed folders ≥ ``min_folders`` and, once the
-principal is established, that count also reaches ``baseline_multiplier`` × its own peak
+principal is established, that count also reaches ``baseline_multiplier`` times its own peak
 (same window length, same time of day, last 14 days, sealed one lateness before the window):
 a backup app that walks every drive each night at 01:00 has that as its baseline.
 
@@ -20,8 +20,8 @@ ATT&CK: TA0007 Discovery, TA0009 Collection; T1619 Cloud Storage Object Discover
 and Directory Discovery.
 
 False positives: backup, migration, DLP and eDiscovery apps in their learning period; sync
-clients built on Graph walking a large drive on first sync. A drive reached both by user and by drive
-id counts twice (the log does not say they are the same).
+clients built on Graph walking a large drive on first sync. A drive reached both by user and
+by drive id counts twice (the log does not say they are the same).
 """
 
 from __future__ import annotations

@@ -29,18 +29,18 @@ from __future__ import annotations
 
 import math
 import time
-from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from detectors.base import (
+    NO_FACTS,
     AppInfo,
     Detector,
     DetectorMeta,
     DetectorState,
     EventContext,
-    NO_FACTS,
     Facts,
     Learning,
     Signal,
@@ -243,12 +243,11 @@ class DetectionEngine:
                     and not (asn is not None and known_before(profile.asns, asn, sealed))
                     and not profile.saturated(profile.networks, sealed)):
                 new_network = network
-            if not known_before(profile.apps, event.app_id, sealed):
-                new_client = True
-            elif event.identity_type == "app_only" and event.user_agent and not (
-                    known_before(profile.user_agents, event.user_agent[:MAX_USER_AGENT_LENGTH],
-                                 sealed) or profile.saturated(profile.user_agents, sealed)):
-                new_client = True
+            agent = (event.user_agent or "")[:MAX_USER_AGENT_LENGTH]
+            new_client = not known_before(profile.apps, event.app_id, sealed) or (
+                event.identity_type == "app_only" and bool(agent)
+                and not known_before(profile.user_agents, agent, sealed)
+                and not profile.saturated(profile.user_agents, sealed))
         privilege = privilege_of(event)
         if new_network is None and not new_client and privilege == "low" and asn is None:
             return NO_FACTS
@@ -274,7 +273,7 @@ class DetectionEngine:
                            parts.available, self.lateness, facts, self.settings.learning)
         who = Who.of(event)
         signals: list[Signal] = []
-        for det_id, detector, ask in self._dispatch(event):
+        for _, detector, ask in self._dispatch(event):
             if detector.windowless and (not ask or detector.accepts(event, facts)):
                 signals.extend(detector.observe_late(event, ctx, who))
         if signals:

@@ -123,7 +123,7 @@ def test_silent_on_other_requests(method: str, template: str) -> None:
 ])
 def test_grade_by_whose_object_it_is(target: str, template: str, app: AppInfo | None,
                                      grade: tuple[str, str], own: bool, other: bool) -> None:
-    signal = only(routine(5) + [add_password(target, template)], app=app)
+    signal = only([*routine(5), add_password(target, template)], app=app)
     assert (signal.severity, signal.fidelity) == grade
     assert signal.evidence["target_is_caller"] is own
     assert signal.evidence["target_is_other_principal"] is other
@@ -138,7 +138,7 @@ def test_self_rotation_learnt_from_history_is_low() -> None:
     grades = [(s.severity, s.fidelity, s.evidence["recurring"])
               for s in sorted(result.finals(), key=lambda s: s.window_start)]
     assert grades == [("medium", "medium", False), ("low", "low", True), ("low", "low", True)]
-    assert "Password credential added to its own application" == result.finals()[-1].title
+    assert result.finals()[-1].title == "Password credential added to its own application"
 
 
 def test_the_same_rotation_within_the_lateness_is_not_yet_recurring() -> None:

@@ -80,7 +80,7 @@ def test_silent_when_the_grant_failed(status: int) -> None:
                                              (delegated, ("medium", "medium"))])
 def test_a_first_grant_by_app_only_is_high_by_a_user_medium(make: Any,
                                                             grade: tuple[str, str]) -> None:
-    signal = only(routine(5, make=make) + [grant(make=make)])
+    signal = only([*routine(5, make=make), grant(make=make)])
     assert (signal.severity, signal.fidelity) == grade
     assert signal.evidence["recurring"] is False
 

@@ -70,19 +70,19 @@ def test_grade_table(case: str, grade: tuple[str, str]) -> None:
         "a TAP for another user": register("temporaryAccessPassMethods", OTHER_USER),
         "a TAP for herself": register("temporaryAccessPassMethods"),
     }[case]
-    signal = only(usual_days() + [registration])
+    signal = only([*usual_days(), registration])
     assert (signal.severity, signal.fidelity) == grade
 
 
 def test_fires_for_herself_by_her_own_id_as_self_registration() -> None:
-    signal = only(usual_days() + [register(target=USER.upper())])
+    signal = only([*usual_days(), register(target=USER.upper())])
     assert signal.evidence["target_is_caller"] is True
     assert signal.evidence["target_user"] == USER.lower()
     assert signal.title == "fido2Methods registered for the caller itself"
 
 
 def test_an_app_only_caller_always_acts_on_another_user() -> None:
-    signal = only(routine(5) + [register(target=USER, make=event)])
+    signal = only([*routine(5), register(target=USER, make=event)])
     assert (signal.severity, signal.fidelity) == ("high", "high")
     assert signal.title == f"fido2Methods registered for user {USER}"
 

@@ -70,7 +70,8 @@ def test_silent_on_a_new_network_of_a_known_autonomous_system() -> None:
 
 
 def test_silent_without_an_address() -> None:
-    events = [*established(), event(ts=T0 + 10 * HOUR, ip=None), event(ts=T0 + 11 * HOUR, ip="not-an-ip")]
+    events = [*established(), event(ts=T0 + 10 * HOUR, ip=None),
+              event(ts=T0 + 11 * HOUR, ip="not-an-ip")]
     assert run(NewOrigin(), events).signals == []
 
 

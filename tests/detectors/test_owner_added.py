@@ -76,7 +76,7 @@ def test_silent_when_the_write_failed(status: int) -> None:
                                              (delegated, ("medium", "medium"))])
 def test_a_first_owner_by_app_only_is_high_by_a_user_medium(make: Any,
                                                             grade: tuple[str, str]) -> None:
-    signal = only(routine(5, make=make) + [add_owner(make=make)])
+    signal = only([*routine(5, make=make), add_owner(make=make)])
     assert (signal.severity, signal.fidelity) == grade
 
 
