@@ -5,8 +5,9 @@ after an event more than ``L`` newer than itself: if ``a`` arrives after ``b`` t
 ``b.ts - a.ts <= L`` (equality allowed: the engine counts an event late only when it is
 *more* than ``L`` older than the newest one). :func:`arrivals` builds such orders by giving
 every delivery (duplicates included) a delay in ``[0, L]`` and sorting by ``ts + delay``
-(ties in random order); its modes push to the extremes: every delay 0 or ``L``, one event
-held back a full ``L``, whole stretches reversed, and uniform noise.
+(ties in random order); its modes push to the extremes: every delay 0 or ``L``, a few
+events held back a full ``L``, whole stretches reversed, stretches of event time delayed
+together (a lagging partition: a burst arrives after a later event), and uniform noise.
 
 **What must not change** (``Outcome``): the set of signal ids, every final signal body (the
 wire record, risk and suppression included), the set of alert ids and the last version of
@@ -47,7 +48,7 @@ def property_settings(examples: int) -> settings:
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-MODES = ("uniform", "extremes", "hold_back", "reverse")
+MODES = ("uniform", "extremes", "hold_back", "reverse", "blocks")
 
 
 def delays_for(ordered: Sequence[GraphEvent], mode: str, seed: int,
@@ -62,6 +63,14 @@ def delays_for(ordered: Sequence[GraphEvent], mode: str, seed: int,
     if mode == "hold_back":  # a few events held back the full lateness, the rest on time
         held = set(rng.sample(range(n), min(n, rng.randint(1, 3)))) if n else set()
         return [lateness if i in held else 0.0 for i in range(n)]
+    if mode == "blocks":  # stretches of event time delayed together (a lagging partition)
+        length = rng.choice((60.0, 600.0, 1800.0, 3600.0))
+        chosen: dict[int, float] = {}
+        for e in ordered:
+            block = int(e.ts // length)
+            if block not in chosen:
+                chosen[block] = rng.choice((0.0, lateness, rng.uniform(0, lateness)))
+        return [chosen[int(e.ts // length)] for e in ordered]
     if mode == "reverse":  # within stretches of one lateness, newest first
         if not n:
             return []
