@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from detectors.base import SignalContext
-from graphsentry.alerting.book import CHAIN, RISK, AlertLayer, Entry, alert_id
+from graphsentry.alerting.book import CHAIN, RISK, AlertLayer, alert_id
 from graphsentry.alerting.policy import AlertPolicy
 from graphsentry.alerts import (
     alert_from_avro,
@@ -263,4 +263,3 @@ def test_entry_keeps_evidence_only_for_promotable_signals() -> None:
     desk.feed(signal(evidence={"x": 1}), signal("graph_enumeration", evidence={"y": 2}))
     kept = {e.detector: e.evidence for e in desk.book.entries.values()}
     assert kept == {"app_credential_added": {"x": 1}, "graph_enumeration": None}
-    assert Entry.__slots__  # plain data

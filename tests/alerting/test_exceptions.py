@@ -22,7 +22,7 @@ from graphsentry.alerting.exceptions import (
 )
 from graphsentry.alerting.policy import AlertPolicy
 from graphsentry.engine import CtxParts
-from tests.alerting.signals import WHO, Desk, signal
+from tests.alerting.signals import Desk, signal
 from tests.detectors.factory import (
     APP,
     DAY,
@@ -302,4 +302,3 @@ def test_an_asn_exception_and_an_address_without_as_do_not_depend_on_arrival() -
     assert [a["kind"] for a in alerts.values()] == ["risk"]
     only_known = exc(id="exc-as", asn=64511)
     assert only_known.covers(signal("storage_exfiltration", context=SignalContext(asns=(64511,))))
-    assert WHO.principal_id == SP

@@ -140,4 +140,3 @@ def test_window_is_configurable() -> None:
         Params(window_seconds=0)
     events = [grant(ts=T0 + n * 120) for n in range(3)]
     assert len(run(AppPermissionGranted(Params(window_seconds=60)), events).finals()) == 3
-    assert HOUR

@@ -10,7 +10,6 @@ import pytest
 from detectors.auth_method_added import AuthMethodAdded, Params, registered_method_type
 from detectors.event import GraphEvent
 from tests.detectors.factory import (
-    APP,
     DAY,
     GRAPH,
     HOUR,
@@ -149,4 +148,3 @@ def test_fires_on_a_registration_later_than_the_lateness() -> None:
 def test_window_is_configurable() -> None:
     events = [register(ts=T0 + n * 120) for n in range(3)]
     assert len(run(AuthMethodAdded(Params(window_seconds=60)), events).finals()) == 3
-    assert APP

@@ -162,4 +162,3 @@ def test_params_validated() -> None:
         Params(min_objects=(200, 400, 20_000))
     with pytest.raises(ValueError, match="min_families: expected 3 values"):
         Params(min_families=(5,))
-    assert HOUR

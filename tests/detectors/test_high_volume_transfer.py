@@ -10,7 +10,6 @@ import pytest
 from detectors.event import GraphEvent
 from detectors.high_volume_transfer import MIB, HighVolumeTransfer, Params
 from tests.detectors.factory import (
-    DAY,
     GRAPH,
     HOUR,
     LATENESS,
@@ -115,4 +114,3 @@ def test_silent_below_ten_times_the_peak() -> None:
 def test_params_validated() -> None:
     with pytest.raises(ValueError, match="min_bytes_learning: expected 2 values"):
         Params(min_bytes_learning=(1,))
-    assert DAY

@@ -95,4 +95,3 @@ def test_baseline_table(n: int, at: float, fires: bool) -> None:
 def test_params_validated() -> None:
     with pytest.raises(ValueError, match="min_mailboxes: expected 3 values"):
         Params(min_mailboxes=(5,))
-    assert HOUR

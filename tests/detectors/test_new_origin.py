@@ -9,7 +9,7 @@ import pytest
 from detectors.base import AppInfo
 from detectors.event import GraphEvent
 from detectors.new_origin import NewOrigin, Params
-from graphsentry.engine import NO_PARTS, CtxParts
+from graphsentry.engine import CtxParts
 from tests.detectors.factory import (
     APP,
     DAY,
@@ -120,7 +120,6 @@ def test_a_first_party_app_is_context_not_a_reason_to_stay_quiet() -> None:
     [signal] = run(NewOrigin(), [*established(), event(ts=T0 + 10 * HOUR, ip=NEW_IP)],
                    app=app).finals()
     assert signal.context.first_party_app is True
-    assert NO_PARTS.app is None
 
 
 def test_window_is_configurable() -> None:

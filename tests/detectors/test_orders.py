@@ -12,7 +12,7 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 from detectors._accumulators import Activity
-from detectors.base import DetectorMeta, EventContext, Signal, Slot, Who
+from detectors.base import DetectorMeta, EventContext, Slot, Who
 from detectors.event import GraphEvent
 from detectors.profile import slot_of
 from detectors.windows import WindowedDetector, above
@@ -28,13 +28,15 @@ from tests.detectors.factory import (
     event,
     in_time_order,
     routine,
+)
+from tests.detectors.factory import (
     settings as engine_settings,
 )
 from tests.detectors.orders import (
     MODES,
     arrivals,
-    deliver,
     delays_for,
+    deliver,
     outcome,
     property_settings,
     within_lateness,
@@ -190,4 +192,3 @@ def test_the_property_catches_a_baseline_that_is_not_sealed() -> None:
     found = find(arrivals(events), lambda a: differs(UnsealedBaseline, events, a),
                  settings=settings(max_examples=300, derandomize=True, database=None))
     assert within_lateness(found)
-    assert DAY and Signal

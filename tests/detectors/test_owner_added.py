@@ -117,4 +117,3 @@ def test_fires_on_an_owner_added_later_than_the_lateness() -> None:
 def test_window_is_configurable() -> None:
     with pytest.raises(ValueError, match="window_seconds"):
         Params(window_seconds=-5)
-    assert HOUR

@@ -24,7 +24,6 @@ from tests.detectors.factory import (
     APP,
     DAY,
     GRAPH,
-    HOME_IP,
     HOUR,
     LATENESS,
     NEW_IP,
@@ -278,7 +277,6 @@ def test_the_engine_from_configuration() -> None:
     configured = next(e for e in engine.layer.exceptions.items if e.id == "config-1")
     assert configured.author == "configuration" and configured.source == "config"
     assert configured.network == "192.0.2.0/24" and configured.expires == T0 + DAY
-    assert HOME_IP
 
 
 # -- idle eviction (dataflows/detect.py evicts a principal idle for 6 h of event time) ---------
