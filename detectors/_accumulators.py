@@ -40,12 +40,16 @@ def _as_list(values: Values | set[str]) -> list[str]:
 @dataclass(slots=True)
 class CappedSet:
     """A distinct set that stops growing at ``cap``; ``saturated`` says values were dropped.
-    ``size`` is its length, kept as a field: ``crossed()`` reads it on every event."""
+    ``size`` is its length, kept as a field: ``crossed()`` reads it on every event. Which
+    values a full set holds depends on arrival order, so the smallest dropped ones are kept
+    aside (``dropped``): the summary's sample is the smallest of all values seen, in any
+    order."""
 
     cap: int = DISTINCT_CAP
     values: Values | set[str] = None
     saturated: bool = False
     size: int = 0
+    dropped: Values = None
 
     def add(self, value: str | None) -> None:
         if not value:
@@ -55,14 +59,14 @@ class CappedSet:
             if value == values:
                 return
             if self.size >= self.cap:
-                self.saturated = True
+                self._drop(value)
                 return
             self.values = value if values is None else [values, value]
         else:
             if value in values:
                 return
             if self.size >= self.cap:
-                self.saturated = True
+                self._drop(value)
                 return
             if isinstance(values, set):
                 values.add(value)
@@ -72,13 +76,17 @@ class CappedSet:
                 self.values = {*values, value}
         self.size += 1
 
+    def _drop(self, value: str) -> None:
+        self.saturated = True
+        self.dropped, _ = with_smallest(self.dropped, value, SAMPLE_SIZE)
+
     def __len__(self) -> int:
         return self.size
 
     def summary(self) -> dict[str, Any]:
         """Evidence: the distinct count (a lower bound when capped) and a sample."""
         return {"count": self.size, "capped": self.saturated,
-                "sample": sample(_as_list(self.values))}
+                "sample": sample({*_as_list(self.values), *_as_list(self.dropped)})}
 
 
 def with_smallest(values: Values, value: str, size: int) -> tuple[Values, bool]:
@@ -115,14 +123,18 @@ def _merged(mine: Values, theirs: Values, size: int) -> tuple[Values, bool]:
     return mine, dropped
 
 
-def _distinct_summary(values: Values, capped: bool) -> dict[str, Any]:
+def _distinct_summary(values: Values, capped: bool, missing: bool = False) -> dict[str, Any]:
     """Evidence of an attribute kept up to :data:`ATTRIBUTE_CAP` values: all of them (the
-    smallest, sorted), their count and whether more were seen."""
+    smallest, sorted), their count, whether more were seen and (``missing``, only when true)
+    whether some events had no value at all."""
     listed = _as_list(values)
-    return {"count": len(listed), "capped": capped, "sample": listed}
+    summary = {"count": len(listed), "capped": capped, "sample": listed}
+    if missing:
+        summary["missing"] = True
+    return summary
 
 
-_IPS_CAPPED, _AGENTS_CAPPED, _TEMPLATES_CAPPED = 1, 2, 4
+_IPS_CAPPED, _AGENTS_CAPPED, _TEMPLATES_CAPPED, _IPS_MISSING = 1, 2, 4, 8
 
 
 @dataclass(slots=True)
@@ -146,7 +158,7 @@ class Activity:
     templates: Values = None
     capped: int = 0
     """Bits: more than ``ATTRIBUTE_CAP`` distinct source IPs (1), user agents (2) or
-    resource templates (4)."""
+    resource templates (4); an event without a source IP (8)."""
     lean: bool = False
     """Count only (requests, denials, first/last): the attributes of a longer window are
     absorbed from its shorter windows instead (:meth:`absorb`), once per short window."""
@@ -180,6 +192,8 @@ class Activity:
                 self.source_ips, dropped = with_smallest(self.source_ips, ip, ATTRIBUTE_CAP)
                 if dropped:
                     self.capped |= _IPS_CAPPED
+        elif not ip:
+            self.capped |= _IPS_MISSING
         if agent and agent != self.user_agents:
             if self.user_agents is None:
                 self.user_agents = agent
@@ -223,11 +237,19 @@ class Activity:
         copy.absorb(self)
         return copy
 
+    def attribute_evidence(self) -> dict[str, Any]:
+        """The attributes alone (:meth:`evidence` without the counts): the addresses, user
+        agents, templates and request ids a signal rests on (exception scopes read them)."""
+        evidence = self.evidence()
+        del evidence["requests"], evidence["denied"]
+        return evidence
+
     def evidence(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "denied": self.denied,
-            "source_ips": _distinct_summary(self.source_ips, bool(self.capped & _IPS_CAPPED)),
+            "source_ips": _distinct_summary(self.source_ips, bool(self.capped & _IPS_CAPPED),
+                                            bool(self.capped & _IPS_MISSING)),
             "user_agents": _distinct_summary(self.user_agents,
                                              bool(self.capped & _AGENTS_CAPPED)),
             "sample_request_ids": _as_list(self.request_ids),

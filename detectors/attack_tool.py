@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from detectors._accumulators import validate_params
+from detectors._accumulators import Activity, validate_params
 from detectors.base import (
     Detector,
     DetectorMeta,
@@ -126,6 +126,8 @@ class AgentUses:
     evidence: dict[str, Any] = field(default_factory=dict)
     requests: int = 0
     last_seen: float = -math.inf
+    attributes: Activity = field(default_factory=Activity)
+    """Addresses, user agents, templates and request ids of all of them."""
 
 
 def covered_templates(tool: str, mask: int) -> list[str]:
@@ -238,6 +240,7 @@ class AttackTool(Detector):
         uses: AgentUses = slot.acc
         uses.requests += 1
         uses.last_seen = max(uses.last_seen, event.ts)
+        uses.attributes.count(event)
         if (event.ts, event.request_id) < uses.first:
             uses.first = (event.ts, event.request_id)
             uses.evidence = {"signal": "user_agent", "tool": tool,
@@ -273,7 +276,8 @@ class AttackTool(Detector):
         if dedup.startswith(UA_PREFIX):
             uses: AgentUses = slot.acc
             tool = uses.evidence["tool"]
-            return self.signal(who, key, slot, dict(uses.evidence, requests=uses.requests),
+            return self.signal(who, key, slot, {**uses.evidence, "requests": uses.requests,
+                                                **uses.attributes.attribute_evidence()},
                                first=uses.first[0], last=uses.last_seen, final=final,
                                count=uses.requests, title=f"{tool} activity (user agent)",
                                ctx=ctx)

@@ -161,6 +161,9 @@ class SignalContext:
     first_party_app: bool = False
     asns: tuple[int, ...] = ()
     """Autonomous systems of the signal's events (the smallest few), when known."""
+    asn_unknown: bool = False
+    """Some of the signal's events had no known autonomous system (so an ASN-scoped
+    exception cannot cover it, whatever ``asns`` lists)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,12 +246,18 @@ class Trail:
     privilege: str = "low"
     asns: tuple[int, ...] = ()
     """The smallest :data:`TRAIL_ASNS` autonomous systems of the window's events."""
+    unknown_asn: bool = False
+    """An event without a known autonomous system was seen."""
 
     def add(self, facts: Facts) -> None:
+        if facts.asn is None:
+            self.unknown_asn = True
         if not facts.notable:  # the usual event: nothing new, nothing privileged
             return
         asn = facts.asn
-        if asn is not None and asn not in self.asns:
+        if asn is None:
+            self.unknown_asn = True
+        elif asn not in self.asns:
             self.asns = tuple(sorted((*self.asns, asn)))[:TRAIL_ASNS]
         net = facts.new_network
         if net is not None and (self.new_network is None or net < self.new_network):
@@ -374,7 +383,8 @@ class Detector(ABC):
         app = ctx.app if ctx is not None else None
         context = SignalContext(slot.learning, trail.new_network, trail.new_client,
                                 slot.unusual_hour, trail.privilege,
-                                bool(app is not None and app.first_party), trail.asns)
+                                bool(app is not None and app.first_party), trail.asns,
+                                trail.unknown_asn)
         return Signal(self.meta.id, who, start, start + length, first, last, evidence,
                       severity or self.meta.severity, fidelity or self.meta.fidelity, final,
                       context, title, dedup, count)

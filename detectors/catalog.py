@@ -3,10 +3,10 @@
 A detector's id is its module name under ``detectors``. The module defines exactly one
 concrete :class:`~detectors.base.Detector` subclass whose ``meta.id`` is that name, and a
 module-level frozen dataclass ``Params`` whose fields all have defaults, each documented by an
-attribute docstring right below it. Detectors are built as ``Class(params)``. An unknown
-detector id or parameter name is an error, never silently skipped. (Correlation across
-detectors — risk alerts and ``attack_chain`` incidents — is the alert layer's,
-``graphsentry.alerting``.)
+attribute docstring right below it. (Correlation across detectors — risk alerts and
+``attack_chain`` incidents — is the alert layer's, ``graphsentry.alerting``.) Detectors are
+built as ``Class(params)``. An unknown detector id or parameter name is an error, never
+silently skipped.
 """
 
 from __future__ import annotations

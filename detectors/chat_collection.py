@@ -6,7 +6,7 @@ reads of chat and channel messages (``/chats/{id}/messages``, ``/me/chats/{id}/m
 replies), the distinct chats and channels they reach, and tenant-wide exports
 (``…/getAllMessages``). A window crosses when distinct chats ≥ ``min_chats`` or exports ≥
 ``min_exports`` and, once the principal is established, that count also reaches
-``baseline_multiplier`` x its own peak (same window length, same time of day, last 14 days,
+``baseline_multiplier`` times its own peak (same window length, same time of day, last 14 days,
 sealed one lateness before the window).
 
 Why: a replayed Teams or Graph token reading a user's (or, app-only with ``Chat.Read.All``,

@@ -4,7 +4,7 @@ What: per principal, app and tumbling event-time window (10 minutes, 1 hour), co
 denied requests (401/403; ``$batch`` rows skipped, their sub-requests counted) and the
 distinct families denied. A window crosses when denied ≥ ``min_denied`` across ≥
 ``min_families`` families and, once the principal is established, denied ≥
-``baseline_multiplier`` x its own peak of denials (same window length, same time of day,
+``baseline_multiplier`` times its own peak of denials (same window length, same time of day,
 last 14 days, sealed one lateness before the window).
 
 Why: a stolen token probing what it may do hits 403 on family after family; a healthy

@@ -12,10 +12,10 @@ through role and permission templates (``/servicePrincipals/{id}/appRoleAssignme
 * a **broad sweep**: families ≥ ``min_families`` and requests ≥ ``min_requests``, and more
   families than the principal's own peak (Elastic E1 uses ≥ 4 categories and ≥ 20 calls);
 * a **deep walk**: objects ≥ ``min_objects`` — in one family too: a walk of every user of the
-  tenant counts — and ≥ ``baseline_multiplier`` x its own peak (AzureHound's per-object loops,
+  tenant counts — and ≥ ``baseline_multiplier`` times its own peak (AzureHound's per-object loops,
   B1, F1);
 * a **role walk**: role/permission objects ≥ ``min_role_objects`` (f-bader F5: ten-plus
-  service principals' ``appRoleAssignments`` in a minute) and ≥ the multiplier x its peak.
+  service principals' ``appRoleAssignments`` in a minute) and ≥ the multiplier times its peak.
 
 Peaks are the principal's own over the last 14 days at the same time of day (sealed one
 lateness before the window): a governance app that reads users, groups and roles every hour

@@ -3,7 +3,7 @@
 What: per principal, app and tumbling event-time window (10 minutes, 1 hour), sum the response
 bytes of every request (``$batch`` rows skipped: their sub-requests carry the bytes). A
 window crosses when bytes ≥ ``min_bytes`` and, once the principal is established, bytes ≥
-``baseline_multiplier`` x its own peak (same window length, same time of day, last 14 days,
+``baseline_multiplier`` times its own peak (same window length, same time of day, last 14 days,
 sealed one lateness before the window); while the principal is learning, bytes must reach
 ``min_bytes_learning`` instead. The floor is low (5 MiB per 10 min) because the measure is
 principal-relative: a replayed Teams token reading a hundred chats moves ~14 MiB per 10

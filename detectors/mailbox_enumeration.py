@@ -4,7 +4,7 @@ What: per principal, app and tumbling event-time window (10 minutes, 1 hour, 1 d
 requests on the ``mail`` family (messages, mailFolders, ...), allowed or denied, naming
 another user's mailbox (``target_user``; ``/me/…`` and ``/users/{own id}/…`` are the caller's
 own and never count), and the distinct mailboxes. A window crosses when distinct mailboxes ≥
-``min_mailboxes`` and, once the principal is established, ≥ ``baseline_multiplier`` x its own
+``min_mailboxes`` and, once the principal is established, ≥ ``baseline_multiplier`` times its own
 peak (same window length, same time of day, last 14 days, sealed one lateness before the
 window): a compliance archiver that reads a hundred-plus mailboxes every night at 02:00 has
 that as its baseline; the same sweep at noon, or by a principal that never read other

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from detectors._accumulators import validate_params
+from detectors._accumulators import Activity, validate_params
 from detectors.base import (
     Detector,
     DetectorMeta,
@@ -66,6 +66,8 @@ class Uses:
     evidence: dict[str, Any] = field(default_factory=dict)
     count: int = 0
     last_seen: float = float("-inf")
+    attributes: Activity = field(default_factory=Activity)
+    """Addresses, user agents, templates and request ids of all of them."""
 
 
 class NewOrigin(Detector):
@@ -106,6 +108,7 @@ class NewOrigin(Detector):
         uses: Uses = slot.acc
         uses.count += 1
         uses.last_seen = max(uses.last_seen, event.ts)
+        uses.attributes.count(event)
         if (event.ts, event.request_id) < uses.first:
             uses.first = (event.ts, event.request_id)
             uses.evidence = self._evidence(network, event, ctx)
@@ -125,7 +128,8 @@ class NewOrigin(Detector):
         uses: Uses = slot.acc
         app_only = who.identity_type == "app_only"
         return self.signal(
-            who, key, slot, {**uses.evidence, "requests_from_network": uses.count},
+            who, key, slot, {**uses.evidence, "requests_from_network": uses.count,
+                             **uses.attributes.attribute_evidence()},
             first=uses.first[0], last=uses.last_seen, final=final, count=uses.count,
             severity="high" if app_only else "medium",
             fidelity="medium" if app_only else "low",

@@ -5,7 +5,7 @@ read requests on the ``onedrive`` family (allowed or denied), the distinct drive
 users they reach (``/users/{id}/drive…`` by target user, ``/drives/{id}…`` by drive id) and the
 distinct folders they list (``…/root/children``, ``…/items/{id}/children``). A window crosses
 when other users' drives ≥ ``min_drives`` or listed folders ≥ ``min_folders`` and, once the
-principal is established, that count also reaches ``baseline_multiplier`` x its own peak
+principal is established, that count also reaches ``baseline_multiplier`` times its own peak
 (same window length, same time of day, last 14 days, sealed one lateness before the window):
 a backup app that walks every drive each night at 01:00 has that as its baseline.
 

@@ -355,8 +355,13 @@ class Profile:
         return known_before(known, key, before)
 
     @staticmethod
-    def saturated(known: Mapping[Any, float]) -> bool:
-        return len(known) >= MAX_ENTRIES
+    def saturated(known: Mapping[Any, float], before: float) -> bool:
+        """Whether ``known`` held :data:`MAX_ENTRIES` keys first seen before ``before``: then a
+        key missing from it may have been dropped (below that, every key first seen before
+        ``before`` is kept). Sealed like every query: later keys never change the answer."""
+        if len(known) < MAX_ENTRIES:
+            return False
+        return sum(1 for ts in known.values() if ts < before) >= MAX_ENTRIES
 
     # -- persistence ---------------------------------------------------------------------
 

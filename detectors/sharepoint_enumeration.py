@@ -5,7 +5,7 @@ read requests on the ``sharepoint`` family (allowed or denied), the distinct sit
 (``target_site``) and the tenant-wide site listings (``GET /sites?search=*``,
 ``/sites/getAllSites``, a bare ``GET /sites``). A window crosses when distinct sites ≥
 ``min_sites`` or site listings ≥ ``min_site_listings`` and, once the principal is
-established, that count also reaches ``baseline_multiplier`` x its own peak (same window
+established, that count also reaches ``baseline_multiplier`` times its own peak (same window
 length, same time of day, last 14 days, sealed one lateness before the window): a governance
 or backup app that walks the same sites every night has that as its baseline.
 

@@ -17,6 +17,7 @@ from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from detectors._accumulators import Activity
 from detectors.base import (
     FIDELITIES,
     Detector,
@@ -49,14 +50,16 @@ class Match:
 
 @dataclass(slots=True)
 class Matches:
-    """The matches of one (window, dedup key): the earliest, how many, the highest grades."""
+    """The matches of one (window, dedup key): the earliest, how many, the highest grades, and
+    the attributes of all of them (addresses, user agents, templates, the smallest request
+    ids): what the signal rests on, the same in every arrival order."""
 
     first: tuple[float, str, Match] | None = None
     count: int = 0
     last_seen: float = float("-inf")
     severity: str = "low"
     fidelity: str = "low"
-    request_ids: list[str] = field(default_factory=list)
+    attributes: Activity = field(default_factory=Activity)
 
 
 class SingleEventDetector(Detector):
@@ -89,9 +92,7 @@ class SingleEventDetector(Detector):
         acc.last_seen = max(acc.last_seen, event.ts)
         acc.severity = higher(hit.severity or self.meta.severity, acc.severity)
         acc.fidelity = higher(hit.fidelity or self.meta.fidelity, acc.fidelity, FIDELITIES)
-        if len(acc.request_ids) < 10 and event.request_id not in acc.request_ids:
-            acc.request_ids.append(event.request_id)
-            acc.request_ids.sort()
+        acc.attributes.count(event)
 
     def observe(self, state: DetectorState, event: GraphEvent, ctx: EventContext,
                 who: Who) -> list[Signal]:
@@ -141,7 +142,7 @@ class SingleEventDetector(Detector):
         ts, hit = latest if latest is not None else (first_ts, first)
         evidence = dict(hit.evidence)
         evidence["matches"] = acc.count
-        evidence["sample_request_ids"] = list(acc.request_ids)
+        evidence.update(acc.attributes.attribute_evidence())
         slot = Slot(acc, trail, True, learning)
         return self.signal(who, key, slot, evidence, first=first_ts,
                            last=acc.last_seen if final else ts, final=final, count=acc.count,

@@ -6,7 +6,7 @@ slow download spread over hours crosses too — count file-content downloads (``
 drives and sites. Downloads are counted, not weighed: a 302 redirects to SharePoint and
 carries size 0 (detection-reference §1.1). A window crosses when downloads ≥
 ``min_downloads`` and distinct items ≥ ``min_items`` (one value per window length), and, once
-the principal is established, downloads ≥ ``baseline_multiplier`` x its own peak — the peak
+the principal is established, downloads ≥ ``baseline_multiplier`` times its own peak — the peak
 of its windows of the same length over the last 14 days, at the same time of day for windows
 shorter than a day, sealed one lateness before the window (so arrival order never matters).
 

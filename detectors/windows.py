@@ -163,6 +163,8 @@ class WindowedDetector(Detector, Generic[A]):
             add(acc, event, ctx)
             if facts.notable:
                 slot.trail.add(facts)
+            else:  # Trail.add of an ordinary event, inlined: no AS known for it
+                slot.trail.unknown_asn = True
             if not slot.fired and gate(acc, level):
                 length = self.windows[level]
                 key = (length, (ts // length) * length, "")

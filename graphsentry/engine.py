@@ -94,6 +94,9 @@ class Emits:
 class AppState:
     who: Who
     detectors: dict[str, DetectorState] = field(default_factory=dict)
+    info: AppInfo | None = None
+    """What enrichment said about this app (its own events' ``CtxParts.app``): the context of
+    the final signals its windows give when they close, whichever event or flush closes them."""
 
 
 @dataclass(slots=True)
@@ -238,6 +241,8 @@ class DetectionEngine:
                     signals.extend(found)
                 if det_state.next_close < state.next_close:
                     state.next_close = det_state.next_close
+            if own_app is not None and parts.app is not None:
+                own_app.info = parts.app
             if signals:
                 self._alert(state, signals, parts, out)
         state.profile.observe(ts, event.ip, parts.asn, event.user_agent, event.app_id)
@@ -253,15 +258,14 @@ class DetectionEngine:
             if network is not None:
                 if known_before(profile.networks, network, sealed):
                     known_network = network
-                elif not profile.saturated(profile.networks) and not (
-                        asn is not None and known_before(profile.asns, asn, sealed)):
+                elif not (asn is not None and known_before(profile.asns, asn, sealed)) and \
+                        not profile.saturated(profile.networks, sealed):
                     new_network = network
-            agent = event.user_agent
-            if not known_before(profile.apps, event.app_id, sealed) or (
-                    event.identity_type == "app_only" and agent and not (
-                        profile.saturated(profile.user_agents) or known_before(
-                            profile.user_agents, agent[:MAX_USER_AGENT_LENGTH], sealed))):
-                new_client = True
+            agent = (event.user_agent or "")[:MAX_USER_AGENT_LENGTH]
+            new_client = not known_before(profile.apps, event.app_id, sealed) or (
+                event.identity_type == "app_only" and bool(agent)
+                and not known_before(profile.user_agents, agent, sealed)
+                and not profile.saturated(profile.user_agents, sealed))
         privilege = privilege_of(event)
         notable = (new_network is not None or new_client or privilege != "low"
                    or asn is not None)
@@ -290,7 +294,7 @@ class DetectionEngine:
                            CLOSE_SLACK)
         who = Who.of(event)
         signals: list[Signal] = []
-        for _det_id, detector, ask in self._dispatch(event):
+        for _, detector, ask in self._dispatch(event):
             if detector.windowless and (not ask or detector.accepts(event, facts)):
                 signals.extend(detector.observe_late(event, ctx, who))
         if signals:
@@ -313,11 +317,9 @@ class DetectionEngine:
                         del app.detectors[det_id]
                         continue
                     if ctx is None:
-                        same = parts.app is not None and parts.app.app_id == app.who.app_id
-                        ctx = EventContext(state.profile, None, None,
-                                           parts.app if same else None, parts.available,
-                                           self.lateness, NO_FACTS, self.settings.learning,
-                                           CLOSE_SLACK)
+                        ctx = EventContext(state.profile, None, None, app.info,
+                                           parts.available, self.lateness, NO_FACTS,
+                                           self.settings.learning, CLOSE_SLACK)
                     signals.extend(detector.close(det_state, watermark, ctx, app.who))
                     if not det_state.slots:
                         del app.detectors[det_id]

@@ -4,7 +4,7 @@ Small stages, in order, per principal (``book.AlertBook``):
 
 1. **exceptions** (``exceptions``): mark a signal with the ids of the exceptions whose scope
    and validity (by event time) cover it — marked, never deleted;
-2. **risk** (``risk``): score each signal 1-100 from its severity, fidelity and context (new
+2. **risk** (``risk``): score each signal 1 to 100 from its severity, fidelity and context (new
    network, new client, unusual hour, privileged token, learning period, first-party app);
 3. **promotion and grouping** (``book``): a high-fidelity signal opens (or joins) one
    *detector alert* per (principal, detector, suppression period); a principal whose risk

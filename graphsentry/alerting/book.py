@@ -243,7 +243,7 @@ class AlertLayer:
 
     def _emit(self, book: AlertBook, aid: str, state: AlertState) -> dict[str, Any] | None:
         members = sorted((book.entries[s] for s in state.members if s in book.entries),
-                         key=lambda e: (e.start, e.signal_id))
+                         key=lambda e: (e.first_seen, e.start, e.signal_id))  # as it happened
         if not members:
             return None
         if state.kind != "detector":

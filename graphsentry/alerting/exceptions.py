@@ -5,8 +5,11 @@ id, network (CIDR), autonomous system and resource template (a glob on the canon
 template, ``detectors.templates``) — and why, by whom, when it was made and until when (event
 time) it applies. A signal is *covered* when every scope field given matches it: for networks,
 ASNs and templates, every value the signal rests on must match (a signal that also came from
-elsewhere is not covered). Covered signals are kept and marked with the exception ids
-(``suppressed_by``); they add no risk and the alerts resting only on them are ``suppressed``.
+elsewhere, from no address, or from an address whose autonomous system is unknown, is not
+covered). So a provisional signal is covered whenever its final one is: suppression can only
+lift as a window grows, which keeps the alert layer independent of arrival order. Covered
+signals are kept and marked with the exception ids (``suppressed_by``); they add no risk and
+the alerts resting only on them are ``suppressed``.
 
 Validity is by event time: an exception applies to signals whose window starts in
 ``[starts, expires)`` (either end open when None), so replays of the same input give the same
@@ -90,7 +93,7 @@ class AlertException:
             return False
         if self.asn is not None:
             asns = signal.context.asns
-            if not asns or any(a != self.asn for a in asns):
+            if not asns or signal.context.asn_unknown or any(a != self.asn for a in asns):
                 return False
         if self.network is not None:
             ips = _values(signal.evidence, "source_ips", "ip")
@@ -172,11 +175,12 @@ class ExceptionSet:
 
 
 def _values(evidence: Mapping[str, Any], summary_key: str, single_key: str) -> list[str] | None:
-    """The values a signal rests on: a windowed evidence summary (None when capped: not all
-    values are known) or a single-event value."""
+    """The values a signal rests on: a windowed evidence summary (None when not all values
+    are known: capped, or some events had none) or a single-event value."""
     summary = evidence.get(summary_key)
     if isinstance(summary, Mapping):
-        if summary.get("capped") or summary.get("count", 0) > len(summary.get("sample", [])):
+        if (summary.get("capped") or summary.get("missing")
+                or summary.get("count", 0) > len(summary.get("sample", []))):
             return None
         return [str(v) for v in summary.get("sample", [])]
     single = evidence.get(single_key)

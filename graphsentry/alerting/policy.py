@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class RiskWeights:
-    """How a signal's risk score (1-100) is made (``risk.score``)."""
+    """How a signal's risk score (1 to 100) is made (``risk.score``)."""
 
     severity_points: dict[str, float] = field(default_factory=lambda: {
         "low": 10.0, "medium": 25.0, "high": 50.0, "critical": 75.0})

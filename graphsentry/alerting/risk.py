@@ -1,7 +1,7 @@
-"""A signal's risk score: severity x fidelity, plus context points, 1-100.
+"""A signal's risk score: severity times fidelity, plus context points, 1 to 100.
 
-``score = clamp(round((severity_points[severity] x fidelity_factor[fidelity] + context)
-x (learning_factor if learning)), 1, 100)`` where context adds the configured points for a
+``score = clamp(round((severity_points[severity] * fidelity_factor[fidelity] + context)
+* (learning_factor if learning)), 1, 100)`` where context adds the configured points for a
 new network (not for ``new_origin`` itself, whose severity already says it), a new client,
 an unusual hour, a familiar origin (negative), the token's privilege tier and a first-party
 application acting app-only (negative). Every input is part of the signal and independent of
@@ -17,7 +17,7 @@ NEW_ORIGIN = "new_origin"
 
 
 def score(signal: Signal, weights: RiskWeights) -> int:
-    """The signal's risk score, 1-100."""
+    """The signal's risk score, 1 to 100."""
     ctx = signal.context
     points = (weights.severity_points.get(signal.severity, 25.0)
               * weights.fidelity_factor.get(signal.fidelity, 1.0))

@@ -22,7 +22,7 @@ from graphsentry.avro_compiled import compile_encoder, compile_encoders
 from graphsentry.ingest.limits import MAX_URI_CHARS
 from graphsentry.ingest.normalize import Reject, normalize_record
 from schemas import load_schema
-from tests.ingest.factory import APP, TENANT, eh_record
+from tests.ingest.factory import TENANT, eh_record
 
 
 def normalized(**overrides: Any) -> dict[str, Any]:
