@@ -44,7 +44,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from detectors.event import GraphEvent
-from graphsentry.engine import CtxParts, DetectionEngine, Emits, PrincipalState
+from graphsentry.engine import CLOSE_SLACK, CtxParts, DetectionEngine, Emits, PrincipalState
 from graphsentry.enrichment.store import EnrichmentStore
 
 if TYPE_CHECKING:
@@ -399,6 +399,15 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
     counters = FlowCounters()
     holder = StoreHolder(store_factory)
     state = config.state
+    needed = engine.min_idle_eviction()
+    if state.idle_eviction_seconds < needed:
+        from graphsentry.errors import GraphsentryError
+
+        raise GraphsentryError(
+            f"state.idle_eviction_seconds is {state.idle_eviction_seconds:.0f} s; with this "
+            f"configuration it must be at least {needed:.0f} s (allowed lateness + the longest "
+            f"detector window + alerts.horizon_seconds + {CLOSE_SLACK:.0f} s), or evicting an "
+            f"idle principal could change results")
     clock = Clock(holder, state.idle_eviction_seconds, state.eviction_check_seconds)
     flow = Dataflow(flow_id)
     raw = op.input("read_activity", flow, source)

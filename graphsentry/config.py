@@ -259,9 +259,11 @@ class StateConfig(Section):
 
     seen_capacity: int = Field(default=200_000, ge=1)
     """Request ids remembered per principal for duplicate suppression (within the lateness)."""
-    idle_eviction_seconds: float = Field(default=6 * 3600.0, ge=600, le=30 * 86_400)
-    """Event-time seconds a principal may stay idle before it leaves worker state: its windows
-    close and its profile goes to Redis. Must exceed the allowed lateness."""
+    idle_eviction_seconds: float = Field(default=52 * 3600.0, ge=600, le=30 * 86_400)
+    """Event-time seconds a principal may stay idle (by its process's newest event) before it
+    leaves worker state: its windows close and its profile goes to Redis, to come back with
+    its next event. At least the allowed lateness + the longest detector window +
+    `alerts.horizon_seconds` + 30 min (checked at start), so that no result changes."""
     eviction_check_seconds: float = Field(default=30.0, ge=1, le=3600)
     """Wall-clock seconds between a key's idle checks."""
 

@@ -168,6 +168,14 @@ class DetectionEngine:
     def new_state(self) -> PrincipalState:
         return PrincipalState()
 
+    def min_idle_eviction(self) -> float:
+        """The shortest idle time (event time) after which a principal may leave worker state
+        without changing any result: its last event is then older than the lateness plus its
+        longest window (every window it has is final), plus the alert horizon (no later signal
+        correlates with its old ones), plus the close slack."""
+        longest = max((w for d in self.detectors for w in _windows(d)), default=0.0)
+        return (self.lateness + longest + self.settings.policy.horizon_seconds + CLOSE_SLACK)
+
     # -- one event ---------------------------------------------------------------------------
 
     def process(self, state: PrincipalState, event: GraphEvent, parts: CtxParts,
@@ -368,6 +376,17 @@ class DetectionEngine:
             del seen[request_id]
         if state.book is not None:
             self.layer.expire(state.book, watermark)
+
+
+def _windows(detector: Detector) -> list[float]:
+    """Every window length a detector uses (from its parameters)."""
+    params = getattr(detector, "params", None)
+    lengths = list(getattr(params, "windows", ()) or ())
+    for name in ("window_seconds", "user_agent_window_seconds"):
+        value = getattr(params, name, None)
+        if isinstance(value, int | float):
+            lengths.append(float(value))
+    return lengths
 
 
 def future_reject(event: GraphEvent, skew: float) -> dict[str, Any]:

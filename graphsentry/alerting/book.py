@@ -61,17 +61,13 @@ def finest(members: list[Entry]) -> list[Entry]:
 
 
 def stage_order(members: list[Entry], metas: list[DetectorMeta]) -> list[str]:
-    """The members' stages in the order they began: each stage at the earliest event of its
-    shortest-window signals (a day window's first event may be the principal's ordinary work
-    hours before the attack; the 10-minute window that crossed says when the stage began)."""
-    began: dict[str, tuple[float, float]] = {}
-    for e, m in zip(members, metas, strict=True):
-        if not m.stage:
-            continue
-        key = (e.end - e.start, e.first_seen)
-        if key < began.get(m.stage, (float("inf"), float("inf"))):
-            began[m.stage] = key
-    return sorted(began, key=lambda stage: (began[stage][1], stage))
+    """The members' stages in the order they began: in the order of first appearance among
+    the :func:`finest` signals, taken as they happened (first seen, window start, id) — a day
+    window's first event may be the principal's ordinary work hours before the attack; the
+    10-minute window that crossed says when the stage began."""
+    stage = {e.signal_id: m.stage for e, m in zip(members, metas, strict=True)}
+    ordered = sorted(finest(members), key=lambda e: (e.first_seen, e.start, e.signal_id))
+    return list(dict.fromkeys(s for e in ordered if (s := stage[e.signal_id])))
 
 
 def alert_id(*parts: str | float) -> str:

@@ -51,7 +51,7 @@ is Info."""
 ANALYTIC_RULE, ANALYTIC_BEHAVIORAL, ANALYTIC_STATISTICAL = 1, 2, 3
 ANALYTIC_TYPES = {ANALYTIC_RULE: "Rule", ANALYTIC_BEHAVIORAL: "Behavioral",
                   ANALYTIC_STATISTICAL: "Statistical"}
-BEHAVIORAL_ANALYTICS = frozenset({"new_origin", RISK, CHAIN})
+BEHAVIORAL_ANALYTICS = frozenset({"new_origin", "concurrent_origin", RISK, CHAIN})
 """Analytics over a principal's behaviour as a whole: first-seen origins against its profile,
 risk accumulated across detectors, attack stages in sequence. Windowed detectors (thresholds
 over the principal's sealed peaks) are Statistical; single-event rules and the rest, Rule."""

@@ -69,7 +69,7 @@ def test_repeats_of_one_behaviour_count_once_towards_the_risk() -> None:
                       for h in range(5)))
     assert out == []
     entries = list(desk.book.entries.values())
-    assert AlertLayer.risk_total(entries) == max(e.risk for e in entries)
+    assert desk.layer.risk_total(entries) == max(e.risk for e in entries)
 
 
 def test_risk_older_than_the_horizon_does_not_add_up() -> None:

@@ -271,7 +271,7 @@ def test_an_exception_for_one_of_two_addresses_does_not_depend_on_arrival() -> N
     outcomes = []
     for order in ([covered, uncovered], [uncovered, covered]):
         engine = Recorder([AppCredentialAdded()],
-                          settings(policy=AlertPolicy(risk_threshold=30)), exceptions)
+                          settings(policy=AlertPolicy(risk_threshold=30, min_detectors=1)), exceptions)
         outcomes.append(last_versions(Runner(engine).feed(order).flush()))
     assert outcomes[0] == outcomes[1]
     finals, alerts = outcomes[0]
@@ -293,7 +293,7 @@ def test_an_asn_exception_and_an_address_without_as_do_not_depend_on_arrival() -
     outcomes = []
     for order in (downloads, downloads[1:] + downloads[:1]):
         engine = Recorder([StorageExfiltration()],
-                          settings(policy=AlertPolicy(risk_threshold=10)), exceptions)
+                          settings(policy=AlertPolicy(risk_threshold=10, min_detectors=1)), exceptions)
         runner = Runner(engine, lambda e: parts[str(e.ip)]).feed(order).flush()
         outcomes.append(last_versions(runner))
     assert outcomes[0] == outcomes[1]

@@ -357,7 +357,7 @@ def test_analytic_types_follow_the_detector_kind() -> None:
     for detector in DETECTOR_IDS:
         cls = load_detector_class(detector)
         type_id = ocsf._analytic(detector, False)["type_id"]
-        if detector == "new_origin":
+        if detector in ("new_origin", "concurrent_origin"):
             assert type_id == ocsf.ANALYTIC_BEHAVIORAL
         elif issubclass(cls, WindowedDetector):
             assert type_id == ocsf.ANALYTIC_STATISTICAL

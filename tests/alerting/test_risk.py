@@ -16,7 +16,7 @@ from tests.alerting.signals import WHO, signal
 W = RiskWeights()
 LEARNING = SignalContext(learning=True)
 NEUTRAL = SignalContext(learning=False, new_client=True)  # no "familiar" bonus
-"""Established, through a new client: +10 (new client) and no -10 (familiar)."""
+"""Established, through a new client: +10 (new client) and no -20 (familiar)."""
 
 
 @pytest.mark.parametrize(("severity", "fidelity", "expected"), [
@@ -29,7 +29,7 @@ def test_severity_times_fidelity(severity: str, fidelity: str, expected: int) ->
 
 
 @pytest.mark.parametrize(("context", "delta"), [
-    (SignalContext(learning=False), -10),                         # familiar: known origin
+    (SignalContext(learning=False), -20),                         # familiar: known origin
     (SignalContext(learning=False, new_network="198.51.100.0/24"), 20),
     (SignalContext(learning=False, new_client=True), 10),
     (SignalContext(learning=False, new_network="x", new_client=True), 30),

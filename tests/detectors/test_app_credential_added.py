@@ -119,7 +119,7 @@ def test_silent_on_other_requests(method: str, template: str) -> None:
      ("low", "low"), True, False),
     (OTHER_SP, "/servicePrincipals/{id}/addPassword", None, ("high", "high"), False, True),
     (OTHER_APP, "/applications(appId='{id}')/addKey", None, ("high", "high"), False, True),
-    (OBJECT_ID, "/applications/{id}/addPassword", None, ("medium", "medium"), False, False),
+    (OBJECT_ID, "/applications/{id}/addPassword", None, ("high", "high"), False, False),
 ])
 def test_grade_by_whose_object_it_is(target: str, template: str, app: AppInfo | None,
                                      grade: tuple[str, str], own: bool, other: bool) -> None:
@@ -131,13 +131,13 @@ def test_grade_by_whose_object_it_is(target: str, template: str, app: AppInfo | 
 
 def test_self_rotation_learnt_from_history_is_low() -> None:
     """A CI pipeline rotating the secret of its own application, addressed by an object id the
-    log does not tie to it: the first time medium, then it is its own rotation."""
+    log does not tie to it: the first time (still learning) a signal, then its own rotation."""
     weekly = [add_password(OBJECT_ID, ts=T0 - d * DAY + 10 * HOUR) for d in (14, 7)]
     result = run(AppCredentialAdded(),
                  in_time_order([*routine(15), *weekly, add_password(OBJECT_ID)]))
     grades = [(s.severity, s.fidelity, s.evidence["recurring"])
               for s in sorted(result.finals(), key=lambda s: s.window_start)]
-    assert grades == [("medium", "medium", False), ("low", "low", True), ("low", "low", True)]
+    assert grades == [("high", "medium", False), ("low", "low", True), ("low", "low", True)]
     assert result.finals()[-1].title == "Password credential added to its own application"
 
 

@@ -76,13 +76,17 @@ def test_silent_when_the_grant_failed(status: int) -> None:
     assert run(AppPermissionGranted(), [grant(status=status)]).signals == []
 
 
-@pytest.mark.parametrize(("make", "grade"), [(event, ("high", "high")),
-                                             (delegated, ("medium", "medium"))])
-def test_a_first_grant_by_app_only_is_high_by_a_user_medium(make: Any,
-                                                            grade: tuple[str, str]) -> None:
+@pytest.mark.parametrize("make", [event, delegated])
+def test_a_first_grant_by_an_established_principal_is_high(make: Any) -> None:
     signal = only([*routine(5, make=make), grant(make=make)])
-    assert (signal.severity, signal.fidelity) == grade
+    assert (signal.severity, signal.fidelity) == ("high", "high")
     assert signal.evidence["recurring"] is False
+
+
+@pytest.mark.parametrize("make", [event, delegated])
+def test_a_first_grant_while_learning_is_a_signal(make: Any) -> None:
+    signal = only([*routine(2, make=make), grant(make=make)])
+    assert (signal.severity, signal.fidelity) == ("high", "medium")
 
 
 def test_a_governance_app_granting_every_day_is_recurring_and_low() -> None:

@@ -136,6 +136,9 @@ def test_missing_target_is_unknown_another_user() -> None:
     e = register(target=OTHER_USER, target_user=None)
     [signal] = run(AuthMethodAdded(), [e]).finals()
     assert signal.evidence["target_user"] == "unknown"
+    # for another user, by a caller without history (learning): high, a signal
+    assert (signal.severity, signal.fidelity) == ("high", "medium")
+    [signal] = run(AuthMethodAdded(), in_time_order([*routine(5, make=delegated), e])).finals()
     assert (signal.severity, signal.fidelity) == ("high", "high")
 
 

@@ -72,12 +72,16 @@ def test_silent_when_the_write_failed(status: int) -> None:
     assert run(OwnerAdded(), [add_owner(status=status)]).signals == []
 
 
-@pytest.mark.parametrize(("make", "grade"), [(event, ("high", "high")),
-                                             (delegated, ("medium", "medium"))])
-def test_a_first_owner_by_app_only_is_high_by_a_user_medium(make: Any,
-                                                            grade: tuple[str, str]) -> None:
+@pytest.mark.parametrize("make", [event, delegated])
+def test_a_first_owner_by_an_established_principal_is_high(make: Any) -> None:
     signal = only([*routine(5, make=make), add_owner(make=make)])
-    assert (signal.severity, signal.fidelity) == grade
+    assert (signal.severity, signal.fidelity) == ("high", "high")
+
+
+@pytest.mark.parametrize("make", [event, delegated])
+def test_a_first_owner_while_learning_is_a_signal(make: Any) -> None:
+    signal = only([*routine(2, make=make), add_owner(make=make)])
+    assert (signal.severity, signal.fidelity) == ("high", "medium")
 
 
 def test_an_app_management_pipeline_that_adds_owners_is_recurring_and_low() -> None:

@@ -127,9 +127,9 @@ def test_window_start_sample_higher_and_shape() -> None:
 
 
 def test_trail_is_monotone_and_order_independent() -> None:
-    facts = [Facts("203.0.113.0/24", False, "low", 64500),
-             Facts("198.51.100.0/24", True, "critical", 64501),
-             Facts(None, False, "high", None), NO_FACTS]
+    facts = [Facts("203.0.113.0/24", False, "low", 64500, notable=True),
+             Facts("198.51.100.0/24", True, "critical", 64501, notable=True),
+             Facts(None, False, "high", None, notable=True), NO_FACTS]
     results = []
     for order in (facts, facts[::-1], facts[1:] + facts[:1]):
         trail = Trail()
@@ -143,7 +143,7 @@ def test_trail_is_monotone_and_order_independent() -> None:
     assert trail.asns == (64500, 64501) and trail.unknown_asn
     many = Trail()
     for asn in range(20, 0, -1):
-        many.add(Facts(asn=asn))
+        many.add(Facts(asn=asn, notable=True))
     assert many.asns == tuple(range(1, 9)) and not many.unknown_asn
 
 

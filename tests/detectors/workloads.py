@@ -239,6 +239,7 @@ def _owner(b: GraphEvent, ts: float, k: int, v: int) -> GraphEvent:
 
 KINDS: dict[str, Kind] = {k.detector_id: k for k in (
     Kind("new_origin", _anything, max_volume=6),
+    Kind("concurrent_origin", _anything, {"max_gap_seconds": 900.0}, max_volume=6),
     Kind("graph_enumeration", _directory,
          {"min_families": [3, 4, 5], "min_requests": [4, 6, 8], "min_objects": [4, 6, 9],
           "min_role_objects": [3, 5, 7], "baseline_multiplier": 2.0}),

@@ -72,7 +72,11 @@ def test_the_incident_names_its_stages_in_order_and_references_its_alerts(
     assert set(incident["evidence"]["related_alert_ids"]) <= set(last)
     starts = [s["window_start"] for s in incident["signals"]]
     assert starts == sorted(starts)
-    assert incident["stages"] == list(dict.fromkeys(s["stage"] for s in incident["signals"]))
+    # stages as they began: first appearance among each detector's finest signals
+    finest = [s for s in incident["signals"] if s["window_end"] - s["window_start"] == min(
+        r["window_end"] - r["window_start"] for r in incident["signals"]
+        if r["detector"] == s["detector"])]
+    assert incident["stages"] == list(dict.fromkeys(s["stage"] for s in finest))
 
 
 def test_alerts_are_a_function_of_the_input(scenario: Outputs) -> None:

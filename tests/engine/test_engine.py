@@ -294,30 +294,42 @@ def evict_and_return(events_before: list[GraphEvent], events_after: list[GraphEv
     return runner.feed(events_after).flush()
 
 
-@pytest.mark.xfail(strict=True, reason="idle eviction (6 h) flushes open day windows: a slow "
-                   "exfiltration in two bursts more than 6 h apart never fills its day window")
-def test_eviction_keeps_a_slow_exfiltration_that_pauses_for_hours() -> None:
-    """100 downloads from 01:00, 100 more from 12:00 (40 an hour): only the day window
-    crosses, and only if it sees both."""
-    morning = downloads(100, T0 + 1 * HOUR, step=90.0)
-    afternoon = [replace(e, target_item=f"j{i}")
-                 for i, e in enumerate(downloads(100, T0 + 12 * HOUR, step=90.0))]
-    whole = run(StorageExfiltration(), [*morning, *afternoon])
-    assert [s.window_end - s.window_start for s in whole.finals()] == [DAY]
-    evicted = evict_and_return(morning, afternoon, [StorageExfiltration()])
-    assert evicted.result().finals() == whole.finals()
-
-
-@pytest.mark.xfail(strict=True, reason="idle eviction drops the alert book: a detector alert "
-                   "of the same suppression period restarts at revision 1 without its earlier "
-                   "signals (the compacted topic keeps that last version)")
-def test_eviction_keeps_the_alert_of_the_day() -> None:
-    """Credentials added to two service principals, at 01:00 and at 12:00: one alert of the
-    day with both signals (revision 4), not a last version with the second alone."""
-    morning = [add_password(T0 + 1 * HOUR)]
-    afternoon = [replace(add_password(T0 + 12 * HOUR), target_application="sp-2")]
-    whole = Runner(Recorder([AppCredentialAdded()], settings())).feed(
-        [*morning, *afternoon]).flush()
-    evicted = evict_and_return(morning, afternoon, [AppCredentialAdded()])
+def test_eviction_after_the_minimum_idle_time_changes_nothing() -> None:
+    """A slow exfiltration in two bursts eleven hours apart (only its day window crosses) and
+    two credentials of the day, then the principal is idle for the engine's minimum eviction
+    time, evicted (flushed, its profile stored as JSON) and back: every signal and every alert
+    is the same as without the eviction."""
+    engine = Recorder([StorageExfiltration(), AppCredentialAdded()], settings())
+    idle = engine.min_idle_eviction()
+    assert idle == LATENESS + DAY + 86_400.0 + 1800.0  # lateness, day window, horizon, slack
+    morning = [*downloads(100, T0 + 1 * HOUR, step=90.0), add_password(T0 + 1 * HOUR)]
+    afternoon = [*[replace(e, target_item=f"j{i}")
+                   for i, e in enumerate(downloads(100, T0 + 12 * HOUR, step=90.0))],
+                 replace(add_password(T0 + 12 * HOUR), target_application="sp-2")]
+    back = T0 + 12 * HOUR + 100 * 90.0 + idle
+    later = [*downloads(3, back, step=60.0), add_password(back + HOUR)]
+    first = [*morning, *afternoon]
+    whole = Runner(Recorder([StorageExfiltration(), AppCredentialAdded()], settings())).feed(
+        [*first, *later]).flush()
+    evicted = evict_and_return(first, later, [StorageExfiltration(), AppCredentialAdded()])
+    assert [s.window_end - s.window_start for s in whole.result().finals()
+            if s.detector == "storage_exfiltration"] == [DAY]
+    assert evicted.result().finals() == whole.result().finals()
     last = {a["alert_id"]: a for a in whole.out.alerts}
     assert {a["alert_id"]: a for a in evicted.out.alerts} == last
+    assert any(a["signal_count"] == 2 for a in last.values())  # the alert of the day
+
+
+def test_the_flow_refuses_an_eviction_time_that_could_change_results() -> None:
+    from bytewax.testing import TestingSource
+
+    from dataflows.detect import CallbackSink, DetectSinks, build_flow
+    from graphsentry.config import config_from_dict
+    from graphsentry.enrichment.memory import MemoryStore
+    from graphsentry.errors import GraphsentryError
+
+    config = config_from_dict({"state": {"idle_eviction_seconds": 6 * 3600}}, env={})
+    with pytest.raises(GraphsentryError, match="idle_eviction_seconds is 21600 s; .* at least "
+                                               "181800 s"):
+        build_flow(config, TestingSource([]), DetectSinks(CallbackSink(lambda _a: None)),
+                   MemoryStore)
