@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from detectors.base import SignalContext
-from graphsentry.alerting.book import CHAIN, RISK, AlertLayer, alert_id
+from graphsentry.alerting.book import CHAIN, RISK, alert_id
 from graphsentry.alerting.policy import AlertPolicy
 from graphsentry.alerts import (
     alert_from_avro,

@@ -270,8 +270,8 @@ def test_an_exception_for_one_of_two_addresses_does_not_depend_on_arrival() -> N
     exceptions = ExceptionSet((exc(id="exc-ip", network="198.51.100.7/32"),))
     outcomes = []
     for order in ([covered, uncovered], [uncovered, covered]):
-        engine = Recorder([AppCredentialAdded()],
-                          settings(policy=AlertPolicy(risk_threshold=30, min_detectors=1)), exceptions)
+        policy = AlertPolicy(risk_threshold=30, min_detectors=1)
+        engine = Recorder([AppCredentialAdded()], settings(policy=policy), exceptions)
         outcomes.append(last_versions(Runner(engine).feed(order).flush()))
     assert outcomes[0] == outcomes[1]
     finals, alerts = outcomes[0]
@@ -292,8 +292,8 @@ def test_an_asn_exception_and_an_address_without_as_do_not_depend_on_arrival() -
     parts = {"2001:db8::1": CtxParts(), "198.51.100.7": CtxParts(asn=64511)}
     outcomes = []
     for order in (downloads, downloads[1:] + downloads[:1]):
-        engine = Recorder([StorageExfiltration()],
-                          settings(policy=AlertPolicy(risk_threshold=10, min_detectors=1)), exceptions)
+        policy = AlertPolicy(risk_threshold=10, min_detectors=1)
+        engine = Recorder([StorageExfiltration()], settings(policy=policy), exceptions)
         runner = Runner(engine, lambda e: parts[str(e.ip)]).feed(order).flush()
         outcomes.append(last_versions(runner))
     assert outcomes[0] == outcomes[1]

@@ -329,7 +329,7 @@ def test_the_flow_refuses_an_eviction_time_that_could_change_results() -> None:
     from graphsentry.errors import GraphsentryError
 
     config = config_from_dict({"state": {"idle_eviction_seconds": 6 * 3600}}, env={})
-    with pytest.raises(GraphsentryError, match="idle_eviction_seconds is 21600 s; .* at least "
-                                               "181800 s"):
+    with pytest.raises(GraphsentryError, match=r"idle_eviction_seconds is 21600 s; .* at least "
+                                               r"181800 s"):
         build_flow(config, TestingSource([]), DetectSinks(CallbackSink(lambda _a: None)),
                    MemoryStore)
