@@ -24,9 +24,11 @@ RAW_NAME = "activity.jsonl"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
-    p.add_argument("--days", type=int, default=4,
+    from graphsentry.simulate import DEMO_DAYS
+
+    p.add_argument("--days", type=int, default=DEMO_DAYS,
                    help="simulated days: history days (the principals' learning period is "
-                   "3 days), then the attack day (default 4)")
+                   f"3 days), then the attack day (default {DEMO_DAYS})")
     p.add_argument("--users", type=int, default=40, help="users in the tenant (default 40)")
     p.add_argument("--keep", metavar="DIR",
                    help="keep the simulated logs, labels and alerts in DIR (default: a "
