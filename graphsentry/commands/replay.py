@@ -165,7 +165,8 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
 
     Alerts go to ``on_alert`` (in this process, also for several processes) or, with
     ``alerts_topic``, to that topic; signals to ``on_signal`` (None: not collected). A
-    progress line (messages read / messages in range) is drawn on stderr when it is a terminal, or always with ``progress=True``.
+    progress line (messages read / messages in range) is drawn on stderr when it is a
+    terminal, or always with ``progress=True``.
     """
     from dataflows.range_source import resolve_ranges
     from graphsentry.progress import Progress
