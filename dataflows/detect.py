@@ -310,8 +310,13 @@ class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any
         return emits, StatefulBatchLogic.DISCARD
 
     def on_eof(self) -> tuple[list[tuple[str, Any]], bool]:
-        """End of a bounded input: every open window closes (final signals); when warming
-        profiles, the profile is stored too."""
+        """End of a bounded input. With recovery the state is kept as it is: the snapshot
+        taken now is resumed by the next run, whose events close the windows (closing them
+        here would make results depend on where runs stop). Without it the state ends with
+        the process, so every open window closes now (final signals); when warming profiles,
+        the profile is stored too."""
+        if self.copy_snapshots and not self.save_at_eof:
+            return [], StatefulBatchLogic.RETAIN
         out = Emits()
         self.engine.flush(self.state, out)
         emits = _tagged(out)
