@@ -66,6 +66,8 @@ def _strategy(avro_type: Any,
         return _times
     if avro_type["type"] == "enum":
         return st.sampled_from(avro_type["symbols"])
+    if avro_type["type"] == "map":
+        return st.dictionaries(strategies["string"], strategies[avro_type["values"]], max_size=4)
     return st.lists(strategies["string"], max_size=5)
 
 
@@ -158,11 +160,12 @@ _EVERY_TYPE: dict[str, Any] = {"type": "record", "name": "Every", "fields": [
         ("e", {"type": "enum", "name": "E", "symbols": ["A", "B"]}),
         ("t", {"type": "long", "logicalType": "timestamp-micros"}),
         ("a", {"type": "array", "items": "string"}),
+        ("m", {"type": "map", "values": "long"}),
         *[(f"n{k}", ["null", t]) for k, t in enumerate([
             "string", "int", "long", "boolean",
             {"type": "enum", "name": "F", "symbols": ["X", "Y"]},
             {"type": "long", "logicalType": "timestamp-micros"},
-            {"type": "array", "items": "string"}])],
+            {"type": "array", "items": "string"}, {"type": "map", "values": "long"}])],
     ]]}
 
 
