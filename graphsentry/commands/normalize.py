@@ -18,12 +18,17 @@ OFF = "off"
 def _skew(text: str) -> float | str:
     if text.strip().lower() == OFF:
         return OFF
+    from graphsentry.ingest.eventtime import MAX_SKEW_SECONDS, skew
+
     try:
         seconds = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds or {OFF!r}: {text!r}") from None
-    if not 0 <= seconds <= 3650 * 86400:
-        raise argparse.ArgumentTypeError(f"must be 0-315360000 seconds, got {text!r}")
+    try:
+        skew(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be 0-{MAX_SKEW_SECONDS} seconds, got {text!r}") from None
     return seconds
 
 

@@ -11,14 +11,12 @@ with a stable reason code; ``normalize_record`` never raises for bad input.
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from graphsentry.ingest.aadgraph import analyze_aad_graph_uri
 from graphsentry.ingest.aadgraph import clear_caches as _clear_aad_caches
+from graphsentry.ingest.eventtime import Clock, future_detail, future_limit
 from graphsentry.ingest.keys import merge_fields
 from graphsentry.ingest.limits import (
     MAX_ARRAY_ITEMS,
@@ -39,14 +37,12 @@ from graphsentry.ingest.sources import (
     source_of,
     to_graph_fields,
 )
-from graphsentry.ingest.timeparse import format_timestamp, parse_timestamp
+from graphsentry.ingest.timeparse import parse_timestamp
 from graphsentry.ingest.truncate import shorten_uri
 from graphsentry.ingest.uri import analyze_uri, is_download, is_write
 from graphsentry.ingest.uri import clear_caches as _clear_uri_caches
 
-__all__ = ["GRAPH_CATEGORY", "Reject", "clear_caches", "normalize_record"]
-
-Clock = Callable[[], datetime]
+__all__ = ["GRAPH_CATEGORY", "Clock", "Reject", "clear_caches", "future_limit", "normalize_record"]
 GRAPH_CATEGORY = "microsoftgraphactivitylogs"
 _GRAPH_CATEGORY_SPELLINGS = {"MicrosoftGraphActivityLogs": MICROSOFT_GRAPH}
 """``category`` as diagnostic settings spell it: the common case skips source detection."""
@@ -86,7 +82,6 @@ _UNKNOWN = (-1, "-1")
 _SMALL_INTS = {str(n): n for n in range(10)}  # clientAuthMethod arrives as "0", "1" or "2"
 _STR_OR_NONE = frozenset({str, type(None)})
 _BULK_STRING_LIMIT = min(limit for _, _, _, limit in _OPTIONAL_STRINGS)
-_CLAIMS = ("roles", "scopes", "wids")  # output field == input key; space-separated strings
 _IDENTITY_BY_IDTYP = {"app": "app_only", "user": "delegated"}
 _METHODS = {name: name.upper() for upper in (
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS") for name in (upper, upper.lower())}
@@ -95,10 +90,6 @@ _CONTAINERS = (dict, list)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
 _TOKEN_TIMES: dict[str, datetime] = {}
 _TOKEN_TIMES_MAX = 4096
-
-
-_FUTURE_LIMIT: list[Any] = [-math.inf, None, None]
-"""[wall-clock second until which it holds, skew, limit]: the default clock's cached limit."""
 
 
 def normalize_record(obj: object, source: str = "",
@@ -122,37 +113,11 @@ def normalize_record(obj: object, source: str = "",
         return reject("internal_error", f"{type(exc).__name__}: {exc}", obj, source)
     if max_future_skew is not None:
         limit = future_limit(max_future_skew, now)
-        event_time = record["time_generated"]
-        if event_time > limit:
-            ahead = event_time - (limit - timedelta(seconds=max_future_skew))
+        if record["time_generated"] > limit:
             return reject("future_timestamp",
-                          f"timeGenerated {format_timestamp(event_time)} is "
-                          f"{ahead.total_seconds():.0f} s ahead of the clock (at most "
-                          f"{max_future_skew:g} s allowed)", obj, source)
+                          future_detail(record["time_generated"], limit, max_future_skew),
+                          obj, source)
     return record
-
-
-def future_limit(max_future_skew: float, now: Clock | None = None) -> datetime:
-    """The latest acceptable event time: ``now() + max_future_skew`` seconds.
-
-    With the default clock the limit is computed at most once a second (so it may be up to a
-    second stricter than the exact one). ValueError for a negative or non-finite skew.
-    """
-    if now is not None:
-        return now() + _skew(max_future_skew)
-    wall = time.time()
-    until, skew, limit = _FUTURE_LIMIT
-    if wall < until and skew == max_future_skew:
-        return limit  # type: ignore[no-any-return]
-    limit = datetime.fromtimestamp(wall, UTC) + _skew(max_future_skew)
-    _FUTURE_LIMIT[:] = (wall + 1.0, max_future_skew, limit)
-    return limit
-
-
-def _skew(seconds: float) -> timedelta:
-    if not (isinstance(seconds, int | float) and 0 <= seconds <= 3650 * 86400):
-        raise ValueError(f"max_future_skew must be 0-315360000 seconds, got {seconds!r}")
-    return timedelta(seconds=seconds)
 
 
 def clear_caches() -> None:

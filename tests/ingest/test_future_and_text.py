@@ -23,8 +23,9 @@ from dataflows.bridge import (
 )
 from graphsentry.config import config_from_dict
 from graphsentry.ingest import iter_records
+from graphsentry.ingest.eventtime import future_limit
 from graphsentry.ingest.limits import MAX_FUTURE_SKEW_SECONDS
-from graphsentry.ingest.normalize import Reject, future_limit, normalize_record
+from graphsentry.ingest.normalize import Reject, normalize_record
 from graphsentry.ingest.timeparse import format_timestamp
 from tests.ingest.factory import eh_record, line, message
 
