@@ -20,8 +20,9 @@ from graphsentry.ingest.timeparse import format_timestamp
 Clock = Callable[[], datetime]
 """Returns the current time as an aware ``datetime``."""
 MAX_SKEW_SECONDS = 3650 * 86400
-_CACHE: list[Any] = [-math.inf, None, None]
-"""[wall-clock time until which it holds, skew, limit]: the system clock's limit, per second."""
+LIMIT_CACHE: list[Any] = [-math.inf, None, None]
+"""[wall-clock time until which it holds, skew, limit]: the system clock's limit, per second
+(``normalize_record`` reads it inline on the hot path, and calls future_limit when stale)."""
 
 __all__ = ["MAX_FUTURE_SKEW_SECONDS", "Clock", "future_detail", "future_limit", "skew"]
 
@@ -36,11 +37,11 @@ def future_limit(max_future_skew: float, now: Clock | None = None) -> datetime:
     if now is not None:
         return now() + skew(max_future_skew)
     wall = time.time()
-    until, cached_skew, limit = _CACHE
+    until, cached_skew, limit = LIMIT_CACHE
     if wall < until and cached_skew == max_future_skew:
         return limit  # type: ignore[no-any-return]
     limit = datetime.fromtimestamp(wall, UTC) + skew(max_future_skew)
-    _CACHE[:] = (wall + 1.0, max_future_skew, limit)
+    LIMIT_CACHE[:] = (wall + 1.0, max_future_skew, limit)
     return limit
 
 

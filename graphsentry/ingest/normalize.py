@@ -12,10 +12,12 @@ with a stable reason code; ``normalize_record`` never raises for bad input.
 from __future__ import annotations
 
 from datetime import datetime
+from time import time
 from typing import Any
 
 from graphsentry.ingest.aadgraph import analyze_aad_graph_uri
 from graphsentry.ingest.aadgraph import clear_caches as _clear_aad_caches
+from graphsentry.ingest.eventtime import LIMIT_CACHE as _FUTURE_CACHE
 from graphsentry.ingest.eventtime import Clock, future_detail, future_limit
 from graphsentry.ingest.keys import merge_fields
 from graphsentry.ingest.limits import (
@@ -112,7 +114,9 @@ def normalize_record(obj: object, source: str = "",
     except Exception as exc:  # a bug must not stop the stream: report it as a reject
         return reject("internal_error", f"{type(exc).__name__}: {exc}", obj, source)
     if max_future_skew is not None:
-        limit = future_limit(max_future_skew, now)
+        until, skew, limit = _FUTURE_CACHE  # future_limit's cache, read inline: the hot path
+        if now is not None or skew != max_future_skew or time() >= until:
+            limit = future_limit(max_future_skew, now)
         if record["time_generated"] > limit:
             return reject("future_timestamp",
                           future_detail(record["time_generated"], limit, max_future_skew),

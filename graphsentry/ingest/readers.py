@@ -248,9 +248,10 @@ def _explode(value: object, source: str, size: int) -> Iterable[RawItem]:
             if not isinstance(records, list):
                 return (reject("bad_type", "records is not an array", value, source),)
             return _elements(records, source, size)
-        rows = shapes.rows_of(value, source)
-        if rows is not None:
-            return _sized(rows, size)
+        if len(value) <= shapes.MAX_CONTAINER_KEYS:  # (a record has more keys: no call)
+            rows = shapes.rows_of(value, source)
+            if rows is not None:
+                return _sized(rows, size)
     elif isinstance(value, list):
         return _array_elements(value, source, size)
     if size > MAX_RECORD_BYTES:
