@@ -106,7 +106,10 @@ def normalize_record(obj: object, source: str = "",
     raises for bad input; ValueError for a negative or non-finite ``max_future_skew``.
     """
     try:
-        record = _normalize(obj)
+        try:
+            record = _normalize(obj, None)
+        except _Truncation:  # (rare) a field to cut: again, noting what is cut
+            record = _normalize(obj, {})
     except Invalid as exc:
         return reject(exc.code, exc.detail, obj, source)
     except RecursionError:
@@ -131,7 +134,22 @@ def clear_caches() -> None:
     _clear_aad_caches()
 
 
-def _normalize(obj: object) -> dict[str, Any]:
+class _Truncation(Exception):
+    """A field must be cut, and no dict was given to note it in: normalize again with one (the
+    common record allocates none)."""
+
+
+Cuts = dict[str, int] | None
+"""Truncated field -> original size, or None on the first attempt (see _Truncation)."""
+
+
+def _note_cut(cut: Cuts, field: str, size: int) -> None:
+    if cut is None:
+        raise _Truncation
+    cut.setdefault(field, size)
+
+
+def _normalize(obj: object, cut: Cuts) -> dict[str, Any]:
     if obj.__class__ is not dict and not isinstance(obj, dict):
         raise Invalid("not_an_object", f"a {_json_type(obj)} where a record object was expected")
     flat, enveloped = _fold_keys(obj)
@@ -142,7 +160,6 @@ def _normalize(obj: object) -> dict[str, Any]:
         if source != MICROSOFT_GRAPH:
             to_graph_fields(source, flat)
     get = flat.get
-    cut: dict[str, int] = {}  # truncated field -> original size
 
     # The checks run in this order, so a record with several problems always gets the same
     # reject. Each "x.__class__ is str ..." test is only a shortcut past its helper.
@@ -220,19 +237,19 @@ def _normalize(obj: object) -> dict[str, Any]:
     }
 
 
-def _uri(value: object, cut: dict[str, int]) -> str:
+def _uri(value: object, cut: Cuts) -> str:
     """requestUri off the fast path: checked, ``\\u0026`` repaired, shortened when too long."""
     uri = _required_string(value, "requestUri", None)
     logged = len(uri)
     if "\\u0026" in uri:
         uri = uri.replace("\\u0026", "&")
     if len(uri) > MAX_URI_CHARS:
-        cut["request_uri"] = logged
+        _note_cut(cut, "request_uri", logged)
         uri = shorten_uri(uri, MAX_URI_CHARS)
     return uri
 
 
-def _optional_strings(get: Any, cut: dict[str, int]) -> list[str | None]:
+def _optional_strings(get: Any, cut: Cuts) -> list[str | None]:
     """The optional string fields in _OPTIONAL_STRINGS order, envelope fallbacks applied.
 
     A field may come back as "" (the fast path skips mapping it): "" and None both mean null,
@@ -268,7 +285,7 @@ def _optional_int(spec: tuple[str, int, int, bool], value: object) -> int | None
     return _integer(value, key, low, high)
 
 
-def _claim_list(key: str, value: object, cut: dict[str, int]) -> list[str] | None:
+def _claim_list(key: str, value: object, cut: Cuts) -> list[str] | None:
     if value is None or value == "":
         return None
     if value.__class__ is str and len(value) <= MAX_STRING_CHARS and value.isascii():
@@ -292,7 +309,7 @@ def _token_time(value: object) -> datetime | None:
 
 
 def _optional_string(value: object, key: str, limit: int, field: str,
-                     cut: dict[str, int]) -> str | None:
+                     cut: Cuts) -> str | None:
     return None if value is None or value == "" else _string(value, key, limit, field, cut)
 
 
@@ -345,9 +362,9 @@ def _json_type(value: object) -> str:
 
 
 def _string(value: object, key: str, limit: int | None, field: str = "",
-            cut: dict[str, int] | None = None) -> str:
+            cut: Cuts = None) -> str:
     """A string field: numbers coerced, lone surrogates refused; beyond ``limit`` characters
-    cut and noted in ``cut`` under ``field`` (or, without ``cut``, refused)."""
+    cut and noted in ``cut`` under ``field`` (without a ``field``: refused)."""
     if value.__class__ is not str:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise Invalid("bad_type", f"{key} is a {_json_type(value)}, expected a string")
@@ -359,9 +376,9 @@ def _string(value: object, key: str, limit: int | None, field: str = "",
         except UnicodeEncodeError as exc:
             raise Invalid("invalid_utf8", f"{key} holds a lone surrogate") from exc
     if limit is not None and len(value) > limit:
-        if cut is None:
+        if not field:
             raise Invalid("field_too_large", f"{key} has {len(value)} characters (limit {limit})")
-        cut.setdefault(field, len(value))
+        _note_cut(cut, field, len(value))
         value = value[:limit]
     return value
 
@@ -421,7 +438,7 @@ def _status(value: object, fallback: object) -> int:
     return _integer(value, "responseStatusCode", 100, 599)
 
 
-def _claims(value: object, key: str, cut: dict[str, int]) -> list[str] | None:
+def _claims(value: object, key: str, cut: Cuts) -> list[str] | None:
     """roles/scopes/wids off the fast path: a string (or list of strings) split on whitespace.
 
     Beyond MAX_CLAIM_CHARS the string is cut (its last, partial item dropped); beyond
@@ -430,7 +447,7 @@ def _claims(value: object, key: str, cut: dict[str, int]) -> list[str] | None:
     """
     if isinstance(value, str):
         if len(value) > MAX_CLAIM_CHARS:
-            cut.setdefault(key, len(value))
+            _note_cut(cut, key, len(value))
             kept = value[:MAX_CLAIM_CHARS]
             items = kept.split()
             if items and not value[MAX_CLAIM_CHARS].isspace() and not kept[-1].isspace():
@@ -448,7 +465,7 @@ def _claims(value: object, key: str, cut: dict[str, int]) -> list[str] | None:
     if not items:
         return None
     if len(items) > MAX_ARRAY_ITEMS:
-        cut.setdefault(key, len(items))
+        _note_cut(cut, key, len(items))
         del items[MAX_ARRAY_ITEMS:]
     return [_string(item, key, MAX_STRING_CHARS, key, cut) for item in items]
 
