@@ -21,15 +21,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from urllib.parse import urlsplit
 
-from graphsentry.ingest.uri import (
-    DIRECTORY,
-    TOP_FAMILIES,
-    UriInfo,
-    analyze_path,
-    analyze_query,
-    split_uri,
-)
+from graphsentry.ingest.uri import DIRECTORY, TOP_FAMILIES, UriInfo, analyze_path, analyze_query
 
 # Azure AD Graph top-level word (lower case) -> (family, category) where it differs from
 # Microsoft Graph's TOP_FAMILIES.
@@ -54,7 +48,11 @@ _GATEWAY_PREFIX = re.compile(r"v\d+(?:\.\d+)?", re.I)
 def analyze_aad_graph_uri(uri: str) -> UriInfo:
     """Template, family, category, targets and query facts of one Azure AD Graph RequestUri
     (relative or absolute). Never raises."""
-    path, query = split_uri(uri)
+    try:
+        parts = urlsplit(uri)
+        path, query = parts.path, parts.query
+    except ValueError:  # e.g. an unbalanced "[" taken for an IPv6 host: keep the path part
+        path, _, query = uri.partition("#")[0].partition("?")
     segments = [segment for segment in path.split("/") if segment]
     start = 1 if len(segments) > 1 and _GATEWAY_PREFIX.fullmatch(segments[0]) else 0
     if start < len(segments) and _is_tenant(segments[start]):

@@ -122,13 +122,6 @@ class UriInfo(NamedTuple):
 @lru_cache(maxsize=8192)  # list and polling calls repeat the same URI
 def analyze_uri(uri: str) -> UriInfo:
     """Split a (repaired) RequestUri into path and query facts. Never raises."""
-    path, query = split_uri(uri)
-    top, has_search, has_filter = analyze_query(query) if query else (None, False, False)
-    return _new_tuple(UriInfo, (analyze_path(path), top, has_search, has_filter))
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    """(path, query) of an absolute or relative URI: no scheme, host or fragment."""
     cut = uri.find("#")
     if cut >= 0:
         uri = uri[:cut]
@@ -136,7 +129,8 @@ def split_uri(uri: str) -> tuple[str, str]:
     if "://" in path[:12]:
         host_end = path.find("/", path.index("://") + 3)
         path = path[host_end:] if host_end >= 0 else "/"
-    return path, query
+    top, has_search, has_filter = analyze_query(query) if query else (None, False, False)
+    return _new_tuple(UriInfo, (analyze_path(path), top, has_search, has_filter))
 
 
 def clear_caches() -> None:
