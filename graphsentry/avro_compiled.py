@@ -14,8 +14,9 @@ schema:
 
 Both produce exactly ``fastavro.schemaless_writer``'s bytes (property tests check it). A value
 that does not fit its type raises KeyError, TypeError, AttributeError or ValueError. A field
-added in a later schema revision (it carries ``"revision"``) may be absent from the record: it
-is written with its default, so producers built against an earlier revision keep working.
+added in a later schema revision (it carries ``"revision"``) may be absent from the record, or
+None where its type has no null: it is written with its default, so producers built against an
+earlier revision (or filling every schema field with None first) keep working.
 """
 
 from __future__ import annotations
@@ -341,9 +342,11 @@ def compile_encoder(schema: Mapping[str, Any]) -> Encoder:
         except (_NotText, IndexError):  # IndexError: a string beyond the length tables
             return encode_bytes(record)
         except KeyError:
-            missing = {name: default for name, default in added.items() if name not in record}
+            missing = {name: default for name, default in added.items()
+                       if (record.get(name) is None and default is not None)
+                       or name not in record}
             if not missing:
                 raise
-            return encode({**missing, **record})
+            return encode({**record, **missing})
 
     return encode

@@ -215,3 +215,11 @@ def test_revision_fields_are_last_and_have_defaults() -> None:
     assert [f["name"] for f in revised] == ["source", "truncated_fields"]
     assert fields[-len(revised):] == revised
     assert all("default" in f for f in revised)
+
+
+def test_a_revision_field_given_as_none_gets_its_default() -> None:
+    """Producers that fill every schema field with None first (dict.fromkeys(field_names()))."""
+    record = {**normalized(), "source": None, "truncated_fields": None}
+    assert decode_activity(encode_activity(record))["source"] == "MicrosoftGraphActivityLogs"
+    with pytest.raises(ValueError):
+        encode_activity({**record, "source": "SomeOtherLog"})
