@@ -13,12 +13,15 @@ from datetime import datetime
 from typing import Any
 
 DENIED_STATUSES = frozenset({401, 403})
+MICROSOFT_GRAPH = "MicrosoftGraphActivityLogs"
+"""``source`` of Microsoft Graph requests (the other logs: AADGraphActivityLogs for the legacy
+Azure AD Graph API, GraphApiAuditEvents from Defender XDR)."""
 
 
 @dataclass(slots=True, unsafe_hash=True)
 class GraphEvent:
     """Treat as immutable (detectors never change an event). Not ``frozen``: a frozen
-    dataclass sets each of its 28 fields through ``object.__setattr__``, which doubled the
+    dataclass sets each of its 29 fields through ``object.__setattr__``, which doubled the
     cost of building one per record; ``unsafe_hash`` keeps it hashable by value."""
 
     ts: float
@@ -49,6 +52,8 @@ class GraphEvent:
     query_top: int | None = None
     has_search: bool = False
     has_filter: bool = False
+    source: str = MICROSOFT_GRAPH
+    """The log the request was recorded in (schema field ``source``)."""
 
     @property
     def denied(self) -> bool:
@@ -79,4 +84,5 @@ class GraphEvent:
             get("target_user"), get("target_drive"), get("target_site"), get("target_item"),
             get("target_application"), bool(get("is_write")), bool(get("is_download")),
             get("query_top"), bool(get("has_search")), bool(get("has_filter")),
+            get("source") or MICROSOFT_GRAPH,
         )
