@@ -11,7 +11,8 @@ blobs). Each Kafka message value goes through ``readers.parse_payload`` (any del
 gzip), each record through ``normalize_record``, then a bounded per-worker de-duplication on
 request id + time. Good records leave as unframed Avro keyed ``tenant_id/app_id`` with the
 message timestamp set to ``time_generated``; everything else (unparseable messages, bad records,
-consumer errors) leaves as a JSON dead letter ``{reason, raw, source, at}`` with the original key.
+event times beyond the allowed skew ahead of the clock, consumer errors) leaves as a JSON dead
+letter ``{reason, raw, source, at}`` with the original key.
 Duplicates that reach different workers are removed downstream by the detection engine.
 
 Run on Kafka: ``python -m bytewax.run "dataflows.bridge:get_flow()"`` with the configuration in
@@ -41,9 +42,10 @@ from dataflows.kafka_client import GuardedSource
 from dataflows.kafka_source import activity_source
 from graphsentry.avro import encode_activity, message_key, message_timestamp_ms
 from graphsentry.ingest.dedup import DEFAULT_CAPACITY, Deduplicator, dedup_key
+from graphsentry.ingest.limits import MAX_FUTURE_SKEW_SECONDS
 from graphsentry.ingest.normalize import normalize_record
 from graphsentry.ingest.readers import RawItem, iter_stream, parse_payload
-from graphsentry.ingest.reject import Reject, excerpt
+from graphsentry.ingest.reject import Reject, excerpt, valid_text
 from graphsentry.ingest.timeparse import format_timestamp
 
 if TYPE_CHECKING:
@@ -75,27 +77,37 @@ class BridgeCounters:
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     """Dead letters by reason code."""
+    truncated: int = 0
+    """Bridged records with a field cut to its limit (``truncated_fields``)."""
 
     def add(self, other: BridgeCounters) -> None:
         self.inputs += other.inputs
         self.bridged += other.bridged
         self.duplicates += other.duplicates
         self.rejected.update(other.rejected)
+        self.truncated += other.truncated
 
     def as_dict(self) -> dict[str, Any]:
-        return {"inputs": self.inputs, "bridged": self.bridged, "duplicates": self.duplicates,
-                "rejected": dict(self.rejected)}
+        """Plain data (crosses process boundaries); ``truncated`` only when there were any."""
+        counts: dict[str, Any] = {"inputs": self.inputs, "bridged": self.bridged,
+                                  "duplicates": self.duplicates, "rejected": dict(self.rejected)}
+        if self.truncated:
+            counts["truncated"] = self.truncated
+        return counts
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BridgeCounters:
         return cls(int(data["inputs"]), int(data["bridged"]), int(data["duplicates"]),
-                   Counter(data["rejected"]))
+                   Counter(data["rejected"]), int(data.get("truncated", 0)))
 
     def summary(self) -> str:
+        """E.g. ``0 inputs, 0 bridged, 0 rejected, 0 duplicates`` (also for an empty input);
+        ``, T truncated`` is added when T > 0."""
         rejected = sum(self.rejected.values())
         reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.rejected.items()))
         return (f"{self.inputs} inputs, {self.bridged} bridged, {rejected} rejected"
-                f"{f' ({reasons})' if reasons else ''}, {self.duplicates} duplicates")
+                f"{f' ({reasons})' if reasons else ''}, {self.duplicates} duplicates"
+                f"{f', {self.truncated} truncated' if self.truncated else ''}")
 
 
 def _now() -> datetime:
@@ -124,14 +136,18 @@ def dead_letter(body: dict[str, str], topics: BridgeTopics, key: bytes | None,
 
 def bridge_candidate(candidate: RawItem, topics: BridgeTopics, dedup: Deduplicator | None,
                      counters: BridgeCounters, key: bytes | None = None, timestamp: int = 0,
-                     now: Clock = _now) -> Routed | None:
-    """One record candidate → an activity message, a dead letter, or None (a duplicate)."""
+                     now: Clock = _now,
+                     max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS) -> Routed | None:
+    """One record candidate → an activity message, a dead letter, or None (a duplicate).
+
+    An event time more than ``max_future_skew`` seconds ahead of ``now()`` is a
+    ``future_timestamp`` dead letter (the broker would refuse it, failing its whole batch)."""
     if isinstance(candidate, Reject):
         record: dict[str, Any] | Reject = candidate
         where = candidate.source
     else:
         obj, where = candidate
-        record = normalize_record(obj, where)
+        record = normalize_record(obj, where, max_future_skew, None if now is _now else now)
     if isinstance(record, Reject):
         counters.rejected[record.code] += 1
         return dead_letter(record.to_json(), topics, key, timestamp, now)
@@ -143,6 +159,8 @@ def bridge_candidate(candidate: RawItem, topics: BridgeTopics, dedup: Deduplicat
     except ValueError as exc:  # a normalized record the schema refuses: a bug, not a crash
         return _internal_error(exc, repr(record), where, topics, key, timestamp, now, counters)
     counters.bridged += 1
+    if record["truncated_fields"]:
+        counters.truncated += 1
     return True, KafkaSinkMessage(message_key(record), value, topic=topics.activity,
                                   headers=list(kafka_io.AVRO_HEADERS),
                                   timestamp=message_timestamp_ms(record))
@@ -152,13 +170,14 @@ def _internal_error(exc: Exception, raw: object, source: str, topics: BridgeTopi
                     key: bytes | None, timestamp: int, now: Clock,
                     counters: BridgeCounters) -> Routed:
     counters.rejected["internal_error"] += 1
-    body = {"reason": f"internal_error: {type(exc).__name__}: {exc}", "raw": excerpt(raw),
-            "source": source}
+    body = {"reason": valid_text(f"internal_error: {type(exc).__name__}: {exc}"),
+            "raw": excerpt(raw), "source": valid_text(source)}
     return dead_letter(body, topics, key, timestamp, now)
 
 
 def bridge_message(item: Any, topics: BridgeTopics, dedup: Deduplicator | None,
-                   counters: BridgeCounters, now: Clock = _now) -> list[Routed]:
+                   counters: BridgeCounters, now: Clock = _now,
+                   max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS) -> list[Routed]:
     """One input item → its output messages. Never raises.
 
     ``item`` is a ``KafkaSourceMessage`` (raw payload: every record in it), a ``KafkaError``
@@ -189,7 +208,8 @@ def bridge_message(item: Any, topics: BridgeTopics, dedup: Deduplicator | None,
             candidates = iter([item])
         for candidate in candidates:
             try:
-                routed = bridge_candidate(candidate, topics, dedup, counters, key, timestamp, now)
+                routed = bridge_candidate(candidate, topics, dedup, counters, key, timestamp, now,
+                                          max_future_skew)
             except Exception as exc:  # one bad record never takes its neighbours down
                 routed = _internal_error(exc, candidate, source, topics, key, timestamp, now,
                                          counters)
@@ -206,11 +226,13 @@ class BridgeStep:
     per worker thread and counters summed over the process."""
 
     def __init__(self, topics: BridgeTopics, dedup_capacity: int | None,
-                 counters: BridgeCounters, now: Clock = _now) -> None:
+                 counters: BridgeCounters, now: Clock = _now,
+                 max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS) -> None:
         self.topics = topics
         self.dedup_capacity = dedup_capacity
         self.counters = counters
         self.now = now
+        self.max_future_skew = max_future_skew
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -225,7 +247,8 @@ class BridgeStep:
     def __call__(self, items: list[Any]) -> list[Routed]:
         dedup, batch, out = self._dedup(), BridgeCounters(), []
         for item in items:
-            out.extend(bridge_message(item, self.topics, dedup, batch, self.now))
+            out.extend(bridge_message(item, self.topics, dedup, batch, self.now,
+                                      self.max_future_skew))
         with self._lock:
             self.counters.add(batch)
         return out
@@ -253,7 +276,8 @@ def build_bridge_flow(config: Config, source: Source[Any], activity_sink: Dynami
     """The bridge over ``source`` (raw Kafka messages / errors, or file reader items).
 
     Topic names come from ``config.kafka.topics`` (``activity``, ``dlq``); both sinks receive
-    ``KafkaSinkMessage``s. ``dedup_capacity=None`` turns de-duplication off.
+    ``KafkaSinkMessage``s. ``dedup_capacity=None`` turns de-duplication off; records more than
+    ``config.time.max_future_skew_seconds`` ahead of ``now()`` are dead letters.
     """
     topics = BridgeTopics(config.kafka.topics.activity, config.kafka.topics.dlq)
     counters = BridgeCounters()
@@ -261,7 +285,8 @@ def build_bridge_flow(config: Config, source: Source[Any], activity_sink: Dynami
     raw = op.input("read_raw", flow, source)
     # (is_activity, KafkaSinkMessage) per good record / dead letter
     routed = op.flat_map_batch("bridge_messages", raw,
-                               BridgeStep(topics, dedup_capacity, counters, now))
+                               BridgeStep(topics, dedup_capacity, counters, now,
+                                          float(config.time.max_future_skew_seconds)))
     op.output("write_activity", op.filter_map("select_activity", routed, _select(True)),
               activity_sink)
     op.output("write_rejects", op.filter_map("select_rejects", routed, _select(False)),

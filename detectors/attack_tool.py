@@ -60,6 +60,11 @@ TOOL_USER_AGENTS: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.IGN
                     r"\(KHTML, like Gecko\) Chrome/103\.0\.0\.0 Safari/537\.36$"),
     ("Graphpython/TokenTactics", r"Chrome/70\.0\.3538\.102 Safari/537\.36 Edge/18\.19042"),
     ("TeamFiltration", r"Teams/1\.3\.00\.30866 Chrome/80\.0\.3987\.165 Electron/8\.5\.1"),
+    # roadlib's -ua aliases (dirkjanm/ROADtools roadlib/constants.py WELLKNOWN_USER_AGENTS) end
+    # in versions no browser sends: "Safari/537.3", "Safari/604.", "Safari/605.1.1". ROADrecon's
+    # default, aiohttp's "Python/3.x aiohttp/3.x", is a generic scripting UA: not listed (its
+    # endpoint set below catches a default-UA walk).
+    ("ROADrecon", r"Safari/(?:537\.3|604\.|605\.1\.1)$"),
 )}
 
 # Tool name → characteristic templates in canonical form (detectors.templates).
@@ -78,6 +83,20 @@ TOOL_TEMPLATES: dict[str, frozenset[str]] = {
         "/policies/authorizationpolicy", "/rolemanagement/directory/estimateaccess",
         "/search/query", "/serviceprincipals", "/serviceprincipals/{id}",
         "/serviceprincipals/{id}/approleassignedto", "/users", "/users/{id}",
+    }),
+    # roadrecon gather (dirkjanm/ROADtools roadrecon/gather.py) on Azure AD Graph: its phase-1
+    # object lists and the per-object phase-2 calls every tenant has (templates after the
+    # tenant segment: graphsentry.ingest.aadgraph). Optional calls (administrativeUnits
+    # members, --mfa, phase 3 of large tenants) are left out so that a small tenant's walk
+    # still covers the set.
+    "ROADrecon": frozenset({
+        "/users", "/tenantdetails", "/policies", "/serviceprincipals", "/groups",
+        "/administrativeunits", "/applications", "/devices", "/directoryroles",
+        "/roledefinitions", "/contacts", "/oauth2permissiongrants", "/authorizationpolicy",
+        "/settings", "/groups/{id}/$links/members", "/groups/{id}/$links/owners",
+        "/directoryroles/{id}/$links/members", "/serviceprincipals/{id}/approleassignedto",
+        "/serviceprincipals/{id}/approleassignments", "/roleassignments",
+        "/eligibleroleassignments", "/applicationrefs/{id}",
     }),
 }
 

@@ -13,12 +13,15 @@ from datetime import datetime
 from typing import Any
 
 DENIED_STATUSES = frozenset({401, 403})
+MICROSOFT_GRAPH = "MicrosoftGraphActivityLogs"
+"""``source`` of Microsoft Graph requests (the other logs: AADGraphActivityLogs for the legacy
+Azure AD Graph API, GraphApiAuditEvents from Defender XDR)."""
 
 
 @dataclass(slots=True, unsafe_hash=True)
 class GraphEvent:
     """Treat as immutable (detectors never change an event). Not ``frozen``: a frozen
-    dataclass sets each of its 28 fields through ``object.__setattr__``, which doubled the
+    dataclass sets each of its 29 fields through ``object.__setattr__``, which doubled the
     cost of building one per record; ``unsafe_hash`` keeps it hashable by value."""
 
     ts: float
@@ -56,6 +59,8 @@ class GraphEvent:
     token_id: str | None = None
     """The access token's identity: ``unique_token_id``, else ``sign_in_activity_id`` (one
     sign-in: the token and its refreshes)."""
+    source: str = MICROSOFT_GRAPH
+    """The log the request was recorded in (schema field ``source``)."""
 
     @property
     def denied(self) -> bool:
@@ -89,6 +94,7 @@ class GraphEvent:
             get("query_top"), bool(get("has_search")), bool(get("has_filter")),
             _names(get("roles")), _names(get("scopes")),
             get("unique_token_id") or get("sign_in_activity_id"),
+            get("source") or MICROSOFT_GRAPH,
         )
 
 

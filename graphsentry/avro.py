@@ -1,7 +1,10 @@
 """Avro encoding of records and alerts: unframed (schemaless) binary, schemas from ``schemas/``.
 
 Wire format: see docs/wire-format.md. Decoding and the generic ``encode``/``decode`` use fastavro
-with each schema parsed once. ``encode_activity`` is on the ingest hot path, where fastavro's
+with each schema parsed once. Values written with an earlier revision of a schema (before fields
+carrying ``"revision"`` were added) decode too: the newest revision is tried first, and a value
+that ends early is read with the writer schema of the revision that wrote it, the added fields
+taking their defaults. ``encode_activity`` is on the ingest hot path, where fastavro's
 generic writer costs ~16 µs per record; it uses an encoder compiled once from
 ``graph_activity.avsc`` (``graphsentry.avro_compiled``, ~3 µs per record), and the tests check
 it byte for byte against fastavro.
@@ -38,11 +41,44 @@ def encode(schema_name: str, obj: Mapping[str, Any]) -> bytes:
 
 
 def decode(schema_name: str, data: bytes) -> dict[str, Any]:
-    """Inverse of :func:`encode`; timestamps come back as aware UTC datetimes."""
-    value = fastavro.schemaless_reader(io.BytesIO(data), parsed_schema(schema_name), None)
+    """Inverse of :func:`encode`; timestamps come back as aware UTC datetimes.
+
+    Values of earlier schema revisions come back with the added fields' defaults. Raises what
+    fastavro raises for data that is no value of any revision (EOFError, ValueError, ...).
+    """
+    reader = parsed_schema(schema_name)
+    try:
+        value = fastavro.schemaless_reader(io.BytesIO(data), reader, None)
+    except EOFError:
+        value = _decode_earlier_revision(schema_name, data, reader)
     if not isinstance(value, dict):
         raise ValueError(f"{schema_name} did not decode to a record")
     return value
+
+
+@cache
+def revision_schemas(name: str) -> tuple[tuple[int, Any], ...]:
+    """``(revision, parsed writer schema)`` of every earlier revision of ``schemas/<name>``,
+    newest first: the schema without the fields whose ``"revision"`` is later."""
+    schema = load_schema(name)
+    revisions = sorted({int(f.get("revision", 1)) for f in schema["fields"]}, reverse=True)
+    return tuple(
+        (revision, fastavro.parse_schema({**schema, "fields": [
+            f for f in schema["fields"] if int(f.get("revision", 1)) <= revision]}))
+        for revision in revisions[1:])
+
+
+def _decode_earlier_revision(schema_name: str, data: bytes, reader: Any) -> Any:
+    """A value that ended early: the earlier revision whose fields it holds exactly."""
+    for _revision, writer in revision_schemas(schema_name):
+        buffer = io.BytesIO(data)
+        try:
+            value = fastavro.schemaless_reader(buffer, writer, reader)
+        except EOFError:
+            continue
+        if buffer.tell() == len(data):
+            return value
+    raise EOFError(f"not a {schema_name} value of any schema revision ({len(data)} bytes)")
 
 
 def encode_activity(record: Mapping[str, Any]) -> bytes:
@@ -58,8 +94,7 @@ def decode_activity(data: bytes) -> dict[str, Any]:
 
 
 def decode_activities(values: Iterable[bytes]) -> list[dict[str, Any]]:
-    schema = parsed_schema(ACTIVITY_SCHEMA)
-    return [fastavro.schemaless_reader(io.BytesIO(v), schema, None) for v in values]  # type: ignore[misc]
+    return [decode_activity(value) for value in values]
 
 
 def message_key(record: Mapping[str, Any]) -> bytes:

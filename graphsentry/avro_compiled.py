@@ -2,7 +2,8 @@
 
 Straight-line Python generated from the schema (as dataclasses generates ``__init__``), for the
 few Avro types ``graph_activity.avsc`` uses: string, int, long, boolean, enum,
-timestamp-micros, arrays of strings and ``["null", T]`` unions. Two encoders per schema:
+timestamp-micros, arrays of strings, maps of longs and ``["null", T]`` unions. Two encoders per
+schema:
 
 - the *text* encoder, for records whose strings are all ASCII (nearly every record): it builds
   the whole encoding as one ``str`` whose characters are the output bytes (prefix bytes from
@@ -12,7 +13,10 @@ timestamp-micros, arrays of strings and ``["null", T]`` unions. Two encoders per
   one ``bytes`` piece per field.
 
 Both produce exactly ``fastavro.schemaless_writer``'s bytes (property tests check it). A value
-that does not fit its type raises KeyError, TypeError, AttributeError or ValueError.
+that does not fit its type raises KeyError, TypeError, AttributeError or ValueError. A field
+added in a later schema revision (it carries ``"revision"``) may be absent from the record, or
+None where its type has no null: it is written with its default, so producers built against an
+earlier revision (or filling every schema field with None first) keep working.
 """
 
 from __future__ import annotations
@@ -108,6 +112,15 @@ def _timestamp(value: datetime | int) -> bytes:
     return _long(micros(value))
 
 
+def _long_map(values: Mapping[str, int]) -> bytes:
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{values!r} is not a map")
+    if not values:
+        return b"\x00"
+    return (_long(len(values)) + b"".join([_string(k) + _long(v) for k, v in values.items()])
+            + b"\x00")
+
+
 def _string_array(values: list[str]) -> bytes:
     if not isinstance(values, list | tuple):
         raise TypeError(f"{values!r} is not an array")
@@ -185,6 +198,19 @@ def _t_string_array(values: list[str]) -> str:
     return encoded + "\x00"
 
 
+def _t_long_map(values: Mapping[str, int]) -> str:
+    if values.__class__ is not dict and not isinstance(values, Mapping):
+        raise TypeError(f"{values!r} is not a map")
+    if not values:
+        return "\x00"
+    encoded = _t_long(len(values))
+    for key, number in values.items():
+        if not key.isascii():
+            raise _NotText
+        encoded += _T_LENGTH[len(key)] + key + _t_long(number)  # IndexError: a very long key
+    return encoded + "\x00"
+
+
 # --- code generation --------------------------------------------------------------------------
 
 def _expression(avro_type: Any, namespace: dict[str, Any], position: int, text: bool,
@@ -206,6 +232,8 @@ def _expression(avro_type: Any, namespace: dict[str, Any], position: int, text: 
             return f"_T{table}[{var}]" if text else f"{table}[{var}]"
         if avro_type["type"] == "array" and avro_type["items"] == "string":
             return f"{prefix}_string_array({var})"
+        if avro_type["type"] == "map" and avro_type["values"] == "long":
+            return f"{prefix}_long_map({var})"
     raise NotImplementedError(f"no compiled encoder for Avro type {avro_type!r}")
 
 
@@ -287,6 +315,7 @@ def compile_encoders(schema: Mapping[str, Any]) -> tuple[Encoder, Encoder]:
     namespace: dict[str, Any] = {
         "_long": _long, "_int": _int, "_boolean": _boolean, "_string": _string,
         "_timestamp": _timestamp, "_string_array": _string_array, "varint": varint,
+        "_long_map": _long_map, "_t_long_map": _t_long_map,
         "_t_long": _t_long, "_t_int": _t_int, "_t_boolean": _t_boolean,
         "_t_timestamp": _t_timestamp, "_t_string_array": _t_string_array, "_NotText": _NotText,
         "_T_LENGTH": _T_LENGTH, "_T_SOME_LENGTH": _T_SOME_LENGTH, "_T_NATURAL": _T_NATURAL,
@@ -301,13 +330,23 @@ def compile_encoders(schema: Mapping[str, Any]) -> tuple[Encoder, Encoder]:
 
 
 def compile_encoder(schema: Mapping[str, Any]) -> Encoder:
-    """The encoder of one record schema: the text encoder, else the bytes encoder."""
+    """The encoder of one record schema: the text encoder, else the bytes encoder; fields of a
+    later revision missing from the record are written with their defaults."""
     encode_text, encode_bytes = compile_encoders(schema)
+    added = {field["name"]: field["default"] for field in schema["fields"]
+             if "revision" in field and "default" in field}
 
     def encode(record: Mapping[str, Any]) -> bytes:
         try:
             return encode_text(record)
         except (_NotText, IndexError):  # IndexError: a string beyond the length tables
             return encode_bytes(record)
+        except KeyError:
+            missing = {name: default for name, default in added.items()
+                       if (record.get(name) is None and default is not None)
+                       or name not in record}
+            if not missing:
+                raise
+            return encode({**record, **missing})
 
     return encode

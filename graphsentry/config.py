@@ -249,8 +249,10 @@ class TimeConfig(Section):
     """Typical delay between an event and its arrival (for operators; detection uses the
     lateness)."""
     max_future_skew_seconds: float = Field(default=900.0, ge=0, le=3600)
-    """Records dated more than this ahead of the wall clock are rejected (`future_timestamp`);
-    keep it below the topics' `message.timestamp.after.max.ms` (Kafka 4: 1 h)."""
+    """Records dated more than this ahead of the wall clock are rejected (`future_timestamp`)
+    by the bridge, `graphsentry detect` and the detection flow (a far-future time would move
+    a principal's clock); keep it below the topics' `message.timestamp.after.max.ms` (Kafka
+    4: 1 h)."""
 
 
 class StateConfig(Section):

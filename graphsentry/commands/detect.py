@@ -89,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
                 signals_out.write((to_json(signal_to_ocsf(signal)) if ocsf
                                    else alert_to_json(signal)) + "\n")
 
-        stats = run_embedded(iter_records(args.paths, on_reject=on_reject), config, store,
+        records = iter_records(args.paths, on_reject=on_reject,
+                               max_future_skew=float(config.time.max_future_skew_seconds))
+        stats = run_embedded(records, config, store,
                              on_alert=on_alert, on_reject=on_reject, on_signal=on_signal)
     if args.quiet:
         return 0

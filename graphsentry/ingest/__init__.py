@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from graphsentry.ingest.dedup import DEFAULT_CAPACITY, Deduplicator, dedup_key
-from graphsentry.ingest.normalize import normalize_record
+from graphsentry.ingest.limits import MAX_FUTURE_SKEW_SECONDS
+from graphsentry.ingest.normalize import Clock, normalize_record
 from graphsentry.ingest.readers import RawItem, iter_candidates
 from graphsentry.ingest.reject import Reject
 
 __all__ = [
+    "MAX_FUTURE_SKEW_SECONDS",
     "Deduplicator",
     "Reject",
     "dedup_key",
@@ -31,13 +33,17 @@ def iter_records(
     dedup: bool = True,
     on_duplicate: Callable[[dict[str, Any]], None] | None = None,
     dedup_capacity: int = DEFAULT_CAPACITY,
+    max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS,
+    now: Clock | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Normalized records from files / ``-`` in any delivery shape, duplicates dropped.
 
-    Rejects go to ``on_reject`` (dropped if None). Raises GraphsentryError for an unreadable path.
+    Rejects go to ``on_reject`` (dropped if None); ``max_future_skew`` (seconds, None: no check)
+    and ``now`` as in ``normalize_record``. Raises GraphsentryError for an unreadable path.
     """
     deduplicator = Deduplicator(dedup_capacity) if dedup else None
-    return normalize_candidates(iter_candidates(paths), on_reject, deduplicator, on_duplicate)
+    return normalize_candidates(iter_candidates(paths), on_reject, deduplicator, on_duplicate,
+                                max_future_skew, now)
 
 
 def normalize_candidates(
@@ -45,6 +51,8 @@ def normalize_candidates(
     on_reject: Callable[[Reject], None] | None = None,
     deduplicator: Deduplicator | None = None,
     on_duplicate: Callable[[dict[str, Any]], None] | None = None,
+    max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS,
+    now: Clock | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Normalize reader output (``iter_candidates``/``parse_payload``), optionally de-duplicated."""
     for item in candidates:
@@ -52,7 +60,7 @@ def normalize_candidates(
             if on_reject is not None:
                 on_reject(item)
             continue
-        record = normalize_record(item[0], item[1])
+        record = normalize_record(item[0], item[1], max_future_skew, now)
         if isinstance(record, Reject):
             if on_reject is not None:
                 on_reject(record)

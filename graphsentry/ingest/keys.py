@@ -1,9 +1,9 @@
 """Key spellings: one canonical name per input key that normalization reads.
 
 Graph activity records mostly use camelCase, but ``UserPrincipalObjectID``, ``C_Idtyp``,
-``C_DeviceId``, ``c_Sid``, ``Level`` and Log Analytics' PascalCase columns occur too: keys match
-case-insensitively. Records whose keys are all spelled as Event Hub delivers them (the common
-case) skip the per-key folding entirely.
+``C_DeviceId``, ``c_Sid``, ``Level`` and Log Analytics' and Defender's PascalCase columns occur
+too: keys match case-insensitively. Records whose keys are all spelled as Event Hub delivers
+them (the common case) skip the per-key folding entirely.
 """
 
 from __future__ import annotations
@@ -20,12 +20,19 @@ READ_KEYS = (
     "identityProvider", "clientAuthMethod", "deviceId", "C_DeviceId", "sessionId", "c_Sid",
     "uniqueTokenId", "C_Idtyp", "UserPrincipalObjectID",
     # Log Analytics only: their presence marks a row whose TenantId is the workspace.
-    "sourceSystem", "_BilledSize", "_IsBillable",
+    "sourceSystem", "_BilledSize", "_IsBillable", "Type",
+    # AzureADGraphActivityLogs (Event Hub spelling; Log Analytics uses the names above).
+    "httpMethod", "httpStatusCode", "issuedAt", "actorType",
+    # Defender XDR GraphApiAuditEvents.
+    "Timestamp", "ApplicationId", "AccountObjectId", "EntityType", "RequestDuration",
+    "ResponseSize", "UniqueTokenIdentifier",
 )
 # Keys Event Hub records carry that normalization ignores (exact spelling).
 IGNORED_KEYS = (
     "resourceId", "operationName", "correlationId", "level", "Level", "atContent", "ATContentH",
     "ATContentP", "isReplay", "policyEvaluated", "__UDI_RequiredFields_TenantId",
+    "__UDI_RequiredFields_EventTime", "__UDI_RequiredFields_RegionScope",
+    "__UDI_RequiredFields_UniqueId", "directAccessSource", "env_cloud_role",
 )
 KNOWN_KEYS = frozenset(READ_KEYS + IGNORED_KEYS)
 _CANONICAL_BY_LOWER = {name.lower(): name for name in READ_KEYS}

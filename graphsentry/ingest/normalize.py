@@ -1,36 +1,55 @@
 """One raw record (any delivery shape, already JSON-decoded) -> the strict normalized record.
 
 Keys match case-insensitively; ``properties`` (Event Hub / storage shape) wins over top-level
-duplicates. The three forms of empty (absent, null, "") are all ``None``. Every problem becomes
-a :class:`Reject` with a stable reason code; ``normalize_record`` never raises.
+duplicates. The three forms of empty (absent, null, "") are all ``None``; ``-1`` in a size or
+duration means "unknown" (``None``). Records of the legacy Azure AD Graph log and of Defender
+XDR's GraphApiAuditEvents are mapped onto the same fields (``graphsentry.ingest.sources``); the
+record's ``source`` names its log. An over-long field is cut and listed in
+``truncated_fields`` (``graphsentry.ingest.truncate``). Every problem becomes a :class:`Reject`
+with a stable reason code; ``normalize_record`` never raises for bad input.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from time import time
 from typing import Any
 
+from graphsentry.ingest.aadgraph import analyze_aad_graph_uri
+from graphsentry.ingest.aadgraph import clear_caches as _clear_aad_caches
+from graphsentry.ingest.eventtime import LIMIT_CACHE as _FUTURE_CACHE
+from graphsentry.ingest.eventtime import Clock, future_detail, future_limit
 from graphsentry.ingest.keys import merge_fields
 from graphsentry.ingest.limits import (
     MAX_ARRAY_ITEMS,
     MAX_CLAIM_CHARS,
     MAX_DEPTH,
+    MAX_FUTURE_SKEW_SECONDS,
     MAX_INT32,
     MAX_INT64,
     MAX_STRING_CHARS,
     MAX_URI_CHARS,
     MAX_USER_AGENT_CHARS,
 )
-from graphsentry.ingest.reject import Reject, reject
+from graphsentry.ingest.reject import Invalid, Reject, reject
+from graphsentry.ingest.sources import (
+    AAD_GRAPH,
+    MICROSOFT_GRAPH,
+    MISSING_TENANT_HINT,
+    source_of,
+    to_graph_fields,
+)
 from graphsentry.ingest.timeparse import parse_timestamp
+from graphsentry.ingest.truncate import shorten_uri
 from graphsentry.ingest.uri import analyze_uri, is_download, is_write
 from graphsentry.ingest.uri import clear_caches as _clear_uri_caches
 
-__all__ = ["GRAPH_CATEGORY", "Reject", "clear_caches", "normalize_record"]
-
+__all__ = ["GRAPH_CATEGORY", "Clock", "Reject", "clear_caches", "future_limit", "normalize_record"]
 GRAPH_CATEGORY = "microsoftgraphactivitylogs"
+_GRAPH_CATEGORY_SPELLINGS = {"MicrosoftGraphActivityLogs": MICROSOFT_GRAPH}
+"""``category`` as diagnostic settings spell it: the common case skips source detection."""
 # Columns only a Log Analytics export has: there ``TenantId`` is the workspace, not the tenant.
-_LOG_ANALYTICS_MARKERS = ("aadTenantId", "sourceSystem", "_BilledSize", "_IsBillable")
+_LOG_ANALYTICS_MARKERS = ("aadTenantId", "sourceSystem", "_BilledSize", "_IsBillable", "Type")
 _LOG_ANALYTICS_KEYS = ("TimeGenerated", "RequestId", "AppId")
 
 # (output field, input key, fallback key or "", max chars) for optional strings.
@@ -49,20 +68,22 @@ _OPTIONAL_STRINGS = (
     ("session_id", "sessionId", "c_Sid", MAX_STRING_CHARS),
     ("unique_token_id", "uniqueTokenId", "", MAX_STRING_CHARS),
 )
-_FALLBACKS = tuple((index, key, fallback, limit)
-                   for index, (_, key, fallback, limit) in enumerate(_OPTIONAL_STRINGS) if fallback)
+_FALLBACKS = tuple((index, field, key, fallback, limit)
+                   for index, (field, key, fallback, limit) in enumerate(_OPTIONAL_STRINGS)
+                   if fallback)
 _OPTIONAL_STRING_KEYS = tuple(key for _, key, _, _ in _OPTIONAL_STRINGS)
-# (input key, minimum, maximum) for the optional integers, in schema order.
+# (input key, minimum, maximum, whether -1 means unknown) for the optional integers, in
+# schema order.
 _OPTIONAL_INTS = (
-    ("responseSizeBytes", 0, MAX_INT64),
-    ("durationMs", 0, MAX_INT64),
-    ("clientAuthMethod", 0, MAX_INT32),
+    ("responseSizeBytes", 0, MAX_INT64, True),
+    ("durationMs", 0, MAX_INT64, True),
+    ("clientAuthMethod", 0, MAX_INT32, False),
 )
-_OPTIONAL_INT_KEYS = tuple(key for key, _, _ in _OPTIONAL_INTS)
+_OPTIONAL_INT_KEYS = tuple(key for key, _, _, _ in _OPTIONAL_INTS)
+_UNKNOWN = (-1, "-1")
 _SMALL_INTS = {str(n): n for n in range(10)}  # clientAuthMethod arrives as "0", "1" or "2"
 _STR_OR_NONE = frozenset({str, type(None)})
 _BULK_STRING_LIMIT = min(limit for _, _, _, limit in _OPTIONAL_STRINGS)
-_CLAIMS = ("roles", "scopes", "wids")  # output field == input key; space-separated strings
 _IDENTITY_BY_IDTYP = {"app": "app_only", "user": "delegated"}
 _METHODS = {name: name.upper() for upper in (
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS") for name in (upper, upper.lower())}
@@ -73,47 +94,78 @@ _TOKEN_TIMES: dict[str, datetime] = {}
 _TOKEN_TIMES_MAX = 4096
 
 
-class _Invalid(Exception):
-    """Internal: carries a reject reason out of the nested helpers."""
+def normalize_record(obj: object, source: str = "",
+                     max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS,
+                     now: Clock | None = None) -> dict[str, Any] | Reject:
+    """The normalized record (schema field names, in order) for one raw record, or a Reject.
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(code, detail)
-        self.code = code
-        self.detail = detail
-
-
-def normalize_record(obj: object, source: str = "") -> dict[str, Any] | Reject:
-    """The normalized record (schema field names) for one raw record, or a Reject. Never raises."""
+    ``source`` is where the record was read (``path:line#i``, ``topic/partition/offset``): it
+    goes into a reject; the record's own ``source`` field names its log. A record whose event
+    time lies more than ``max_future_skew`` seconds ahead of the wall clock (``now()``, default
+    the system clock) is a ``future_timestamp`` reject; ``None`` turns the check off. Never
+    raises for bad input; ValueError for a negative or non-finite ``max_future_skew``.
+    """
     try:
-        return _normalize(obj)
-    except _Invalid as exc:
+        try:
+            record = _normalize(obj, None)
+        except _Truncation:  # (rare) a field to cut: again, noting what is cut
+            record = _normalize(obj, {})
+    except Invalid as exc:
         return reject(exc.code, exc.detail, obj, source)
     except RecursionError:
         return reject("too_deep", f"nesting deeper than {MAX_DEPTH}", obj, source)
     except Exception as exc:  # a bug must not stop the stream: report it as a reject
         return reject("internal_error", f"{type(exc).__name__}: {exc}", obj, source)
+    if max_future_skew is not None:
+        until, skew, limit = _FUTURE_CACHE  # future_limit's cache, read inline: the hot path
+        if now is not None or skew != max_future_skew or time() >= until:
+            limit = future_limit(max_future_skew, now)
+        if record["time_generated"] > limit:
+            return reject("future_timestamp",
+                          future_detail(record["time_generated"], limit, max_future_skew),
+                          obj, source)
+    return record
 
 
 def clear_caches() -> None:
     """Forget remembered token times and URI analyses (benchmarks start cold with it)."""
     _TOKEN_TIMES.clear()
     _clear_uri_caches()
+    _clear_aad_caches()
 
 
-def _normalize(obj: object) -> dict[str, Any]:
+class _Truncation(Exception):
+    """A field must be cut, and no dict was given to note it in: normalize again with one (the
+    common record allocates none)."""
+
+
+Cuts = dict[str, int] | None
+"""Truncated field -> original size, or None on the first attempt (see _Truncation)."""
+
+
+def _note_cut(cut: Cuts, field: str, size: int) -> None:
+    if cut is None:
+        raise _Truncation
+    cut.setdefault(field, size)
+
+
+def _normalize(obj: object, cut: Cuts) -> dict[str, Any]:
     if obj.__class__ is not dict and not isinstance(obj, dict):
-        raise _Invalid("not_an_object", f"a {_json_type(obj)} where a record object was expected")
+        raise Invalid("not_an_object", f"a {_json_type(obj)} where a record object was expected")
     flat, enveloped = _fold_keys(obj)
+    category = flat.get("category")
+    source = _GRAPH_CATEGORY_SPELLINGS.get(category) if category.__class__ is str else None
+    if source is None:
+        source = source_of(flat)  # (raises for a record of another log)
+        if source != MICROSOFT_GRAPH:
+            to_graph_fields(source, flat)
     get = flat.get
-    category = get("category")
-    if category.__class__ is str and category and category.lower() != GRAPH_CATEGORY:
-        raise _Invalid("unsupported_category", f"category {category[:64]!r}")
 
     # The checks run in this order, so a record with several problems always gets the same
     # reject. Each "x.__class__ is str ..." test is only a shortcut past its helper.
     time_generated = _timestamp(get("timeGenerated") or get("time"), "timeGenerated")
     if time_generated is None:
-        raise _Invalid("missing_field", "timeGenerated")
+        raise Invalid("missing_field", "timeGenerated")
     request_id = get("requestId")
     if not (request_id.__class__ is str and 0 < len(request_id) <= MAX_STRING_CHARS
             and request_id.isascii()):
@@ -129,6 +181,8 @@ def _normalize(obj: object) -> dict[str, Any]:
         obj, flat, enveloped)  # (the shortcut is _tenant's answer for Event Hub records)
     if not (tenant_id.__class__ is str and 0 < len(tenant_id) <= MAX_STRING_CHARS
             and tenant_id.isascii()):
+        if tenant_id is None or tenant_id == "":
+            raise Invalid("missing_field", MISSING_TENANT_HINT.get(source, "tenantId"))
         tenant_id = _required_string(tenant_id, "tenantId", MAX_STRING_CHARS)
     app_id = get("appId")
     if not (app_id.__class__ is str and 0 < len(app_id) <= MAX_STRING_CHARS and app_id.isascii()):
@@ -136,24 +190,27 @@ def _normalize(obj: object) -> dict[str, Any]:
     token_issued_at = _token_time(get("tokenIssuedAt"))
     uri = get("requestUri")
     if not (uri.__class__ is str and 0 < len(uri) <= MAX_URI_CHARS and uri.isascii()):
-        uri = _required_string(uri, "requestUri", MAX_URI_CHARS)
-    if "\\u0026" in uri:  # double-escaped '&' seen in real records
+        uri = _uri(uri, cut)
+    elif "\\u0026" in uri:  # double-escaped '&' seen in real records
         uri = uri.replace("\\u0026", "&")
 
     (operation_id, client_request_id, api_version, ip_address, user_agent, location, user_id,
      service_principal_id, sign_in_activity_id, identity_provider, device_id, session_id,
-     unique_token_id) = _optional_strings(get)
+     unique_token_id) = _optional_strings(get, cut)
     size, duration, auth_method = map(get, _OPTIONAL_INT_KEYS)
     if not (size.__class__ is int and 0 <= size <= MAX_INT64):
         size = _optional_int(_OPTIONAL_INTS[0], size)
     if not (duration.__class__ is int and 0 <= duration <= MAX_INT64):
         duration = _optional_int(_OPTIONAL_INTS[1], duration)
     auth_method = _optional_int(_OPTIONAL_INTS[2], auth_method)  # usually a string: "2"
-    roles, scopes, wids = map(_claim_list, _CLAIMS, map(get, _CLAIMS))
+    roles = _claim_list("roles", get("roles"), cut)
+    scopes = _claim_list("scopes", get("scopes"), cut)
+    wids = _claim_list("wids", get("wids"), cut)
 
     identity_type, principal_id = _identity(get("C_Idtyp"), get("UserPrincipalObjectID"),
                                             service_principal_id, user_id, app_id)
-    path, query_top, has_search, has_filter = analyze_uri(uri)
+    path, query_top, has_search, has_filter = (
+        analyze_uri(uri) if source != AAD_GRAPH else analyze_aad_graph_uri(uri))
     (template, family, category, target_user, target_drive, target_site, target_item,
      target_application, _, _) = path
     return {  # schema field order (a test compares it with graph_activity.avsc)
@@ -176,14 +233,27 @@ def _normalize(obj: object) -> dict[str, Any]:
         "target_item": target_item, "target_application": target_application,
         "is_write": is_write(method, path), "is_download": is_download(method, path),
         "query_top": query_top, "has_search": has_search, "has_filter": has_filter,
+        "source": source, "truncated_fields": cut or None,
     }
 
 
-def _optional_strings(get: Any) -> list[str | None]:
+def _uri(value: object, cut: Cuts) -> str:
+    """requestUri off the fast path: checked, ``\\u0026`` repaired, shortened when too long."""
+    uri = _required_string(value, "requestUri", None)
+    logged = len(uri)
+    if "\\u0026" in uri:
+        uri = uri.replace("\\u0026", "&")
+    if len(uri) > MAX_URI_CHARS:
+        _note_cut(cut, "request_uri", logged)
+        uri = shorten_uri(uri, MAX_URI_CHARS)
+    return uri
+
+
+def _optional_strings(get: Any, cut: Cuts) -> list[str | None]:
     """The optional string fields in _OPTIONAL_STRINGS order, envelope fallbacks applied.
 
     A field may come back as "" (the fast path skips mapping it): "" and None both mean null,
-    and the record is built with ``value or None``.
+    and the record is built with ``value or None``. Over-long values are cut (noted in ``cut``).
     """
     values = list(map(get, _OPTIONAL_STRING_KEYS))
     # Bulk fast path, all in C: only None or short ASCII strings (every field's usual state).
@@ -191,23 +261,23 @@ def _optional_strings(get: Any) -> list[str | None]:
         joined = "".join(filter(None, values))
         if (len(joined) <= _BULK_STRING_LIMIT  # then no single one is longer
                 or max(map(len, filter(None, values))) <= _BULK_STRING_LIMIT) and joined.isascii():
-            for index, key, fallback, limit in _FALLBACKS:
+            for index, field, key, fallback, limit in _FALLBACKS:
                 if not values[index] and (value := get(fallback)) is not None:
-                    values[index] = _optional_string(value, key, limit)
+                    values[index] = _optional_string(value, key, limit, field, cut)
             return values
-    for index, (_, key, fallback, limit) in enumerate(_OPTIONAL_STRINGS):
+    for index, (field, key, fallback, limit) in enumerate(_OPTIONAL_STRINGS):
         value = values[index]
         if (value is None or value == "") and fallback:
             value = get(fallback)
-        values[index] = _optional_string(value, key, limit)
+        values[index] = _optional_string(value, key, limit, field, cut)
     return values
 
 
-def _optional_int(spec: tuple[str, int, int], value: object) -> int | None:
-    key, low, high = spec
+def _optional_int(spec: tuple[str, int, int, bool], value: object) -> int | None:
+    key, low, high, minus_one_unknown = spec
     if value.__class__ is int and low <= value <= high:
         return value
-    if value is None or value == "":
+    if value is None or value == "" or (minus_one_unknown and value in _UNKNOWN):
         return None
     small = _SMALL_INTS.get(value) if value.__class__ is str else None
     if small is not None and low <= small <= high:
@@ -215,13 +285,13 @@ def _optional_int(spec: tuple[str, int, int], value: object) -> int | None:
     return _integer(value, key, low, high)
 
 
-def _claim_list(key: str, value: object) -> list[str] | None:
+def _claim_list(key: str, value: object, cut: Cuts) -> list[str] | None:
     if value is None or value == "":
         return None
     if value.__class__ is str and len(value) <= MAX_STRING_CHARS and value.isascii():
         items = value.split()  # no item can be longer than the whole string
-        return (items or None) if len(items) <= MAX_ARRAY_ITEMS else _claims(value, key)
-    return _claims(value, key)
+        return (items or None) if len(items) <= MAX_ARRAY_ITEMS else _claims(value, key, cut)
+    return _claims(value, key, cut)
 
 
 def _token_time(value: object) -> datetime | None:
@@ -238,8 +308,9 @@ def _token_time(value: object) -> datetime | None:
     return parsed
 
 
-def _optional_string(value: object, key: str, limit: int) -> str | None:
-    return None if value is None or value == "" else _string(value, key, limit)
+def _optional_string(value: object, key: str, limit: int, field: str,
+                     cut: Cuts) -> str | None:
+    return None if value is None or value == "" else _string(value, key, limit, field, cut)
 
 
 def _fold_keys(obj: dict[Any, Any]) -> tuple[dict[str, Any], bool]:
@@ -247,7 +318,7 @@ def _fold_keys(obj: dict[Any, Any]) -> tuple[dict[str, Any], bool]:
     try:
         flat, enveloped = merge_fields(obj)
     except AttributeError as exc:  # a non-string key: only possible from Python callers
-        raise _Invalid("bad_type", "a key that is not a string") from exc
+        raise Invalid("bad_type", "a key that is not a string") from exc
     if not _CONTAINER_TYPES.isdisjoint(map(type, flat.values())):
         for value in flat.values():
             if isinstance(value, _CONTAINERS):
@@ -257,7 +328,7 @@ def _fold_keys(obj: dict[Any, Any]) -> tuple[dict[str, Any], bool]:
 
 def _check_depth(value: dict[Any, Any] | list[Any], depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise _Invalid("too_deep", f"nesting deeper than {MAX_DEPTH}")
+        raise Invalid("too_deep", f"nesting deeper than {MAX_DEPTH}")
     children = value.values() if isinstance(value, dict) else value
     for child in children:
         if isinstance(child, _CONTAINERS):
@@ -290,45 +361,52 @@ def _json_type(value: object) -> str:
     return type(value).__name__
 
 
-def _string(value: object, key: str, limit: int) -> str:
+def _string(value: object, key: str, limit: int | None, field: str = "",
+            cut: Cuts = None) -> str:
+    """A string field: numbers coerced, lone surrogates refused; beyond ``limit`` characters
+    cut and noted in ``cut`` under ``field`` (without a ``field``: refused)."""
     if value.__class__ is not str:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise _Invalid("bad_type", f"{key} is a {_json_type(value)}, expected a string")
+            raise Invalid("bad_type", f"{key} is a {_json_type(value)}, expected a string")
         value = str(value)
     assert isinstance(value, str)
-    if len(value) > limit:
-        raise _Invalid("field_too_large", f"{key} has {len(value)} characters (limit {limit})")
     if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise _Invalid("invalid_utf8", f"{key} holds a lone surrogate") from exc
+            raise Invalid("invalid_utf8", f"{key} holds a lone surrogate") from exc
+    if limit is not None and len(value) > limit:
+        if not field:
+            raise Invalid("field_too_large", f"{key} has {len(value)} characters (limit {limit})")
+        _note_cut(cut, field, len(value))
+        value = value[:limit]
     return value
 
 
-def _required_string(value: object, key: str, limit: int) -> str:
-    if value.__class__ is str and 0 < len(value) <= limit and value.isascii():
+def _required_string(value: object, key: str, limit: int | None) -> str:
+    if (value.__class__ is str and len(value) > 0 and (limit is None or len(value) <= limit)
+            and value.isascii()):
         return value
     if value is None or value == "":
-        raise _Invalid("missing_field", key)
+        raise Invalid("missing_field", key)
     return _string(value, key, limit)
 
 
 def _integer(value: object, key: str, low: int, high: int) -> int:
     number: int
     if isinstance(value, bool):
-        raise _Invalid("bad_type", f"{key} is a boolean, expected an integer")
+        raise Invalid("bad_type", f"{key} is a boolean, expected an integer")
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
         number = int(value)
     elif isinstance(value, str) and len(value) <= 24:
         try:
             number = int(value.strip())
         except ValueError:
-            raise _Invalid("bad_type", f"{key} {value!r} is not an integer") from None
+            raise Invalid("bad_type", f"{key} {value!r} is not an integer") from None
     else:
-        raise _Invalid("bad_type", f"{key} is a {_json_type(value)}, expected an integer")
+        raise Invalid("bad_type", f"{key} is a {_json_type(value)}, expected an integer")
     if not low <= number <= high:
-        raise _Invalid("out_of_range", f"{key} {number} outside {low}..{high}")
+        raise Invalid("out_of_range", f"{key} {number} outside {low}..{high}")
     return number
 
 
@@ -336,17 +414,17 @@ def _timestamp(value: object, key: str) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _Invalid("bad_timestamp", f"{key} is a {_json_type(value)}, expected a string")
+        raise Invalid("bad_timestamp", f"{key} is a {_json_type(value)}, expected a string")
     try:
         return parse_timestamp(value)
     except ValueError as exc:
-        raise _Invalid("bad_timestamp", f"{key}: {exc}") from None
+        raise Invalid("bad_timestamp", f"{key}: {exc}") from None
 
 
 def _method(value: object) -> str:
     method = _required_string(value, "requestMethod", MAX_STRING_CHARS).upper()
     if not (method.isascii() and method.isalpha() and len(method) <= 16):
-        raise _Invalid("bad_value", f"requestMethod {method[:32]!r} is not an HTTP method")
+        raise Invalid("bad_value", f"requestMethod {method[:32]!r} is not an HTTP method")
     return method
 
 
@@ -356,30 +434,40 @@ def _status(value: object, fallback: object) -> int:
     if value is None or value == "":
         value = fallback
     if value is None or value == "":
-        raise _Invalid("missing_field", "responseStatusCode")
+        raise Invalid("missing_field", "responseStatusCode")
     return _integer(value, "responseStatusCode", 100, 599)
 
 
-def _claims(value: object, key: str) -> list[str] | None:
+def _claims(value: object, key: str, cut: Cuts) -> list[str] | None:
+    """roles/scopes/wids off the fast path: a string (or list of strings) split on whitespace.
+
+    Beyond MAX_CLAIM_CHARS the string is cut (its last, partial item dropped); beyond
+    MAX_ARRAY_ITEMS the first items are kept; an item beyond MAX_STRING_CHARS is cut. Each is
+    noted in ``cut`` (the original characters, or items).
+    """
     if isinstance(value, str):
         if len(value) > MAX_CLAIM_CHARS:
-            raise _Invalid("field_too_large", f"{key} has {len(value)} characters")
-        items = value.split()
+            _note_cut(cut, key, len(value))
+            kept = value[:MAX_CLAIM_CHARS]
+            items = kept.split()
+            if items and not value[MAX_CLAIM_CHARS].isspace() and not kept[-1].isspace():
+                items.pop()  # cut in the middle of an item
+        else:
+            items = value.split()
     elif isinstance(value, list):
         items = []
         for item in value:
             if not isinstance(item, str):
-                raise _Invalid("bad_type", f"{key} holds a {_json_type(item)}, expected strings")
+                raise Invalid("bad_type", f"{key} holds a {_json_type(item)}, expected strings")
             items.extend(item.split())
     else:
-        raise _Invalid("bad_type", f"{key} is a {_json_type(value)}, expected a string")
+        raise Invalid("bad_type", f"{key} is a {_json_type(value)}, expected a string")
     if not items:
         return None
     if len(items) > MAX_ARRAY_ITEMS:
-        raise _Invalid("field_too_large", f"{key} has {len(items)} items (limit {MAX_ARRAY_ITEMS})")
-    for item in items:
-        _string(item, key, MAX_STRING_CHARS)
-    return items
+        _note_cut(cut, key, len(items))
+        del items[MAX_ARRAY_ITEMS:]
+    return [_string(item, key, MAX_STRING_CHARS, key, cut) for item in items]
 
 
 def _identity(idtyp: object, object_id: object, service_principal: str | None,

@@ -7,7 +7,10 @@ Detected per input (file, stdin or one Kafka message value), not configured:
   ``PT1H.json`` (one record per line, CRLF), single records, Log Analytics JSON lines;
 - one JSON document spread over lines: a pretty-printed message, a JSON array of messages or of
   Log Analytics rows (used when the first line alone is not valid JSON);
-- CSV with a header row (Log Analytics export; ``TimeGenerated [UTC]`` style headers accepted).
+- CSV with a header row (Log Analytics export; ``TimeGenerated [UTC]`` style headers accepted);
+- query-API responses: Log Analytics ``{"tables": [...]}``, Defender / Graph advanced-hunting
+  ``{"Schema", "Results"}`` (``graphsentry.ingest.shapes``, which also names the recognised
+  documents that hold no activity records).
 
 Sources read ``<path>:<line>`` plus ``#<index>`` inside a ``records`` array or JSON array.
 Undecodable parts become :class:`Reject` items; their neighbours are still read.
@@ -27,7 +30,7 @@ from itertools import chain
 from typing import Any, BinaryIO
 
 from graphsentry.errors import GraphsentryError
-from graphsentry.ingest import jsonparse
+from graphsentry.ingest import jsonparse, shapes
 from graphsentry.ingest.limits import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
@@ -239,12 +242,17 @@ def _explode(value: object, source: str, size: int) -> Iterable[RawItem]:
     """
     if isinstance(value, Reject):
         return (value,)
-    if isinstance(value, dict) and ("records" in value or "Records" in value):
-        records = value.get("records", value.get("Records"))
-        if not isinstance(records, list):
-            return (reject("bad_type", "records is not an array", value, source),)
-        return _elements(records, source, size)
-    if isinstance(value, list):
+    if isinstance(value, dict):
+        if "records" in value or "Records" in value:
+            records = value.get("records", value.get("Records"))
+            if not isinstance(records, list):
+                return (reject("bad_type", "records is not an array", value, source),)
+            return _elements(records, source, size)
+        if len(value) <= shapes.MAX_CONTAINER_KEYS:  # (a record has more keys: no call)
+            rows = shapes.rows_of(value, source)
+            if rows is not None:
+                return _sized(rows, size)
+    elif isinstance(value, list):
         return _array_elements(value, source, size)
     if size > MAX_RECORD_BYTES:
         return (reject("record_too_large", f"{size} bytes (limit {MAX_RECORD_BYTES})", value,
@@ -254,7 +262,8 @@ def _explode(value: object, source: str, size: int) -> Iterable[RawItem]:
 
 def _array_elements(values: list[object], source: str, size: int) -> Iterator[RawItem]:
     for index, element in enumerate(values):
-        if isinstance(element, dict) and ("records" in element or "Records" in element):
+        if isinstance(element, dict) and ("records" in element or "Records" in element
+                                          or shapes.is_container(element)):
             yield from _explode(element, f"{source}#{index}", _size_of(element, size))
         else:
             yield from _elements([element], f"{source}#{index}", size, single=True)
@@ -270,6 +279,21 @@ def _elements(records: list[object], source: str, size: int,
                          record, where)
         else:
             yield record, where
+
+
+def _sized(rows: Iterable[RawItem], size: int) -> Iterator[RawItem]:
+    """Rows of a container document, each one checked against MAX_RECORD_BYTES."""
+    for row in rows:
+        if isinstance(row, Reject):
+            yield row
+            continue
+        record, where = row
+        record_size = _size_of(record, size)
+        if record_size > MAX_RECORD_BYTES:
+            yield reject("record_too_large", f"{record_size} bytes (limit {MAX_RECORD_BYTES})",
+                         record, where)
+        else:
+            yield row
 
 
 def _size_of(value: object, container_size: int) -> int:

@@ -6,7 +6,8 @@ opaque tokens become ``{id}``; UPNs and e-mail addresses ``{upn}``; path-based a
 (``root:/Documents/a.txt:``) ``{path}``; key arguments (``applications(appId='…')``) ``{id}``.
 A segment counts as a word (kept verbatim) when it looks like a Graph name: camelCase with at
 most one group of up to three digits (``oauth2PermissionGrants``, ``x509Certificate``), a
-Capitalised well-known name (``Inbox``), ``$value``/``$batch``/… or ``microsoft.graph.*``.
+Capitalised well-known name (``Inbox``), ``$value``/``$batch``/… or a cast
+(``microsoft.graph.*``; Azure AD Graph's ``Microsoft.DirectoryServices.*``).
 Case is preserved; compare templates case-insensitively.
 """
 
@@ -24,9 +25,10 @@ _new_tuple = tuple.__new__  # builds a NamedTuple from its fields without the ke
 
 _WORD = re.compile(
     r"\$[A-Za-z]+|[a-z]+[0-9]{0,3}[A-Za-z]*|[A-Z][a-z]+(?:[A-Z][a-z]+)*"
-    r"|microsoft\.graph\.[A-Za-z][A-Za-z0-9]*",
+    r"|microsoft\.graph\.[A-Za-z][A-Za-z0-9]*|Microsoft\.DirectoryServices\.[A-Za-z]+",
     re.ASCII,
 )
+_CAST_PREFIXES = ("microsoft.graph.", "microsoft.directoryservices.")  # (the second: AAD Graph)
 _MAX_WORD_CHARS = 64
 _UPN = re.compile(r"[^@:/\s]+@[^@:/\s]+\.[^@:/\s]+")
 _PATH_ADDRESS = re.compile(r":(/[^:]*)(:?)")
@@ -80,7 +82,7 @@ READ_POST_ACTIONS = frozenset({
     "checkmemberobjects", "getbyids", "getuserownedobjects", "validateproperties",
     "getavailableextensionproperties", "findmeetingtimes", "getschedule", "getmailtips",
     "runhuntingquery", "getstaffavailability", "preview", "delta", "getbypath",
-    "getrecentnotebooks", "evaluate",
+    "getrecentnotebooks", "evaluate", "getobjectsbyobjectids", "ismemberof",
 })
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "MERGE"})
 
@@ -127,7 +129,7 @@ def analyze_uri(uri: str) -> UriInfo:
     if "://" in path[:12]:
         host_end = path.find("/", path.index("://") + 3)
         path = path[host_end:] if host_end >= 0 else "/"
-    top, has_search, has_filter = _analyze_query(query) if query else (None, False, False)
+    top, has_search, has_filter = analyze_query(query) if query else (None, False, False)
     return _new_tuple(UriInfo, (analyze_path(path), top, has_search, has_filter))
 
 
@@ -148,7 +150,8 @@ def is_download(method: str, info: PathInfo) -> bool:
     return method == "GET" and info.download
 
 
-def _analyze_query(query: str) -> tuple[int | None, bool, bool]:
+def analyze_query(query: str) -> tuple[int | None, bool, bool]:
+    """($top, has $search, has $filter) of a query string (without '?')."""
     top: int | None = None
     has_search = has_filter = False
     for part in query.split("&"):
@@ -173,7 +176,9 @@ def _word_of(segment: str) -> str | None:
             or len(segment) > _MAX_WORD_CHARS or not segment.isascii()
             or not _WORD.fullmatch(segment)):
         return None
-    word = segment.lower().removeprefix("microsoft.graph.")
+    word = segment.lower()
+    if word.startswith(_CAST_PREFIXES):
+        word = word.partition(".")[2].partition(".")[2]
     if len(_WORDS) < _WORD_CACHE_MAX:
         _WORDS[segment] = word
         _WORD_SEGMENTS[segment] = segment

@@ -17,6 +17,7 @@ from graphsentry.avro import (
     message_timestamp_ms,
     record_from_json,
     record_to_json,
+    revision_schemas,
 )
 from graphsentry.avro_compiled import compile_encoder, compile_encoders
 from graphsentry.ingest.limits import MAX_URI_CHARS
@@ -66,6 +67,8 @@ def _strategy(avro_type: Any,
         return _times
     if avro_type["type"] == "enum":
         return st.sampled_from(avro_type["symbols"])
+    if avro_type["type"] == "map":
+        return st.dictionaries(strategies["string"], strategies[avro_type["values"]], max_size=4)
     return st.lists(strategies["string"], max_size=5)
 
 
@@ -158,11 +161,12 @@ _EVERY_TYPE: dict[str, Any] = {"type": "record", "name": "Every", "fields": [
         ("e", {"type": "enum", "name": "E", "symbols": ["A", "B"]}),
         ("t", {"type": "long", "logicalType": "timestamp-micros"}),
         ("a", {"type": "array", "items": "string"}),
+        ("m", {"type": "map", "values": "long"}),
         *[(f"n{k}", ["null", t]) for k, t in enumerate([
             "string", "int", "long", "boolean",
             {"type": "enum", "name": "F", "symbols": ["X", "Y"]},
             {"type": "long", "logicalType": "timestamp-micros"},
-            {"type": "array", "items": "string"}])],
+            {"type": "array", "items": "string"}, {"type": "map", "values": "long"}])],
     ]]}
 
 
@@ -177,3 +181,45 @@ def test_every_supported_type_and_union_matches_fastavro(data: st.DataObject) ->
     fastavro.schemaless_writer(expected, fastavro.parse_schema(_EVERY_TYPE), record)
     _, binary = compile_encoders(_EVERY_TYPE)  # (compile_encoder tries the text one first)
     assert compile_encoder(_EVERY_TYPE)(record) == binary(record) == expected.getvalue()
+
+
+# --- schema revision 2: source, truncated_fields ------------------------------------------------
+
+def test_revision_one_values_decode_with_the_new_fields_defaults() -> None:
+    record = normalized(userAgent="u" * 1500)
+    assert record["truncated_fields"] == {"user_agent": 1500}
+    older = {k: v for k, v in record.items() if k not in ("source", "truncated_fields")}
+    [(revision, writer)] = revision_schemas("graph_activity")
+    assert revision == 1
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, writer, older)
+    value = buffer.getvalue()
+    assert decode_activity(value) == {**older, "source": "MicrosoftGraphActivityLogs",
+                                      "truncated_fields": None}
+    assert decode_activities([value, encode_activity(record)])[1] == record
+    # a producer of revision-1 records: the new fields are written with their defaults
+    assert encode_activity(older) == encode("graph_activity", {
+        **older, "source": "MicrosoftGraphActivityLogs", "truncated_fields": None})
+
+
+def test_a_truncated_value_is_still_an_error() -> None:
+    data = encode_activity(normalized())
+    for cut in (1, 3, 30):
+        with pytest.raises((EOFError, ValueError)):
+            decode_activity(data[:-cut])
+
+
+def test_revision_fields_are_last_and_have_defaults() -> None:
+    fields = load_schema("graph_activity")["fields"]
+    revised = [f for f in fields if "revision" in f]
+    assert [f["name"] for f in revised] == ["source", "truncated_fields"]
+    assert fields[-len(revised):] == revised
+    assert all("default" in f for f in revised)
+
+
+def test_a_revision_field_given_as_none_gets_its_default() -> None:
+    """Producers that fill every schema field with None first (dict.fromkeys(field_names()))."""
+    record = {**normalized(), "source": None, "truncated_fields": None}
+    assert decode_activity(encode_activity(record))["source"] == "MicrosoftGraphActivityLogs"
+    with pytest.raises(ValueError):
+        encode_activity({**record, "source": "SomeOtherLog"})
