@@ -106,7 +106,7 @@ def object_path(uri: str) -> str:
 class GraphEnumeration(WindowedDetector[DirectoryReads]):
     meta = DetectorMeta(
         id="graph_enumeration",
-        title="Directory enumeration through Microsoft Graph",
+        title="Directory enumeration through Microsoft Graph or Azure AD Graph",
         description="One principal read many directory families or objects within a window, "
                     "beyond its own usual reads.",
         severity="medium",
