@@ -26,7 +26,6 @@ def policy_from_config(config: Any) -> AlertPolicy:
     return AlertPolicy(risk_threshold=a.risk_threshold, min_detectors=a.min_detectors,
                        min_stages=a.min_stages,
                        horizon_seconds=a.horizon_seconds,
-                       suppression_period_seconds=a.suppression_period_seconds,
                        promote_fidelity=a.promote_fidelity,
                        max_signals_per_principal=a.max_signals_per_principal, risk=weights)
 
