@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from detectors.base import (
     NO_FACTS,
@@ -54,6 +54,9 @@ from detectors.profile import MAX_USER_AGENT_LENGTH, Profile, known_before
 from graphsentry.alerting.book import AlertBook, AlertLayer
 from graphsentry.alerting.exceptions import ExceptionSet
 from graphsentry.alerting.policy import AlertPolicy
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
 
 CLOSE_SLACK = 1800.0
 """Event-time seconds windows may stay open past the watermark before a close pass (one pass
@@ -159,7 +162,7 @@ class DetectionEngine:
         self.counters = EngineCounters()
 
     @classmethod
-    def from_config(cls, config: Any) -> DetectionEngine:
+    def from_config(cls, config: Config) -> DetectionEngine:
         """Detectors, alert policy and exceptions from a ``graphsentry.config.Config``."""
         from graphsentry.engine_config import engine_from_config
 
