@@ -105,7 +105,6 @@ class FlowCounters:
     rejects: int = 0
     enrichment_unavailable_batches: int = 0
     profiles_saved: int = 0
-    profiles_loaded: int = 0
     evicted: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 

@@ -38,6 +38,10 @@ class DetectStats:
     """Alert versions emitted (the first one and every update)."""
     elapsed: float = 0.0
     enrichment_unavailable_batches: int = 0
+    profiles_saved: int = 0
+    """Profiles of principals that left worker state (idle eviction), stored."""
+    profiles_adopted: int = 0
+    """Principals that started from a stored profile (back after eviction, or warmed)."""
 
     @property
     def alert_count(self) -> int:
@@ -87,4 +91,6 @@ def run_embedded(records: Iterable[dict[str, Any]], config: Config | None = None
                        alerts=Counter(c.alerts), alert_updates=c.alert_updates,
                        elapsed=elapsed,
                        enrichment_unavailable_batches=(
-                           built.counters.enrichment_unavailable_batches))
+                           built.counters.enrichment_unavailable_batches),
+                       profiles_saved=built.counters.profiles_saved,
+                       profiles_adopted=c.profiles_adopted)

@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from detectors.base import (
+    ALL_APPS,
     NO_FACTS,
     AppInfo,
     Detector,
@@ -62,8 +63,6 @@ CLOSE_SLACK = 1800.0
 """Event-time seconds windows may stay open past the watermark before a close pass (one pass
 per half hour of a principal's clock rather than one per event); baselines are sealed that
 much earlier (``EventContext.close_slack``), so the answer stays the same in every order."""
-ALL_APPS = "*"
-"""The app key of the state of ``principal_wide`` detectors."""
 EXPIRE_EVERY = 600.0
 """Event-time seconds between passes that forget old request ids and alert-book entries."""
 SHAPE_CACHE_SIZE = 65_536
@@ -129,6 +128,9 @@ class EngineCounters:
     alerts: Counter[str] = field(default_factory=Counter)
     alert_updates: int = 0
     suppressed_signals: int = 0
+    profiles_adopted: int = 0
+    """Principals that started from a stored profile (back after eviction, or learned by
+    ``graphsentry warm``)."""
     started: float = field(default_factory=time.monotonic)
 
 
@@ -196,6 +198,7 @@ class DetectionEngine:
             state.key = event.principal_key
             if parts.profile is not None:
                 state.profile = parts.profile
+                counters.profiles_adopted += 1
         if state.book is None:
             state.book = AlertBook(event.tenant_id, event.principal_id, event.identity_type,
                                    event.user_id, event.service_principal_id)
