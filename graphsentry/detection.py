@@ -88,7 +88,7 @@ def run_embedded(records: Iterable[dict[str, Any]], config: Config | None = None
     return DetectStats(events=c.events, late=c.late, duplicates=c.duplicates, future=c.future,
                        suppressed=c.suppressed_signals,
                        rejects=built.counters.rejects + c.future, signals=Counter(c.signals),
-                       alerts=Counter(c.alerts), alert_updates=c.alert_updates,
+                       alerts=+c.alerts, alert_updates=c.alert_updates,
                        elapsed=elapsed,
                        enrichment_unavailable_batches=(
                            built.counters.enrichment_unavailable_batches),

@@ -126,6 +126,8 @@ class EngineCounters:
     future: int = 0
     signals: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
+    """Distinct alerts by the detector of their latest version (``+alerts`` drops the zeros
+    a regraded alert leaves)."""
     alert_updates: int = 0
     suppressed_signals: int = 0
     profiles_adopted: int = 0
@@ -366,7 +368,11 @@ class DetectionEngine:
                     counters.alerts[alert["detector"]] += 1
                 counters.alert_updates += 1
                 out.alerts.append(alert)
+            for before, now in layer.regraded:  # counted under the detector of its latest version
+                counters.alerts[before] -= 1
+                counters.alerts[now] += 1
             layer.created.clear()
+            layer.regraded.clear()
 
     def _expire(self, state: PrincipalState, watermark: float) -> None:
         # Request ids are kept in arrival order, close to time order: drop from the front

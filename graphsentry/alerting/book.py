@@ -76,6 +76,11 @@ def stage_order(members: list[Entry], metas: list[DetectorMeta]) -> list[str]:
     return list(dict.fromkeys(s for e in ordered if (s := stage[e.signal_id])))
 
 
+def single(values: set[int]) -> int | None:
+    """The one value of ``values``, or None when there are none or several."""
+    return next(iter(values)) if len(values) == 1 else None
+
+
 def alert_id(*parts: str | float) -> str:
     """Deterministic alert id: a hash of what identifies the alert."""
     text = "|".join(["alert", *(f"{p:.0f}" if isinstance(p, float) else p for p in parts)])
@@ -102,6 +107,8 @@ class Entry:
     suppressed: tuple[str, ...]
     evidence: dict[str, Any] | None
     """Kept for signals that can lead a detector alert (promotable fidelity) only."""
+    asns: tuple[int, ...] = ()
+    """Autonomous systems of the signal's events (``SignalContext.asns``)."""
 
 
 @dataclass(slots=True)
@@ -114,8 +121,8 @@ class AlertState:
     members: set[str] = field(default_factory=set)
     correlated: bool = False
     """A risk alert or incident is due (the members hold the correlated signals)."""
-    emitted: tuple[int, str] = (0, "")
-    """(revision, status) of the last emission."""
+    emitted: tuple[int, str, str] = (0, "", "")
+    """(revision, status, detector) of the last emission."""
 
 
 @dataclass(slots=True)
@@ -146,6 +153,9 @@ class AlertLayer:
         self.exceptions = exceptions or ExceptionSet()
         self.created: set[str] = set()
         """Ids of alerts whose first version the last ``on_signal`` emitted (for counters)."""
+        self.regraded: list[tuple[str, str]] = []
+        """(detector before, detector now) of the alerts the last ``on_signal`` moved from one
+        detector to another (a detector alert grown into a risk alert or incident)."""
 
     # -- stage 1-3: one signal in, the signal record and the alert updates out -----------
 
@@ -172,7 +182,8 @@ class AlertLayer:
         return Entry(signal.signal_id, signal.detector, signal.who.app_id, signal.window_start,
                      signal.window_end, signal.first_seen, signal.last_seen, signal.severity,
                      signal.fidelity, score, signal.final, signal.count, signal.title,
-                     suppressed, dict(signal.evidence) if promotable else None)
+                     suppressed, dict(signal.evidence) if promotable else None,
+                     signal.context.asns)
 
     def _update(self, book: AlertBook, entry: Entry) -> list[dict[str, Any]]:
         horizon = self.policy.horizon_seconds
@@ -259,11 +270,13 @@ class AlertLayer:
         else:
             state.kind = "detector"
             state.detector = shown[0].detector
-        if (revision, status) == state.emitted:
+        if (revision, status, state.detector) == state.emitted:
             return None
         if state.emitted[0] == 0:
             self.created.add(aid)
-        state.emitted = (revision, status)
+        elif state.detector != state.emitted[2]:
+            self.regraded.append((state.emitted[2], state.detector))
+        state.emitted = (revision, status, state.detector)
         return self.render(book, aid, state, shown, revision, status, members)
 
     def render(self, book: AlertBook, aid: str, state: AlertState, members: list[Entry],
@@ -359,7 +372,8 @@ class AlertLayer:
                 "final": e.final, "title": e.title,
             } for e in members],
             "evidence": evidence_record(evidence),
-            "enrichment": enrichment_record(app, book.available),
+            "enrichment": enrichment_record(app, book.available,
+                                            single({a for e in members for a in e.asns})),
         }
 
     # -- bounds -----------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def _counts(built: Any, messages: int) -> dict[str, Any]:
     c = built.engine.counters
     return {"messages": messages, "events": c.events, "late": c.late,
             "duplicates": c.duplicates, "suppressed": c.suppressed_signals,
-            "rejects": built.counters.rejects, "alerts": dict(c.alerts)}
+            "rejects": built.counters.rejects, "alerts": dict(+c.alerts)}
 
 
 def build_replay(job: ReplayJob, index: int, on_read: Callable[[int], None],
