@@ -9,7 +9,7 @@ Input is a raw topic (``kafka.topics.raw``: the local ``graph.activity.raw`` or 
 through its Kafka endpoint) or files (:class:`FilesSource`, e.g. storage-account ``PT1H.json``
 blobs). Each Kafka message value goes through ``readers.parse_payload`` (any delivery shape,
 gzip), each record through ``normalize_record``, then a bounded per-worker de-duplication on
-request id + time. Good records leave as unframed Avro keyed ``tenant_id/app_id`` with the
+request id + time. Good records leave as unframed Avro keyed ``tenant_id/principal_id`` with the
 message timestamp set to ``time_generated``; everything else (unparseable messages, bad records,
 event times beyond the allowed skew ahead of the clock, consumer errors) leaves as a JSON dead
 letter ``{reason, raw, source, at}`` with the original key.

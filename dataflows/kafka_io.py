@@ -475,13 +475,14 @@ def dlq_sink(config: Config, *, stats: DeliveryStats | None = None,
 
 def late_sink(config: Config, *, stats: DeliveryStats | None = None,
               stop: threading.Event | None = None) -> ProducerSink | None:
-    """Late events (the compact event as JSON) on ``topics.late``, when configured."""
+    """Late events (the compact event as JSON, key ``tenant/principal`` like the activity
+    topic) on ``topics.late``, when configured."""
     topic = config.kafka.topics.late
     if not topic:
         return None
 
     def encode(event: Any) -> list[tuple[str, bytes | None, bytes, list[Any]]]:
-        key = f"{event.tenant_id}/{event.app_id}".encode()
+        key = event.principal_key.encode()
         return [(topic, key, json.dumps(asdict(event)).encode("utf-8"), JSON_HEADERS)]
 
     return ProducerSink(config, encode, dlq=config.kafka.topics.dlq, stats=stats, stop=stop)

@@ -15,7 +15,7 @@ event):
 * **another principal's** — a service principal id other than the caller's, or
   ``(appId='…')`` of another app — high/high;
 * **an application object the caller is not known to own** (``/applications/{object id}``,
-  nothing learned yet) — high/high the first time for an established caller, medium/medium
+  nothing learned yet) — high/high the first time for an established caller, high/medium
   while it is in its learning period (``detectors.single_event.grade``);
 * any of these from a network new to an established caller — critical/high (high/medium for
   a known self-rotation).

@@ -166,6 +166,10 @@ class SignalContext:
     exception cannot cover it, whatever ``asns`` lists)."""
 
 
+ALL_APPS = "*"
+"""The app of a principal-wide state (and of its signals' ids)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Signal:
     """A detector finding (``schemas/graph_signal.avsc``). ``final`` is False while the
@@ -186,11 +190,15 @@ class Signal:
     dedup: str = ""
     count: int = 1
     """Events the signal rests on (requests in the window, or matching events)."""
+    id_app: str | None = None
+    """The app the id is made with when it is not ``who.app_id``: :data:`ALL_APPS` for a
+    principal-wide detector, which names in ``who`` the app of the evidence it chose (that app
+    may change while the window is open; the id must not)."""
 
     @property
     def signal_id(self) -> str:
         w = self.who
-        return signal_id(self.detector, w.tenant_id, w.principal_id, w.app_id,
+        return signal_id(self.detector, w.tenant_id, w.principal_id, self.id_app or w.app_id,
                          self.window_end - self.window_start, self.window_start, self.dedup)
 
     @property
@@ -387,7 +395,8 @@ class Detector(ABC):
                                 trail.unknown_asn)
         return Signal(self.meta.id, who, start, start + length, first, last, evidence,
                       severity or self.meta.severity, fidelity or self.meta.fidelity, final,
-                      context, title, dedup, count)
+                      context, title, dedup, count,
+                      ALL_APPS if self.principal_wide else None)
 
     @staticmethod
     def ended(state: DetectorState, watermark: float) -> list[SlotKey]:

@@ -231,8 +231,9 @@ class Profile:
     user_agents: dict[str, float] = field(default_factory=dict)
     apps: dict[str, float] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
-    """Notable first-seen facts detectors remember: e.g. ``credential:{target}`` for a
-    credential this principal added, ``write:{app}:{template}`` for a successful write."""
+    """Notable first-seen facts detectors remember (``Profile.mark``): ``credential:{target}``
+    for a credential this principal added, ``grant:{kind}`` for a permission grant, the
+    owner-added and authentication-method registration marks of their detectors."""
     hours: Ring = field(default_factory=lambda: Ring(24))
     """Requests per hour of the day."""
     measures: dict[MeasureKey, Ring] = field(default_factory=dict)

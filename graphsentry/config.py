@@ -317,12 +317,10 @@ class AlertsConfig(Section):
     min_stages: int = Field(default=3, ge=2, le=8)
     """Distinct attack stages within the horizon that make an incident (`attack_chain`)."""
     horizon_seconds: float = Field(default=86_400.0, ge=600, le=30 * 86_400)
-    """Risk and stages accumulate over this trailing horizon; one risk alert or incident per
-    principal per horizon bucket (aligned to the epoch)."""
-    suppression_period_seconds: float = Field(default=86_400.0, ge=60, le=30 * 86_400)
-    """One detector alert per (principal, detector) per period; later evidence updates it."""
+    """Risk and stages accumulate over this trailing horizon; a principal has at most one
+    alert per horizon bucket (aligned to the epoch), updated as evidence arrives."""
     promote_fidelity: Literal["high", "medium"] = "high"
-    """Signals of this fidelity become detector alerts on their own."""
+    """Signals of this fidelity raise the principal's alert on their own."""
     max_signals_per_principal: int = Field(default=512, ge=16)
     """Signals kept per principal for correlation (the oldest forgotten first)."""
     risk: RiskConfig = RiskConfig()

@@ -39,12 +39,16 @@ class DetectStats:
     signals: Counter[str] = field(default_factory=Counter)
     """Signal emissions (provisional and final) by detector id."""
     alerts: Counter[str] = field(default_factory=Counter)
-    """Alerts (distinct alert ids) by detector id (``principal_risk``, ``attack_chain`` for
-    risk alerts and incidents)."""
+    """Alerts (distinct alert ids) by the detector id of their latest version
+    (``principal_risk``, ``attack_chain`` for risk alerts and incidents)."""
     alert_updates: int = 0
     """Alert versions emitted (the first one and every update)."""
     elapsed: float = 0.0
     enrichment_unavailable_batches: int = 0
+    profiles_saved: int = 0
+    """Profiles of principals that left worker state (idle eviction), stored."""
+    profiles_adopted: int = 0
+    """Principals that started from a stored profile (back after eviction, or warmed)."""
     messages: int = 0
     """Items read from the input (records, or Kafka messages)."""
     evicted: int = 0
@@ -60,10 +64,12 @@ class DetectStats:
                    suppressed=count("graphsentry_suppressed_signals_total"),
                    rejects=count("graphsentry_rejects_total"),
                    signals=samples.by("graphsentry_signals_total", "detector"),
-                   alerts=samples.by("graphsentry_alerts_total", "detector"),
+                   alerts=samples.by("graphsentry_alerts_latest", "detector"),
                    alert_updates=count("graphsentry_alert_updates_total"), elapsed=elapsed,
                    enrichment_unavailable_batches=count(
                        "graphsentry_enrichment_unavailable_batches_total"),
+                   profiles_saved=count("graphsentry_profiles_saved_total"),
+                   profiles_adopted=count("graphsentry_profiles_adopted_total"),
                    messages=count("graphsentry_input_messages_total"),
                    evicted=count("graphsentry_principals_evicted_total"))
 

@@ -32,9 +32,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from detectors.base import (
+    ALL_APPS,
     NO_FACTS,
     AppInfo,
     Detector,
@@ -55,12 +56,13 @@ from graphsentry.alerting.book import AlertBook, AlertLayer
 from graphsentry.alerting.exceptions import ExceptionSet
 from graphsentry.alerting.policy import AlertPolicy
 
+if TYPE_CHECKING:
+    from graphsentry.config import Config
+
 CLOSE_SLACK = 1800.0
 """Event-time seconds windows may stay open past the watermark before a close pass (one pass
 per half hour of a principal's clock rather than one per event); baselines are sealed that
 much earlier (``EventContext.close_slack``), so the answer stays the same in every order."""
-ALL_APPS = "*"
-"""The app key of the state of ``principal_wide`` detectors."""
 EXPIRE_EVERY = 600.0
 """Event-time seconds between passes that forget old request ids and alert-book entries."""
 SHAPE_CACHE_SIZE = 65_536
@@ -124,8 +126,13 @@ class EngineCounters:
     future: int = 0
     signals: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
+    """Distinct alerts by the detector of their latest version (``+alerts`` drops the zeros
+    a regraded alert leaves)."""
     alert_updates: int = 0
     suppressed_signals: int = 0
+    profiles_adopted: int = 0
+    """Principals that started from a stored profile (back after eviction, or learned by
+    ``graphsentry warm``)."""
     started: float = field(default_factory=time.monotonic)
 
 
@@ -159,7 +166,7 @@ class DetectionEngine:
         self.counters = EngineCounters()
 
     @classmethod
-    def from_config(cls, config: Any) -> DetectionEngine:
+    def from_config(cls, config: Config) -> DetectionEngine:
         """Detectors, alert policy and exceptions from a ``graphsentry.config.Config``."""
         from graphsentry.engine_config import engine_from_config
 
@@ -193,6 +200,7 @@ class DetectionEngine:
             state.key = event.principal_key
             if parts.profile is not None:
                 state.profile = parts.profile
+                counters.profiles_adopted += 1
         if state.book is None:
             state.book = AlertBook(event.tenant_id, event.principal_id, event.identity_type,
                                    event.user_id, event.service_principal_id)
@@ -360,7 +368,11 @@ class DetectionEngine:
                     counters.alerts[alert["detector"]] += 1
                 counters.alert_updates += 1
                 out.alerts.append(alert)
+            for before, now in layer.regraded:  # counted under the detector of its latest version
+                counters.alerts[before] -= 1
+                counters.alerts[now] += 1
             layer.created.clear()
+            layer.regraded.clear()
 
     def _expire(self, state: PrincipalState, watermark: float) -> None:
         # Request ids are kept in arrival order, close to time order: drop from the front

@@ -4,7 +4,7 @@ period, exceptions (configured ones, and the permanent allow-lists of ``suppress
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from detectors import catalog
 from detectors.base import Learning
@@ -12,10 +12,11 @@ from graphsentry.alerting.exceptions import AlertException, ExceptionSet
 from graphsentry.alerting.policy import AlertPolicy, RiskWeights
 
 if TYPE_CHECKING:
+    from graphsentry.config import Config
     from graphsentry.engine import DetectionEngine
 
 
-def policy_from_config(config: Any) -> AlertPolicy:
+def policy_from_config(config: Config) -> AlertPolicy:
     a, r = config.alerts, config.alerts.risk
     weights = RiskWeights(
         new_network=r.new_network, new_client=r.new_client, unusual_hour=r.unusual_hour,
@@ -26,12 +27,11 @@ def policy_from_config(config: Any) -> AlertPolicy:
     return AlertPolicy(risk_threshold=a.risk_threshold, min_detectors=a.min_detectors,
                        min_stages=a.min_stages,
                        horizon_seconds=a.horizon_seconds,
-                       suppression_period_seconds=a.suppression_period_seconds,
                        promote_fidelity=a.promote_fidelity,
                        max_signals_per_principal=a.max_signals_per_principal, risk=weights)
 
 
-def configured_exceptions(config: Any) -> list[AlertException]:
+def configured_exceptions(config: Config) -> list[AlertException]:
     """``alerts.exceptions`` plus one permanent exception per ``suppress`` entry."""
     items = []
     for index, data in enumerate(config.alerts.exceptions):
@@ -48,7 +48,7 @@ def configured_exceptions(config: Any) -> list[AlertException]:
     return items
 
 
-def engine_from_config(cls: type[DetectionEngine], config: Any,
+def engine_from_config(cls: type[DetectionEngine], config: Config,
                        stored: list[AlertException] | None = None) -> DetectionEngine:
     """The engine; ``stored`` adds exceptions read from Redis."""
     from graphsentry.engine import EngineSettings

@@ -1,16 +1,22 @@
 """A principal's alert book: its recent signals and alerts, and the stages that turn one
 signal into alert updates (see the package docstring).
 
+**One alert per principal and horizon bucket.** A principal has at most one alert per bucket
+of ``horizon_seconds`` (aligned to the epoch; default a UTC day): it is raised by the first
+high-fidelity signal starting in the bucket (kind ``detector``), and it grows as evidence
+arrives — into a risk alert (kind ``risk``) once some signal starting in the bucket has, over
+the trailing horizon, signals of ``min_detectors`` detectors with a risk total at or above
+the threshold, and into an incident (kind ``incident``, detector ``attack_chain``) once they
+span ``min_stages`` attack stages. An attack therefore reaches the analyst as one alert that
+is updated (same ``alert_id``, a higher ``revision``), not one alert per detector.
+
 **Determinism.** Every alert is a function of the set of signals it rests on, and that set
-is a function of the principal's signals: a detector alert holds the high-fidelity signals of
-one detector whose windows start in one suppression period; a risk alert or incident for
-horizon bucket B exists when some signal starting in B has, over the trailing horizon,
-signals of ``min_stages`` stages, or of ``min_detectors`` detectors with a risk total at or
-above the threshold, and holds every signal from one
-horizon before the earliest such signal to the end of B. Signals never disappear and their
-risk only grows (provisional → final), so these sets only grow as signals arrive, in any
-order; the ``revision`` of an alert is the number of its signals plus the number of them that
-are final. The last revision is therefore the same for every arrival order, worker count or
+is a function of the principal's signals: the high-fidelity signals starting in the bucket,
+plus — when a risk alert or incident is due — every signal from one horizon before the
+earliest crossing signal to the end of the bucket. Signals never disappear and their risk
+only grows (provisional → final), so these sets only grow as signals arrive, in any order;
+the ``revision`` of an alert is the number of its signals plus the number of them that are
+final. The last revision is therefore the same for every arrival order, worker count or
 replay, and so is its body.
 """
 
@@ -70,6 +76,11 @@ def stage_order(members: list[Entry], metas: list[DetectorMeta]) -> list[str]:
     return list(dict.fromkeys(s for e in ordered if (s := stage[e.signal_id])))
 
 
+def single(values: set[int]) -> int | None:
+    """The one value of ``values``, or None when there are none or several."""
+    return next(iter(values)) if len(values) == 1 else None
+
+
 def alert_id(*parts: str | float) -> str:
     """Deterministic alert id: a hash of what identifies the alert."""
     text = "|".join(["alert", *(f"{p:.0f}" if isinstance(p, float) else p for p in parts)])
@@ -96,6 +107,8 @@ class Entry:
     suppressed: tuple[str, ...]
     evidence: dict[str, Any] | None
     """Kept for signals that can lead a detector alert (promotable fidelity) only."""
+    asns: tuple[int, ...] = ()
+    """Autonomous systems of the signal's events (``SignalContext.asns``)."""
 
 
 @dataclass(slots=True)
@@ -106,8 +119,10 @@ class AlertState:
     bucket: float
     period: float
     members: set[str] = field(default_factory=set)
-    emitted: tuple[int, str] = (0, "")
-    """(revision, status) of the last emission."""
+    correlated: bool = False
+    """A risk alert or incident is due (the members hold the correlated signals)."""
+    emitted: tuple[int, str, str] = (0, "", "")
+    """(revision, status, detector) of the last emission."""
 
 
 @dataclass(slots=True)
@@ -138,6 +153,9 @@ class AlertLayer:
         self.exceptions = exceptions or ExceptionSet()
         self.created: set[str] = set()
         """Ids of alerts whose first version the last ``on_signal`` emitted (for counters)."""
+        self.regraded: list[tuple[str, str]] = []
+        """(detector before, detector now) of the alerts the last ``on_signal`` moved from one
+        detector to another (a detector alert grown into a risk alert or incident)."""
 
     # -- stage 1-3: one signal in, the signal record and the alert updates out -----------
 
@@ -164,38 +182,37 @@ class AlertLayer:
         return Entry(signal.signal_id, signal.detector, signal.who.app_id, signal.window_start,
                      signal.window_end, signal.first_seen, signal.last_seen, signal.severity,
                      signal.fidelity, score, signal.final, signal.count, signal.title,
-                     suppressed, dict(signal.evidence) if promotable else None)
+                     suppressed, dict(signal.evidence) if promotable else None,
+                     signal.context.asns)
 
     def _update(self, book: AlertBook, entry: Entry) -> list[dict[str, Any]]:
-        policy = self.policy
-        touched: list[str] = []
-        if entry.fidelity == policy.promote_fidelity:
-            period = policy.suppression_period_seconds
-            bucket = (entry.start // period) * period
-            aid = alert_id(book.tenant_id, book.principal_id, entry.detector, bucket)
-            state = book.alerts.get(aid)
-            if state is None:
-                state = book.alerts[aid] = AlertState("detector", entry.detector, bucket, period)
-            state.members.add(entry.signal_id)
-            touched.append(aid)
-        horizon = policy.horizon_seconds
+        horizon = self.policy.horizon_seconds
         first = (entry.start // horizon) * horizon
+        out = []
+        # the entry's own bucket, and the next one (whose correlation reaches one horizon back)
         for bucket in (first, first + horizon):
-            members = self._correlated(book, bucket)
-            if members is None:
+            promoted = self._promoted(book, bucket)
+            correlated = self._correlated(book, bucket)
+            if not promoted and correlated is None:
                 continue
-            aid = alert_id(book.tenant_id, book.principal_id, "correlation", bucket)
+            aid = alert_id(book.tenant_id, book.principal_id, "principal", bucket)
             state = book.alerts.get(aid)
             if state is None:
-                state = book.alerts[aid] = AlertState(RISK, RISK, bucket, horizon)
-            state.members = members
-            touched.append(aid)
-        out = []
-        for aid in touched:
-            body = self._emit(book, aid, book.alerts[aid])
+                state = book.alerts[aid] = AlertState("detector", entry.detector, bucket,
+                                                      horizon)
+            state.members = promoted | (correlated or set())
+            state.correlated = correlated is not None
+            body = self._emit(book, aid, state)
             if body is not None:
                 out.append(body)
         return out
+
+    def _promoted(self, book: AlertBook, bucket: float) -> set[str]:
+        """The high-fidelity signals starting in ``bucket`` (suppressed ones included: they
+        are shown, marked, and a bucket of suppressed ones only is a suppressed alert)."""
+        end, fidelity = bucket + self.policy.horizon_seconds, self.policy.promote_fidelity
+        return {e.signal_id for e in book.entries.values()
+                if e.fidelity == fidelity and bucket <= e.start < end}
 
     def _correlated(self, book: AlertBook, bucket: float) -> set[str] | None:
         """The signals of the risk alert or incident of ``bucket``, or None when none is due."""
@@ -242,24 +259,33 @@ class AlertLayer:
                          key=lambda e: (e.first_seen, e.start, e.signal_id))  # as it happened
         if not members:
             return None
-        if state.kind != "detector":
-            stages = {self._stage(e) for e in members} - {None}
-            unsuppressed = [e for e in members if not e.suppressed]
+        revision = sum(2 if e.final else 1 for e in members)
+        active = [e for e in members if not e.suppressed]
+        status = "open" if active else "suppressed"
+        shown = active or members
+        if state.correlated:
+            stages = {self._stage(e) for e in shown} - {None}
             state.kind = "incident" if len(stages) >= self.policy.min_stages else "risk"
             state.detector = CHAIN if state.kind == "incident" else RISK
-            members = unsuppressed or members
-        revision = sum(2 if e.final else 1 for e in members)
-        status = "suppressed" if all(e.suppressed for e in members) else "open"
-        if (revision, status) == state.emitted:
+        else:
+            state.kind = "detector"
+            state.detector = shown[0].detector
+        if (revision, status, state.detector) == state.emitted:
             return None
         if state.emitted[0] == 0:
             self.created.add(aid)
-        state.emitted = (revision, status)
-        return self.render(book, aid, state, members, revision, status)
+        elif state.detector != state.emitted[2]:
+            self.regraded.append((state.emitted[2], state.detector))
+        state.emitted = (revision, status, state.detector)
+        return self.render(book, aid, state, shown, revision, status, members)
 
     def render(self, book: AlertBook, aid: str, state: AlertState, members: list[Entry],
-               revision: int, status: str) -> dict[str, Any]:
-        """The ``GraphAlert`` dict of one alert version."""
+               revision: int, status: str, every: list[Entry] | None = None
+               ) -> dict[str, Any]:
+        """The ``GraphAlert`` dict of one alert version: ``members`` are the signals it shows
+        (the unsuppressed ones, when there are any), ``every`` all it rests on (default
+        ``members``: counts, ``suppressed_by``)."""
+        every = members if every is None else every
         lead = members[0]
         meta = self.metas[state.detector]
         member_metas = [self.metas[e.detector] for e in members]
@@ -268,24 +294,23 @@ class AlertLayer:
         for e in members:
             severity = higher(e.severity, severity)
         total = self.risk_total(members)
+        detectors = sorted({e.detector for e in members})
         if state.kind == "detector":
             title = lead.title or meta.title
+            if len(detectors) > 1:
+                title = f"{title} (and {', '.join(d for d in detectors if d != lead.detector)})"
             evidence = dict(lead.evidence or {}, signals=len(members))
+            if len(detectors) > 1:
+                evidence["detectors"] = detectors
             risk_score = max(e.risk for e in members)
-            related: list[str] = []
             promoted = ["high_fidelity"]
         else:
-            related = sorted({alert_id(book.tenant_id, book.principal_id, e.detector,
-                                       (e.start // self.policy.suppression_period_seconds)
-                                       * self.policy.suppression_period_seconds)
-                              for e in members if e.fidelity == self.policy.promote_fidelity})
             if state.kind == "incident":
                 severity = "critical"
                 title = f"Attack chain: {' -> '.join(stages)} ({len(members)} signals)"
                 promoted = ["attack_chain"]
             else:
                 severity = higher(severity, "high")
-                detectors = sorted({e.detector for e in members})
                 title = f"Risky activity: {', '.join(detectors)} (risk {total})"
                 promoted = ["risk_threshold"]
             risk_score = min(100, total)
@@ -301,7 +326,6 @@ class AlertLayer:
                                                                  strict=True) if m.stage == s)
                                   for s in stages},
                 "risk_total": total,
-                "related_alert_ids": related,
             }
         app_ids = sorted({e.app_id for e in members})
         name, first_party, owner = book.apps.get(lead.app_id, (None, None, None))
@@ -336,9 +360,9 @@ class AlertLayer:
             "window_end": to_datetime(state.bucket + state.period),
             "signal_count": len(members),
             "event_count": sum(e.count for e in members),
-            "final": all(e.final for e in members),
+            "final": all(e.final for e in every),
             "promoted_by": promoted,
-            "suppressed_by": sorted({x for e in members for x in e.suppressed}),
+            "suppressed_by": sorted({x for e in every for x in e.suppressed}),
             "signals": [{
                 "signal_id": e.signal_id, "detector": e.detector,
                 "stage": self.metas[e.detector].stage, "app_id": e.app_id,
@@ -347,9 +371,9 @@ class AlertLayer:
                 "severity": e.severity, "fidelity": e.fidelity, "risk_score": e.risk,
                 "final": e.final, "title": e.title,
             } for e in members],
-            "evidence": evidence_record({**evidence, "related_alert_ids": related}
-                                        if related else evidence),
-            "enrichment": enrichment_record(app, book.available),
+            "evidence": evidence_record(evidence),
+            "enrichment": enrichment_record(app, book.available,
+                                            single({a for e in members for a in e.asns})),
         }
 
     # -- bounds -----------------------------------------------------------------------------

@@ -31,8 +31,10 @@ CATEGORY_UID, CATEGORY_NAME = 2, "Findings"
 CLASS_UID, CLASS_NAME = 2004, "Detection Finding"
 PRODUCT_NAME = VENDOR_NAME = "graphsentry"
 CLOUD_PROVIDER = "Azure"
-DATA_SOURCE = "MicrosoftGraphActivityLogs"
-"""The Azure Monitor table of the Microsoft Graph activity logs graphsentry reads."""
+DATA_SOURCE = "graph.activity.v1"
+"""What graphsentry detects on: its normalized activity stream, which holds Microsoft Graph
+activity logs and, when ingested, Azure AD Graph activity logs and Defender's
+GraphApiAuditEvents (an alert does not record which of them its events came from)."""
 
 ACTIVITY_CREATE, ACTIVITY_UPDATE = 1, 2
 ACTIVITIES = {ACTIVITY_CREATE: "Create", ACTIVITY_UPDATE: "Update"}

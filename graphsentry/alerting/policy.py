@@ -46,17 +46,15 @@ class AlertPolicy:
     signal risk) at or above which a risk alert is raised."""
     min_detectors: int = 2
     """A risk alert needs signals of at least this many detectors (one high-risk signal alone
-    is a detector alert when high-fidelity, a signal otherwise)."""
+    raises a detector alert when high-fidelity, and stays a signal otherwise)."""
     min_stages: int = 3
     """Distinct attack stages among a principal's signals within the horizon that make an
     incident (``attack_chain``) — also raised below the risk threshold."""
     horizon_seconds: float = 86_400.0
-    """How far back a principal's signals accumulate risk and stages; also the bucket of one
-    risk alert or incident per principal."""
-    suppression_period_seconds: float = 86_400.0
-    """One detector alert per (principal, detector) per period (aligned to the epoch)."""
+    """How far back a principal's signals accumulate risk and stages; also the bucket of the
+    principal's one alert (aligned to the epoch)."""
     promote_fidelity: str = "high"
-    """Signals of this fidelity become detector alerts on their own."""
+    """Signals of this fidelity raise the principal's alert on their own."""
     max_signals_per_principal: int = 512
     """Signals a principal's book keeps (the oldest are forgotten first)."""
     risk: RiskWeights = field(default_factory=RiskWeights)

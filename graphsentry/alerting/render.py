@@ -54,10 +54,13 @@ def evidence_record(evidence: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def enrichment_record(app: AppInfo | None, available: bool, asn: int | None = None,
-                      asn_name: str | None = None) -> dict[str, Any]:
+def enrichment_record(app: AppInfo | None, available: bool,
+                      asn: int | None = None) -> dict[str, Any]:
+    """The ``Enrichment`` record: ``asn`` is the autonomous system of the events when they
+    all came from one known AS; ``asn_name`` and ``history_first_seen`` are not filled since
+    schema revision 2 (kept, null, for readers of revision 1)."""
     return {
-        "available": available, "asn": asn, "asn_name": asn_name,
+        "available": available, "asn": asn, "asn_name": None,
         "app_first_party": app.first_party if app else None,
         "app_owner_tenant_id": app.owner_tenant_id if app else None,
         "history_first_seen": None,
@@ -101,5 +104,6 @@ def signal_record(signal: Signal, meta: DetectorMeta, risk: int,
         },
         "suppressed_by": list(suppressed_by),
         "evidence": evidence_record(signal.evidence),
-        "enrichment": enrichment_record(app, available),
+        "enrichment": enrichment_record(app, available,
+                                        ctx.asns[0] if len(ctx.asns) == 1 else None),
     }

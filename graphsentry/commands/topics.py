@@ -188,7 +188,7 @@ class _Cluster:
         return metadata
 
     def existing(self, names: list[str]) -> dict[str, Existing]:
-        from confluent_kafka.admin import ConfigResource, ResourceType
+        from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[attr-defined]
 
         metadata = self.metadata()
         present = {n: metadata.topics[n] for n in names
@@ -212,7 +212,7 @@ class _Cluster:
                validate_only: bool) -> dict[str, str | None]:
         """name → None (created, or would be) or the broker's error."""
         from confluent_kafka import KafkaError, KafkaException
-        from confluent_kafka.admin import NewTopic
+        from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
         if not topics:
             return {}

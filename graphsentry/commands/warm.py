@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphsentry.commands._topic_range import add_range_arguments, check_range, with_bootstrap
 from graphsentry.errors import GraphsentryError
+
+if TYPE_CHECKING:
+    from graphsentry.config import Config
+    from graphsentry.enrichment import EnrichmentStore
 
 HELP = "learn principal profiles from archived logs or a topic range, into Redis"
 
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _topic_flow(config: Any, args: argparse.Namespace, store: Any) -> Any:
+def _topic_flow(config: Config, args: argparse.Namespace, store: EnrichmentStore) -> Any:
     from dataflows import kafka_io
     from dataflows.detect import build_flow
     from dataflows.range_source import TimeRangeSource, parse_range, resolve_ranges

@@ -31,6 +31,13 @@ class Family:
     labels: tuple[str, ...]
     merge: Literal["sum", "max", "min"] = "sum"
     """How values of several flows in one process combine (gauges only; counters sum)."""
+    retained: bool | None = None
+    """Kept (summed) after its flow ended: counters, and gauges that count what the flow did
+    (default: counters only)."""
+
+    @property
+    def kept(self) -> bool:
+        return self.kind == "counter" if self.retained is None else self.retained
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -57,8 +64,11 @@ FAMILIES: tuple[Family, ...] = (
     Family("graphsentry_suppressed_signals_total", "counter",
            "Signals covered by an exception (emitted, marked, never alerts).", ("flow",)),
     Family("graphsentry_alerts_total", "counter",
-           "Alerts created (distinct alert ids), by detector and kind at creation (detector, "
-           "risk or incident).", ("flow", "detector", "kind")),
+           "Alerts created (distinct alert ids).", ("flow",)),
+    Family("graphsentry_alerts_latest", "gauge",
+           "Alerts created, counted under the detector and kind (detector, risk or incident) "
+           "of their latest version: an alert that grows into a risk alert or an incident "
+           "moves.", ("flow", "detector", "kind"), retained=True),
     Family("graphsentry_alert_updates_total", "counter",
            "Alert versions emitted (the first one and every update).", ("flow",)),
     Family("graphsentry_enrichment_unavailable_batches_total", "counter",
@@ -68,6 +78,9 @@ FAMILIES: tuple[Family, ...] = (
            ("flow",)),
     Family("graphsentry_profiles_saved_total", "counter",
            "Principal profiles written to the store.", ("flow",)),
+    Family("graphsentry_profiles_adopted_total", "counter",
+           "Principals that started from a stored profile (back after eviction, or warmed).",
+           ("flow",)),
     Family("graphsentry_state_snapshots_total", "counter",
            "Principal states serialized at epoch ends (with recovery only).", ("flow",)),
     Family("graphsentry_state_snapshot_seconds_total", "counter",
@@ -153,6 +166,5 @@ class Samples(dict[Key, float]):
         return out
 
     def counters(self) -> Samples:
-        """Only the counter families (what is kept of a flow that ended)."""
-        return Samples({key: value for key, value in self.items()
-                        if BY_NAME[key[0]].kind == "counter"})
+        """Only the families kept after a flow ended (counters, and retained gauges)."""
+        return Samples({key: value for key, value in self.items() if BY_NAME[key[0]].kept})

@@ -133,14 +133,18 @@ def detect_view(built: DetectFlow) -> View:
         for detector, n in dict(engine.signals).items():
             add("graphsentry_signals_total", n, flow=flow, detector=detector)
         add("graphsentry_suppressed_signals_total", engine.suppressed_signals, flow=flow)
-        for detector, n in dict(engine.alerts).items():
-            add("graphsentry_alerts_total", n, flow=flow, detector=detector,
-                kind=alert_kind(detector))
+        alerts = dict(engine.alerts)
+        add("graphsentry_alerts_total", sum(alerts.values()), flow=flow)
+        for detector, n in alerts.items():
+            if n > 0:
+                add("graphsentry_alerts_latest", n, flow=flow, detector=detector,
+                    kind=alert_kind(detector))
         add("graphsentry_alert_updates_total", engine.alert_updates, flow=flow)
         add("graphsentry_enrichment_unavailable_batches_total",
             counters.enrichment_unavailable_batches, flow=flow)
         add("graphsentry_principals_evicted_total", counters.evicted, flow=flow)
         add("graphsentry_profiles_saved_total", counters.profiles_saved, flow=flow)
+        add("graphsentry_profiles_adopted_total", engine.profiles_adopted, flow=flow)
         add("graphsentry_state_snapshots_total", clock.snapshots, flow=flow)
         add("graphsentry_state_snapshot_seconds_total", clock.snapshot_seconds, flow=flow)
         add("graphsentry_state_snapshot_bytes_total", clock.snapshot_bytes, flow=flow)

@@ -1,6 +1,6 @@
 """graphsentry.alerting.book: promotion (high fidelity, risk, stages), the alert lifecycle (one
-alert per principal and detector per period, revisions, the incident growing as stages join),
-bounds and expiry, and wire shapes (Avro and JSON)."""
+alert per principal and horizon bucket, revisions, the alert growing into a risk alert and an
+incident as evidence joins), bounds and expiry, and wire shapes (Avro and JSON)."""
 
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ def test_a_high_fidelity_signal_is_an_alert_on_its_own() -> None:
     [alert] = desk.feed(signal("app_credential_added", fidelity="high"))
     assert alert["kind"] == "detector" and alert["detector"] == "app_credential_added"
     assert alert["promoted_by"] == ["high_fidelity"] and alert["status"] == "open"
-    assert alert["alert_id"] == alert_id(TENANT, SP, "app_credential_added", T0)
+    assert alert["alert_id"] == alert_id(TENANT, SP, "principal", T0)
     assert alert["signals"][0]["signal_id"] == desk.records[0]["signal_id"]
     assert alert["risk_score"] == desk.records[0]["risk_score"]
+    assert alert_from_avro(alert_to_avro(alert)) == _ordered(alert)
 
 
 def test_medium_and_low_fidelity_signals_alone_are_signals_not_alerts() -> None:
@@ -60,7 +61,7 @@ def test_accumulated_risk_over_the_horizon_raises_one_risk_alert() -> None:
     assert alert["promoted_by"] == ["risk_threshold"] and alert["severity"] == "high"
     assert alert["evidence"]["counts"]["risk_total"] >= 100
     assert alert["signal_count"] == 2
-    assert alert["alert_id"] == alert_id(TENANT, SP, "correlation", T0)
+    assert alert["alert_id"] == alert_id(TENANT, SP, "principal", T0)
 
 
 def test_repeats_of_one_behaviour_count_once_towards_the_risk() -> None:
@@ -121,7 +122,7 @@ def test_the_incident_title_names_its_stages_in_the_order_they_happened(first: s
 
 # -- lifecycle ------------------------------------------------------------------------------------
 
-def test_one_alert_per_principal_and_detector_per_suppression_period() -> None:
+def test_one_alert_per_principal_per_horizon_bucket() -> None:
     desk = Desk()
     first = desk.feed(signal(dedup="sp-1", start=T0 + HOUR, final=False))
     second = desk.feed(signal(dedup="sp-2", start=T0 + 5 * HOUR, final=False))
@@ -132,6 +133,20 @@ def test_one_alert_per_principal_and_detector_per_suppression_period() -> None:
     assert second[0]["first_seen"] == at(T0 + HOUR + 1)
     assert second[0]["last_seen"] == at(T0 + 5 * HOUR + 2)
     assert second[0]["window_start"] == at(T0) and second[0]["window_end"] == at(T0 + DAY)
+
+
+def test_another_high_fidelity_detector_joins_the_principal_alert() -> None:
+    """Two high-fidelity findings on one principal within its bucket, below the risk
+    threshold and the stages of an incident: one alert naming both."""
+    desk = Desk(AlertPolicy(risk_threshold=1000))
+    [first] = desk.feed(signal("attack_tool", start=T0 + HOUR, fidelity="high"))
+    [second] = desk.feed(signal("app_credential_added", start=T0 + 2 * HOUR))
+    assert first["alert_id"] == second["alert_id"]
+    assert second["kind"] == "detector" and second["detector"] == "attack_tool"
+    assert second["signal_count"] == 2 and second["revision"] == 4
+    assert second["title"].endswith("(and app_credential_added)")
+    evidence = json.loads(second["evidence"]["evidence_json"])
+    assert evidence["detectors"] == ["app_credential_added", "attack_tool"]
 
 
 def test_revisions_count_signals_and_final_signals() -> None:
@@ -167,9 +182,9 @@ def test_the_incident_grows_as_stages_join_under_one_id() -> None:
                     severity="high", fidelity="medium", context=NEW_NET)]
     versions = []
     for step in steps:
-        versions.extend(a for a in desk.feed(step) if a["detector"] in (RISK, CHAIN))
+        versions.extend(desk.feed(step))
     ids = {v["alert_id"] for v in versions}
-    assert len(ids) == 1
+    assert len(ids) == 1  # one alert for the principal, however many detectors joined
     # 55 risk each: the second signal crosses 60 (a risk alert), the third stage makes it an
     # incident, the fourth joins it
     assert [v["kind"] for v in versions] == ["risk", "incident", "incident"]
@@ -177,8 +192,7 @@ def test_the_incident_grows_as_stages_join_under_one_id() -> None:
     assert [v["revision"] for v in versions] == [4, 6, 8]
     last = versions[-1]
     assert last["stages"] == ["discovery", "exfiltration", "persistence", "initial_access"]
-    assert last["evidence"]["related_alert_ids"] == [
-        alert_id(TENANT, SP, "app_credential_added", T0)]
+    assert last["evidence"]["related_alert_ids"] == []
 
 
 def test_signals_arriving_in_another_order_give_the_same_last_versions() -> None:
@@ -196,7 +210,7 @@ def test_signals_arriving_in_another_order_give_the_same_last_versions() -> None
         desk.feed(*order)
         lasts.append(desk.last())
     assert lasts[0] == lasts[1]
-    assert {a["kind"] for a in lasts[0].values()} == {"detector", "incident"}
+    assert [a["kind"] for a in lasts[0].values()] == ["incident"]
 
 
 def test_an_alert_resting_only_on_suppressed_signals_is_suppressed() -> None:
@@ -245,7 +259,7 @@ def test_records_have_the_schema_fields_and_round_trip() -> None:
     for record in desk.records:
         assert list(record) == field_names("graph_signal")
         assert signal_to_avro(record)
-    assert {a["kind"] for a in desk.versions} == {"detector", "risk"}
+    assert [a["kind"] for a in desk.versions] == ["risk"]
     for alert in desk.versions:
         assert set(alert) == set(field_names("graph_alert"))
         assert alert_from_avro(alert_to_avro(alert)) == _ordered(alert)

@@ -94,3 +94,20 @@ def test_the_same_final_signal_in_any_arrival_order() -> None:
     for seed in range(5):  # every delivery delayed by up to the lateness
         delays = [random.Random(seed * 1000 + i).uniform(0, LATENESS) for i in range(len(events))]
         assert run(ConcurrentOrigin(), delayed(events, delays)).finals() == expected
+
+
+def test_the_signal_id_does_not_depend_on_which_app_reached_the_new_network_first() -> None:
+    """Two apps of one user reach the new network; the earlier request arrives second (within
+    the lateness): one signal, the same id and the same final body in both orders, naming
+    the app of the earlier request."""
+    at = T0 + 10 * HOUR
+    usual = [*routine(), *working(at)]
+    early = event(ts=at + 10 * MINUTE, ip=NEW_IP, app_id=OTHER_APP)
+    late = event(ts=at + 12 * MINUTE, ip=NEW_IP, app_id=APP)
+    results = [run(ConcurrentOrigin(), [*usual, *order])
+               for order in ([early, late], [late, early])]
+    ids = [{s.signal_id for s in r.signals} for r in results]
+    assert ids[0] == ids[1] and len(ids[0]) == 1
+    finals = [r.finals() for r in results]
+    assert finals[0] == finals[1]
+    assert finals[0][0].who.app_id == OTHER_APP

@@ -109,15 +109,16 @@ def test_run_metrics_match_its_input_and_output_topics(
     assert by(samples, "graphsentry_rejects_total", "reason") == {"bad_avro": 1}
     assert len(read_all(kafka_bootstrap, topics["dlq"])) == 1
     # Outputs: what the metrics count is what the topics held.
-    firsts: dict[str, dict[str, Any]] = {}  # each alert's first version (as created)
+    latest: dict[str, dict[str, Any]] = {}  # each alert's latest version
     for alert in alerts:
-        first = firsts.get(alert["alert_id"])
-        if first is None or alert["revision"] < first["revision"]:
-            firsts[alert["alert_id"]] = alert
-    assert by(samples, "graphsentry_alerts_total", "detector") == Counter(
-        a["detector"] for a in firsts.values())
-    assert by(samples, "graphsentry_alerts_total", "kind") == Counter(
-        a["kind"] for a in firsts.values())
+        seen = latest.get(alert["alert_id"])
+        if seen is None or alert["revision"] > seen["revision"]:
+            latest[alert["alert_id"]] = alert
+    assert total(samples, "graphsentry_alerts_total") == len(latest) > 0
+    assert by(samples, "graphsentry_alerts_latest", "detector") == Counter(
+        a["detector"] for a in latest.values())
+    assert by(samples, "graphsentry_alerts_latest", "kind") == Counter(
+        a["kind"] for a in latest.values())
     assert total(samples, "graphsentry_alert_updates_total") == len(alerts)
     assert total(samples, "graphsentry_delivered_messages_total",
                  topic=topics["alerts_json"]) == alerts_json == len(alerts)
