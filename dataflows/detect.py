@@ -536,9 +536,13 @@ def get_flow(tail: bool | None = None, recovery: bool = False) -> Dataflow:
 
 def report_line(built: DetectFlow) -> str:
     """This process's counters in one line (and what the broker acknowledged)."""
+    from dataflows.kafka_io import DeliveryStats
     from graphsentry.detection import DetectStats
 
-    return DetectStats.from_samples(built.samples()).line()
+    samples = built.samples()
+    acknowledged = DeliveryStats.from_samples(samples).summary()
+    return (DetectStats.from_samples(samples).line()
+            + (f" acknowledged: {acknowledged}" if acknowledged else ""))
 
 
 def _install_exit_report(built: DetectFlow) -> None:

@@ -109,6 +109,24 @@ def test_embedded_run_counts_are_the_metric_samples_and_survive_the_flow() -> No
         "graphsentry_alerts_latest", "kind") == Counter(a["kind"] for a in latest.values())
 
 
+def test_report_line_of_a_bytewax_run_process() -> None:
+    """``python -m bytewax.run "dataflows.detect:get_flow()"`` prints this at exit."""
+    from collections import Counter as Count
+
+    from dataflows.detect import CallbackSink, DetectSinks, build_flow, records_source, report_line
+    from dataflows.kafka_io import DeliveryStats
+    from graphsentry.enrichment import MemoryStore
+
+    delivery = DeliveryStats()
+    delivery.add(Count({"graph.alerts.v1": 2}), Count(), 0)
+    built = build_flow(config_from_dict({}, env={}), records_source([]),
+                       DetectSinks(alerts=CallbackSink(lambda _a: None)), MemoryStore,
+                       delivery=delivery)
+    line = report_line(built)
+    assert line.startswith("events=0 late=0 ")
+    assert line.endswith(" acknowledged: graph.alerts.v1 2")
+
+
 def test_detect_stats_and_delivery_read_the_samples() -> None:
     from dataflows.kafka_io import DeliveryStats
 
