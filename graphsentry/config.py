@@ -369,6 +369,23 @@ class BytewaxConfig(Section):
     """Bytewax epoch: snapshot interval with recovery."""
 
 
+class MetricsConfig(Section):
+    """Prometheus metrics and the health endpoints `/metrics`, `/ready` and `/live` of
+    `graphsentry run`, `bridge` and `replay` (and `python -m bytewax.run
+    "dataflows.detect:get_flow()"`); see [operations.md](operations.md)."""
+
+    enabled: bool = False
+    """Serve the endpoints (the counts are kept either way; the exit summaries read them)."""
+    host: str = Field(default="127.0.0.1", min_length=1)
+    """Address to listen on (`0.0.0.0` in a container, so that Prometheus can reach it)."""
+    port: int = Field(default=9464, ge=0, le=65_535)
+    """Port of the first process; process N of `--processes` listens on `port + N` (0: any free
+    port, announced on stderr)."""
+    liveness_timeout_seconds: float = Field(default=120.0, ge=1, le=86_400)
+    """`/live` fails when the dataflow made no progress (no input poll, no delivery wait) for this
+    long."""
+
+
 class Config(_Model):
     """The whole configuration: one field per section."""
 
@@ -381,6 +398,7 @@ class Config(_Model):
     alerts: AlertsConfig = AlertsConfig()
     suppress: SuppressConfig = SuppressConfig()
     bytewax: BytewaxConfig = BytewaxConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     _source: str = PrivateAttr("<defaults>")
 
