@@ -12,9 +12,6 @@ broker's ``log.cleaner.backoff.ms``, 15 s by default, bounds the wait)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from confluent_kafka import Producer
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
@@ -33,13 +29,12 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from graphsentry.alerts import alert_from_avro, alert_to_avro, latest_versions
-from graphsentry.avro import encode_activity, message_key, message_timestamp_ms
 from graphsentry.detection import run_embedded
 from tests.engine.scenario import ATTACKER, T0, attack, benign
+from tests.integration.bounded import publish, run_bounded, run_topics, write_config
 from tests.integration.kafka_util import read_all
 
 pytestmark = pytest.mark.slow
-RUN_TIMEOUT = 120
 COMPACTION_TIMEOUT = 120.0
 PARTITIONS = 3
 SECOND_ATTACKER = "33333333-3333-3333-3333-333333333334"
@@ -54,28 +49,6 @@ def workload() -> list[dict[str, Any]]:
     records = attack() + attack(T0 + 5000, principal=SECOND_ATTACKER) + benign(
         hours=3, principals=5)
     return sorted(records, key=lambda r: (r["time_generated"], r["request_id"]))
-
-
-def publish(bootstrap: str, topic: str, records: list[dict[str, Any]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    for record in records:
-        producer.produce(topic, key=message_key(record), value=encode_activity(record),
-                         timestamp=message_timestamp_ms(record))
-    assert producer.flush(30) == 0
-
-
-def run_bounded(bootstrap: str, redis_url: str, key_prefix: str, topics: dict[str, str],
-                config_path: Path) -> subprocess.CompletedProcess[str]:
-    config = {"kafka": {"bootstrap": bootstrap, "topics": topics},
-              "redis": {"url": redis_url, "key_prefix": key_prefix},
-              "bytewax": {"epoch_seconds": 1}}
-    config_path.write_text(yaml.safe_dump(config))
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "REDIS_URL")}
-    done = subprocess.run(
-        [sys.executable, "-m", "graphsentry.cli", "run", "--bounded", "--config",
-         str(config_path)], env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
 
 
 def alter_topic(admin: AdminClient, topic: str, settings: dict[str, str]) -> None:
@@ -113,14 +86,11 @@ def test_a_consumer_of_the_compacted_alert_topic_reads_the_last_version_of_each_
     assert len(last) >= 2 and min(versions.values()) >= 3  # several versions of each alert
     assert all(a["final"] for a in last.values())
 
-    topics = {"activity": topic_factory(PARTITIONS, "activity"),
-              "alerts": topic_factory(PARTITIONS, "alerts", config=COMPACTED),
-              "alerts_json": topic_factory(PARTITIONS, "alertsjson"),
-              "dlq": topic_factory(1, "dlq"), "signals": topic_factory(PARTITIONS, "signals"),
-              "late": topic_factory(1, "late")}
+    topics = run_topics(topic_factory, topic_factory(PARTITIONS, "activity"), PARTITIONS,
+                        alerts_config=COMPACTED)
     publish(kafka_bootstrap, topics["activity"], records)
-    done = run_bounded(kafka_bootstrap, redis_url, redis_namespace, topics,
-                       tmp_path / "run.yaml")
+    done = run_bounded(write_config(tmp_path / "run.yaml", kafka_bootstrap, redis_url,
+                                    redis_namespace, topics))
     assert f"events={len(records)}" in done.stderr
 
     # Before compaction: every version the run made is on the topic, in revision order per key.
