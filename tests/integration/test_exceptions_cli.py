@@ -336,3 +336,41 @@ def test_detection_started_after_the_command_applies_the_stored_exceptions(
     embedded: list[dict[str, Any]] = []
     run_embedded(records, store=store, on_alert=embedded.append)
     assert sorted(alert_to_avro(a) for a in embedded) == sorted(alert_to_avro(a) for a in alerts)
+
+
+def test_running_detection_reads_stored_exceptions_at_start_and_keeps_them_when_redis_is_away(
+        cli: Cli, config: Path, redis_url: str, redis_namespace: str) -> None:
+    """``ExceptionRefresher`` (the enrichment step calls it before each batch): the first call
+    reads Redis, the next ones within ``EXCEPTIONS_REFRESH`` seconds do not; with Redis away
+    the exceptions in force stay as they are."""
+    from dataflows.detect import EXCEPTIONS_REFRESH, ExceptionRefresher, StoreHolder
+    from graphsentry.config import config_from_dict
+    from graphsentry.engine import DetectionEngine
+    from graphsentry.engine_config import configured_exceptions
+
+    settings = config_from_dict({"alerts": {"exceptions": [
+        {"reason": "export", "app_id": APP}]}}, env={})
+    first = cli(config, "add", "--reason", "r", "--author", "a", "--asn", "64500")[1].split()[0]
+
+    def in_force(engine: DetectionEngine) -> list[str]:
+        return sorted(e.id for e in engine.layer.exceptions.items)
+
+    engine = DetectionEngine.from_config(settings)
+    live = ExceptionRefresher(engine, StoreHolder(
+        lambda: RedisStore(redis_url, key_prefix=redis_namespace)),
+        configured_exceptions(settings))
+    live()
+    assert in_force(engine) == sorted(["config-1", first])
+    second = cli(config, "add", "--reason", "r", "--author", "a", "--asn", "64501")[1].split()[0]
+    live()  # within the refresh interval: not read again
+    assert second not in in_force(engine) and EXCEPTIONS_REFRESH == 60.0
+
+    # Redis away: what was read last stays in force (not only the configured ones).
+    away = DetectionEngine.from_config(settings)
+    ExceptionRefresher(away, StoreHolder(
+        lambda: RedisStore(redis_url, key_prefix=redis_namespace)),
+        configured_exceptions(settings))()
+    assert in_force(away) == sorted(["config-1", first, second])
+    ExceptionRefresher(away, StoreHolder(lambda: RedisStore("redis://127.0.0.1:1/0")),
+                       configured_exceptions(settings))()
+    assert in_force(away) == sorted(["config-1", first, second])
