@@ -52,9 +52,11 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.enrichment.asn import load_asn
     from graphsentry.enrichment.memory import MemoryStore
     from graphsentry.ingest import Reject, iter_records
+    from graphsentry.ingest.readers import check_paths
     from graphsentry.story import render_story
 
     config = load_config(args.config)
+    check_paths(args.paths)
     store = MemoryStore()
     notes: list[str] = []
     if args.asn:
