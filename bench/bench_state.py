@@ -22,13 +22,15 @@ figures start from a fresh heap):
              Redis (idle principals leave worker state after ``state.idle_eviction_seconds``,
              default 52 h; their profile goes to Redis and comes back with their next event)
              and with the in-process store (no eviction); per simulated day: live keys, evicted,
-             profiles restored from Redis, RSS. The idle check runs every second of wall clock
-             (``state.eviction_check_seconds: 1``; the default 30 s matters nothing against
-             hours of real idle time, but here a simulated day passes in about a second).
+             profiles restored from Redis, RSS. The idle check runs every ``--check-seconds``
+             (1) of wall clock (``state.eviction_check_seconds``; the default 30 s is nothing
+             against hours of real idle time, but here a simulated day passes in seconds).
 
 Usage: ``python bench/bench_state.py [--sections engine,flow,tenant,eviction]
 [--principals 100000] [--per-principal 3] ...``; the 1M-principal run:
-``nice -n 10 python bench/bench_state.py --sections flow --principals 1000000``.
+``nice -n 10 python bench/bench_state.py --sections eviction --stores redis --days 20
+--cohorts 20 --cohort 50000 --per-day 3 --check-seconds 5`` (1M principals, each active one
+day; Redis holds their profiles, about 3-6 KB each, deleted at the end).
 ``REDIS_URL`` (default redis://127.0.0.1:6379/0) for ``eviction``; keys under a fresh prefix,
 deleted at the end. Memory is VmRSS/VmHWM from /proc (Linux). Target (printed, not asserted):
 state < 1 GiB for 100k principals.
@@ -238,7 +240,7 @@ def section_eviction(args: argparse.Namespace, durable: bool) -> None:
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     config = config_from_dict({"redis": {"url": args.redis_url if durable else None,
                                          "key_prefix": prefix},
-                               "state": {"eviction_check_seconds": 1}})
+                               "state": {"eviction_check_seconds": args.check_seconds}})
     stores: list[Any] = []
 
     def store() -> Any:
@@ -305,6 +307,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cohort", type=int, default=5_000, help="users active per day (eviction)")
     p.add_argument("--cohorts", type=int, default=7, help="cohorts rotating (eviction)")
     p.add_argument("--per-day", type=int, default=4, help="records per active user and day")
+    p.add_argument("--check-seconds", type=float, default=1.0,
+                   help="state.eviction_check_seconds (eviction)")
+    p.add_argument("--stores", default="redis,memory",
+                   help="eviction runs: redis (evicts), memory (never evicts), or both")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
                                                          "redis://127.0.0.1:6379/0"))
     p.add_argument("--run-section", help=argparse.SUPPRESS)
@@ -314,10 +320,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.run_section:  # a child: one section on a fresh heap
-        if args.run_section == "eviction-redis":
-            section_eviction(args, durable=True)
-        elif args.run_section == "eviction-memory":
-            section_eviction(args, durable=False)
+        if args.run_section in ("eviction-redis", "eviction-memory"):
+            section_eviction(args, durable=args.run_section == "eviction-redis")
         else:
             globals()[f"section_{args.run_section}"](args)
         return 0
@@ -326,10 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"bench_state: unknown section(s) {', '.join(unknown)}; "
                          f"choose from {', '.join(SECTIONS)}")
+    stores = {store.strip() for store in args.stores.split(",")}
+    if not stores or stores - {"redis", "memory"}:
+        raise SystemExit(f"bench_state: --stores takes redis, memory or both, not {args.stores}")
     print_header("bench_state: detection state per principal, in total, and idle eviction")
     argv = sys.argv[1:] if argv is None else argv
     for section in wanted:
-        runs = ["eviction-redis", "eviction-memory"] if section == "eviction" else [section]
+        runs = ([f"eviction-{store.strip()}" for store in args.stores.split(",")]
+                if section == "eviction" else [section])
         for run in runs:
             subprocess.run([sys.executable, __file__, *argv, "--run-section", run], check=True)
     print(f"at end: {load_note()}")
