@@ -249,12 +249,12 @@ def section_eviction(args: argparse.Namespace, durable: bool) -> None:
         return made
 
     built: Any = None
-    rows: list[str] = []
 
     def report(day: int) -> None:
         live = CountingEngine.created - built.counters.evicted
-        rows.append(f"  day {day:>3}  live keys {live:>7,}  evicted {built.counters.evicted:>7,}"
-                    f"  restored from Redis {restored[0]:>6,}  RSS {rss_bytes() / MIB:>6,.0f} MiB")
+        print(f"  day {day:>3}  live keys {live:>7,}  evicted {built.counters.evicted:>9,}  "
+              f"restored from Redis {restored[0]:>7,}  RSS {rss_bytes() / MIB:>6,.0f} MiB",
+              flush=True)
 
     def stream() -> Iterator[dict[str, Any]]:
         for day in range(args.days):
@@ -277,7 +277,6 @@ def section_eviction(args: argparse.Namespace, durable: bool) -> None:
     started, cpu = time.perf_counter(), cpu_seconds()
     run_main(built.flow)  # type: ignore[no-untyped-call]
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    print("\n".join(rows))
     records = args.days * args.cohort * args.per_day
     print(f"  {records:,} records in {elapsed:.1f} s ({cpu / records * 1e6:.1f} CPU-µs per "
           f"record); profiles saved {built.counters.profiles_saved:,}, peak RSS "
