@@ -161,10 +161,9 @@ class WindowedDetector(Detector, Generic[A]):
         for level, slot in enumerate(slots):  # the hot loop: one pass per window length
             acc = slot.acc
             add(acc, event, ctx)
-            if facts.notable:
-                slot.trail.add(facts)
-            else:  # Trail.add of an ordinary event, inlined: no AS known for it
-                slot.trail.unknown_asn = True
+            trail = slot.trail
+            if facts.notable or not trail.unknown_asn:
+                slot.trail = trail.with_facts(facts)
             if not slot.fired and gate(acc, level):
                 length = self.windows[level]
                 key = (length, (ts // length) * length, "")
