@@ -362,6 +362,8 @@ class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any
 
 
 def _tagged(out: Emits) -> list[tuple[str, Any]]:
+    if not (out.signals or out.alerts or out.late or out.rejects):
+        return []  # most batches of a principal emit nothing
     emits: list[tuple[str, Any]] = [("signal", s) for s in out.signals]
     emits.extend(("alert", a) for a in out.alerts)
     emits.extend(("late", e) for e in out.late)

@@ -265,14 +265,19 @@ class Trail(NamedTuple):
         if not facts.notable:  # the usual event: nothing new, nothing privileged
             return self if asn is not None or self.unknown_asn else _interned(
                 self._replace(unknown_asn=True))
-        asns = self.asns
+        asns, network, privilege = self.asns, self.new_network, self.privilege
+        new_network = facts.new_network
+        if (asn is None or asn in asns) and self.unknown_asn >= (asn is None) and (
+                new_network is None or (network is not None and network <= new_network)) and (
+                self.new_client or not facts.new_client) and (
+                facts.privilege == privilege
+                or higher(facts.privilege, privilege, PRIVILEGE_TIERS) == privilege):
+            return self  # the usual notable event: an AS, a network, a privilege already here
         if asn is not None and asn not in asns and (
                 len(asns) < TRAIL_ASNS or asn < asns[-1]):
             asns = tuple(sorted((*asns, asn)))[:TRAIL_ASNS]
-        network = self.new_network
-        if facts.new_network is not None and (network is None or facts.new_network < network):
-            network = facts.new_network
-        privilege = self.privilege
+        if new_network is not None and (network is None or new_network < network):
+            network = new_network
         if facts.privilege != privilege:
             privilege = higher(facts.privilege, privilege, PRIVILEGE_TIERS)
         made = Trail(network, self.new_client or facts.new_client, privilege, asns,
