@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from types import ModuleType
 
@@ -56,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         print("graphsentry: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        # The reader of stdout went away (``| head``): stop quietly; point stdout at
+        # /dev/null so that flushing it at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 0
     except GraphsentryError as exc:
         print(f"graphsentry {args.command}: error: {exc}", file=sys.stderr)

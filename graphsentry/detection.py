@@ -104,9 +104,8 @@ def run_embedded(records: Iterable[dict[str, Any]], config: Config | None = None
     ``store`` defaults to an empty :class:`MemoryStore`; alerts (every version) go to
     ``on_alert`` and signals to ``on_signal`` in the order the flow emits them.
     """
-    from bytewax.testing import run_main
-
     from dataflows.detect import CallbackSink, DetectSinks, build_flow, records_source
+    from graphsentry.cluster import run_in_process
     from graphsentry.config import config_from_dict
 
     cfg = config if config is not None else config_from_dict({})
@@ -120,5 +119,5 @@ def run_embedded(records: Iterable[dict[str, Any]], config: Config | None = None
     built = build_flow(cfg, records_source(records, cfg.bytewax.batch_size), sinks,
                        lambda: chosen)
     started = time.perf_counter()
-    run_main(built.flow)  # type: ignore[no-untyped-call]
+    run_in_process(built.flow, {})
     return DetectStats.from_samples(built.samples(), time.perf_counter() - started)

@@ -156,7 +156,7 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
             built = _build(job, on_alert, bar.advance, on_signal)
             server = serve(config, name="replay", store=built.holder.current)
             try:
-                run_in_process(built.flow, {}, redirect=False)
+                run_in_process(built.flow, {})
             finally:
                 if server is not None:
                     server.close()

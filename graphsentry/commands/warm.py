@@ -46,9 +46,8 @@ def _sinks(on_reject: Callable[[Any], None]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bytewax.testing import run_main
-
     from dataflows.detect import build_flow, records_source
+    from graphsentry.cluster import run_in_process
     from graphsentry.config import load_config
     from graphsentry.enrichment.redis_store import RedisStore
     from graphsentry.ingest.reject import Reject
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                            _sinks(on_reject), lambda: store, warm=True,
                            flow_id="graphsentry_warm")
     with bar:
-        run_main(built.flow)  # type: ignore[no-untyped-call]
+        run_in_process(built.flow, {})
     c = built.engine.counters
     print(f"graphsentry warm: {c.events} events, {built.counters.profiles_saved} profiles "
           f"stored in Redis ({c.late} late, {c.duplicates} duplicates, "
