@@ -9,6 +9,9 @@ from collections import Counter
 from contextlib import ExitStack
 from typing import IO, Any
 
+from graphsentry.commands._output import check_writable
+from graphsentry.errors import GraphsentryError
+
 HELP = "detect threats in Graph activity log files (any ingest format) without Kafka or Redis"
 
 
@@ -40,7 +43,11 @@ def _open(path: str | None, stack: ExitStack, default: IO[str] | None) -> IO[str
         return default
     if path == "-":
         return sys.stdout
-    return stack.enter_context(open(path, "w", encoding="utf-8"))
+    try:
+        handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the stack
+    except OSError as exc:
+        raise GraphsentryError(f"cannot write {path}: {exc.strerror}") from None
+    return stack.enter_context(handle)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.ingest.readers import check_paths
     from graphsentry.story import render_story
 
+    for path, option in ((args.rejects, "--rejects"), (args.alerts_out, "--alerts-out"),
+                         (args.signals_out, "--signals-out")):
+        check_writable(path, option)
     config = load_config(args.config)
     check_paths(args.paths)
     store = MemoryStore()

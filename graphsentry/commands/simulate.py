@@ -7,6 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from graphsentry.commands._output import check_writable
 from graphsentry.errors import GraphsentryError
 
 HELP = "generate raw Graph activity logs (Event Hub JSON) for a simulated tenant, with labels"
@@ -90,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.kafka_topic) != bool(args.bootstrap):
         raise GraphsentryError("--kafka-topic and --bootstrap go together")
     out = args.out if args.out or args.kafka_topic else DEFAULT_OUT
+    if out and Path(out).is_dir():  # its missing directories are created, as always
+        raise GraphsentryError(f"cannot write {out} (--out): is a directory")
+    check_writable(args.labels, "--labels")
     bench = args.profile == "benchmark"
     config = SimulationConfig(
         seed=args.seed, users=args.users or (DEFAULT_USERS if bench else 40),
