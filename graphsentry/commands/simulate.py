@@ -32,6 +32,20 @@ def _fraction(text: str) -> float:
     return value
 
 
+MAX_KAFKA_TIMEOUT = 300.0  # librdkafka's socket.timeout.ms allows 10 ms .. 300 s
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.01 <= value <= MAX_KAFKA_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"must be between 0.01 and {MAX_KAFKA_TIMEOUT:g} "
+                                         f"seconds: {text}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from graphsentry.simulate import (
         BENCHMARK_SCENARIO_NAMES,
@@ -67,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="maximum records per Event Hub message (default 50)")
     p.add_argument("--kafka-topic", help=f"produce messages to this topic (e.g. {DEFAULT_TOPIC})")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers HOST:PORT (with --kafka-topic)")
-    p.add_argument("--kafka-timeout", type=float, default=10.0,
+    p.add_argument("--kafka-timeout", type=_timeout, default=10.0,
                    help="seconds to wait for the broker (default 10)")
     p.add_argument("--progress", action="store_true", help="show progress even when stderr "
                    "is not a terminal")
@@ -96,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.labels, "--labels")
     bench = args.profile == "benchmark"
     config = SimulationConfig(
-        seed=args.seed, users=args.users or (DEFAULT_USERS if bench else 40),
-        days=args.days or (DEFAULT_DAYS if bench else DEMO_DAYS), start=args.start,
+        seed=args.seed,
+        users=args.users if args.users is not None else DEFAULT_USERS if bench else 40,
+        days=args.days if args.days is not None else DEFAULT_DAYS if bench else DEMO_DAYS,
+        start=args.start,
         scenarios=tuple(args.scenario or ("all",)),
         delivery=DeliveryOptions(args.late_fraction, args.duplicate_fraction,
                                  args.records_per_message),
