@@ -29,11 +29,23 @@ def _load(name: str) -> ModuleType | None:
         raise
 
 
+def version() -> str:
+    """The installed distribution's version (package metadata), ``unknown`` when not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("graphsentry")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphsentry",
         description="Streaming threat detection for Microsoft Graph activity logs.",
     )
+    parser.add_argument("--version", action="version", version=f"graphsentry {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = _load(name)

@@ -78,9 +78,11 @@ class DetectStats:
         return sum(self.alerts.values())
 
     def summary(self) -> str:
+        """One line of the detection stage's counters; late, duplicate and rejected count what
+        the engine dropped, not what ingest did before it."""
         rate = self.events / self.elapsed if self.elapsed > 0 else 0.0
-        return (f"{self.events} events ({rate:,.0f}/s), {self.late} late, "
-                f"{self.duplicates} duplicates, {self.rejects} rejects, "
+        return (f"{self.events} events ({rate:,.0f}/s); detection: {self.late} too late, "
+                f"{self.duplicates} duplicates, {self.rejects} rejected by the engine; "
                 f"{sum(self.signals.values())} signal emissions ({self.suppressed} suppressed), "
                 f"{self.alert_count} alerts ({self.alert_updates} versions)")
 

@@ -50,6 +50,19 @@ def base_urls(config: Config, processes: int) -> list[str]:
     return [f"http://{host}:{metrics.port + index}" for index in range(processes)]
 
 
+def _check_url(url: str) -> None:
+    """Raise a user-facing error unless ``url`` is ``http(s)://host[:port][/path]``."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
+    except ValueError as exc:
+        raise GraphsentryError(f"--url {url}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GraphsentryError(f"--url must be http://HOST:PORT or https://HOST:PORT, got {url}")
+
+
 def ask(url: str, timeout: float) -> tuple[int, str]:
     """``(HTTP status, one-line body)``; status 0 when there was no answer."""
     try:
@@ -67,7 +80,7 @@ def _line(body: bytes) -> str:
     try:
         return json.dumps(json.loads(text))
     except ValueError:
-        return text[:500]
+        return " ".join(text.split())[:500]  # one line, whatever the server sent
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.processes < 1:
         raise GraphsentryError(f"--processes must be at least 1, got {args.processes}")
+    if args.url:
+        _check_url(args.url)
     urls = [args.url.rstrip("/")] if args.url else base_urls(load_config(args.config),
                                                              args.processes)
     paths = ["/live"] if args.live else ["/ready"] if args.ready else ["/live", "/ready"]

@@ -186,9 +186,12 @@ def sort_alerts(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     from dataflows.range_source import parse_range
     from graphsentry.alerts import alert_to_json
+    from graphsentry.commands._output import check_writable
     from graphsentry.config import load_config
     from graphsentry.hunt.tables import open_output
 
+    if not args.alerts_topic:
+        check_writable(args.out, "--out")
     start, end = parse_range(args.start, args.end)
     config = with_bootstrap(load_config(args.config), args)
     topic = args.topic or config.kafka.topics.activity

@@ -242,8 +242,9 @@ def _decode(data: bytes, source: str) -> object:
     except RecursionError:
         return reject("too_deep", f"nesting deeper than {MAX_DEPTH}", data, source)
     except json.JSONDecodeError as exc:
-        return reject("invalid_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}",
-                      data, source)
+        # json's "Invalid control character at" already ends in "at"
+        return reject("invalid_json", f"{exc.msg.removesuffix(' at')} at line {exc.lineno} "
+                      f"column {exc.colno}", data, source)
     except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
         return reject("invalid_json", str(exc)[:200], data, source)
 
