@@ -91,20 +91,27 @@ def engine_states(principals: int, shape: str, apps: int = 100
     engine = DetectionEngine.from_config(config_from_dict({}))
     states: dict[str, PrincipalState] = {}
     template = event()
-    events = 0
-    out = Emits()
-    for p in range(principals):
-        for i, fields in enumerate(SHAPES[shape]):
-            ev = replace(template, ts=T0 + (p % 3600) + i, app_id=f"app-{p % apps:04d}",
-                         principal_id=f"principal-{p:06d}", request_id=f"r-{p}-{i}", **fields)
-            state = states.get(ev.principal_key)
-            if state is None:
-                state = states[ev.principal_key] = engine.new_state()
-            engine.process(state, ev, NO_PARTS, out)
-            events += 1
+    events = feed(engine, states, (
+        replace(template, ts=T0 + (p % 3600) + i, app_id=f"app-{p % apps:04d}",
+                principal_id=f"principal-{p:06d}", request_id=f"r-{p}-{i}", **fields)
+        for p in range(principals) for i, fields in enumerate(SHAPES[shape])))
+    return engine, states, events
+
+
+def feed(engine: DetectionEngine, states: dict[str, PrincipalState],
+         events: Iterator[Any]) -> int:
+    """Process ``events`` into ``states`` (one per principal key, created as needed); the
+    number of events. Emitted signals and alerts are dropped every 10,000."""
+    out, count = Emits(), 0
+    for ev in events:
+        state = states.get(ev.principal_key)
+        if state is None:
+            state = states[ev.principal_key] = engine.new_state()
+        engine.process(state, ev, NO_PARTS, out)
+        count += 1
         if len(out.signals) > 10_000:
             out = Emits()
-    return engine, states, events
+    return count
 
 
 def state_memory(principals: int, shape: str, apps: int = 100
@@ -193,16 +200,8 @@ def section_tenant(args: argparse.Namespace) -> None:
         raw = Path(folder) / "tenant.jsonl"
         raw.write_text("".join(m.to_json() + "\n" for m in sim.messages), encoding="utf-8")
         del sim
-        out, events = Emits(), 0
-        for record in iter_records([str(raw)]):
-            ev = GraphEvent.from_record(record)
-            state = states.get(ev.principal_key)
-            if state is None:
-                state = states[ev.principal_key] = engine.new_state()
-            engine.process(state, ev, NO_PARTS, out)
-            events += 1
-            if len(out.signals) > 10_000:
-                out = Emits()
+        events = feed(engine, states, (GraphEvent.from_record(record)
+                                       for record in iter_records([str(raw)])))
     sizes = [len(pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL)) for s in states.values()]
     print(f"tenant (benchmark profile, {args.tenant_users} users, {args.tenant_days} days, "
           f"{events:,} events, {len(states):,} principal keys, windows as left at the end of "
