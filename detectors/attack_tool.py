@@ -35,6 +35,7 @@ from typing import Any
 
 from detectors._accumulators import Activity, validate_params
 from detectors.base import (
+    Basis,
     Detector,
     DetectorMeta,
     DetectorState,
@@ -216,7 +217,7 @@ class AttackTool(Detector):
                 key = (length, (event.ts // length) * length, _TEMPLATE_KEYS[tool])
                 slot = state.slots.get(key)
                 if slot is None:
-                    slot = self._coverage_slot(state, key, ctx, who)
+                    slot = self.slot(state, key, Coverage(), ctx, hour_aware=False, who=who)
                 acc: Coverage = slot.acc
                 acc.mask |= bit
                 acc.requests += 1
@@ -235,7 +236,7 @@ class AttackTool(Detector):
         length = self.params.user_agent_window_seconds
         key = (length, (event.ts // length) * length,
                f"{UA_PREFIX}{tool}|late|{event.request_id}")
-        slot = Slot(AgentUses(), fired=True)
+        slot = Slot(AgentUses(), fired=True, basis=Basis())
         self._use(slot, event, ctx, tool)
         return [self._signal(who, key, slot, ctx, final=True)]
 
@@ -272,14 +273,14 @@ class AttackTool(Detector):
     def _measure_key(self, who: Who, tool: str, length: float) -> tuple[str, str, float]:
         return (who.app_id, f"{self.meta.id}.coverage.{tool}", length)
 
-    def _coverage_slot(self, state: DetectorState, key: SlotKey, ctx: EventContext,
-                       who: Who) -> Slot:
-        slot = self.slot(state, key, Coverage(), ctx, hour_aware=False)
-        if ctx.profile is not None and not slot.learning:
-            tool = key[2][len(TEMPLATES_PREFIX):]
-            slot.peaks = (ctx.profile.peak(self._measure_key(who, tool, key[0]),
-                                           key[1] - ctx.lateness - ctx.close_slack),)
-        return slot
+    def baseline(self, key: SlotKey, ctx: EventContext, who: Who) -> tuple[float, ...] | None:
+        """A coverage window's baseline: the principal's sealed peak coverage of the tool's
+        set at this window length."""
+        if ctx.profile is None or not key[2].startswith(TEMPLATES_PREFIX):
+            return None
+        tool = key[2][len(TEMPLATES_PREFIX):]
+        return (ctx.profile.peak(self._measure_key(who, tool, key[0]),
+                                 key[1] - ctx.lateness - ctx.close_slack),)
 
     @staticmethod
     def _coverage(acc: Coverage, tool: str) -> float:

@@ -311,6 +311,22 @@ _interned: Shared[Trail] = Shared(1 << 16)
 """Most windows share a handful of trails."""
 
 
+class Basis(NamedTuple):
+    """What a window is judged against, worked out once (sealed at ``start - lateness``):
+    shared by every window with the same answer (:class:`Shared`)."""
+
+    learning: bool = False
+    """The principal was not established when the window started."""
+    unusual_hour: bool | None = None
+    """The window starts at a time of day the principal is not active at (None: n/a)."""
+    peaks: tuple[float, ...] | None = None
+    """The principal's sealed peaks of the detector's measures at this window length and
+    time of day (None while learning or for detectors without measures)."""
+
+
+_basis: Shared[Basis] = Shared(1 << 12)
+
+
 @dataclass(slots=True)
 class Slot:
     """One window (or one dedup key of one window) of a detector state."""
@@ -318,14 +334,30 @@ class Slot:
     acc: Any
     trail: Trail = NO_TRAIL
     fired: bool = False
-    learning: bool = False
-    unusual_hour: bool | None = None
-    peaks: tuple[float, ...] | None = None
-    """The principal's sealed peaks of the detector's measures at this window length and
-    time of day (None while learning or for detectors without measures)."""
-    resolved: bool = True
-    """False until ``learning``, ``unusual_hour`` and ``peaks`` are worked out: windowed
+    basis: Basis | None = None
+    """None until the window's context is worked out (:meth:`Detector.resolve`): windowed
     detectors do that only once a window passes its floors (most never do)."""
+
+    @property
+    def resolved(self) -> bool:
+        return self.basis is not None
+
+    @property
+    def learning(self) -> bool:
+        return self.basis is not None and self.basis.learning
+
+    @property
+    def unusual_hour(self) -> bool | None:
+        return None if self.basis is None else self.basis.unusual_hour
+
+    @property
+    def peaks(self) -> tuple[float, ...] | None:
+        return None if self.basis is None else self.basis.peaks
+
+    def settle(self, learning: bool, unusual_hour: bool | None = None,
+               peaks: tuple[float, ...] | None = None) -> None:
+        """Set the window's basis (shared with every equal one)."""
+        self.basis = _basis(Basis(learning, unusual_hour, peaks))
 
 
 SlotKey = tuple[float, float, str]
@@ -336,6 +368,10 @@ _shared_key: Shared[SlotKey] = Shared(1 << 16)
 float."""
 
 
+_shared_time: Shared[float] = Shared(1 << 12)
+"""Window bounds every principal's cache holds (:attr:`DetectorState.low`, ``high``)."""
+
+
 @dataclass(slots=True)
 class DetectorState:
     """Open windows of one detector for one (principal, app), and the earliest time one of
@@ -343,9 +379,21 @@ class DetectorState:
 
     slots: dict[SlotKey, Slot] = field(default_factory=dict)
     next_close: float = math.inf
-    current: tuple[Any, ...] = ()
-    """A windowed detector's latest slots (one per window length) and the time span they
-    share, ``(low, high, slots)``: most events fall there, found without building keys."""
+    current: tuple[Slot, ...] = ()
+    """A windowed detector's latest slots (one per window length), for the events in
+    [``low``, ``high``): most events fall there, found without building keys."""
+    low: float = math.inf
+    high: float = -math.inf
+    """The span ``current`` holds (empty: ``high`` is -inf; window bounds are shared
+    floats, see :meth:`cache`)."""
+
+    def cache(self, low: float, high: float, slots: tuple[Slot, ...]) -> None:
+        """Remember ``slots`` as the windows of every event in [``low``, ``high``)."""
+        self.current, self.low, self.high = slots, _shared_time(low), _shared_time(high)
+
+    def forget(self) -> None:
+        """Drop the cached latest slots (a window opened or closed)."""
+        self.current, self.high = (), -math.inf
 
 
 class Detector(ABC):
@@ -395,32 +443,38 @@ class Detector(ABC):
         return []
 
     def slot(self, state: DetectorState, key: SlotKey, acc: Any, ctx: EventContext,
-             hour_aware: bool = True, resolve: bool = True) -> Slot:
+             hour_aware: bool = True, resolve: bool = True, who: Who | None = None) -> Slot:
         """Create the slot ``key``; with ``resolve`` also its deterministic context now
         (:meth:`resolve`), else later, when it is needed."""
         key = _shared_key(key)
-        made = state.slots[key] = Slot(acc, resolved=False)
+        made = state.slots[key] = Slot(acc)
         if resolve:
-            self.resolve(made, key, ctx, hour_aware)
+            self.resolve(made, key, ctx, hour_aware, who)
         end = key[1] + key[0]
         if end < state.next_close:
             state.next_close = end
         return made
 
     def resolve(self, slot: Slot, key: SlotKey, ctx: EventContext,
-                hour_aware: bool = True) -> None:
+                hour_aware: bool = True, who: Who | None = None) -> None:
         """Work out a slot's context, sealed at ``start - lateness`` (the same answer whenever
-        it is asked during the window's life): the principal's learning state and whether
-        the window starts at a usual time of day."""
+        it is asked during the window's life): the principal's learning state, whether the
+        window starts at a usual time of day and, once established, its :meth:`baseline`."""
         length, start, _ = key
         sealed = start - ctx.lateness
         profile = ctx.profile
         learning = profile is None or not profile.established(
             sealed, ctx.learning.min_days, ctx.learning.min_age_seconds)
-        slot.learning = learning
+        unusual_hour = None
         if hour_aware and length < 86_400 and profile is not None and not learning:
-            slot.unusual_hour = not profile.usual_hour(sealed, start)
-        slot.resolved = True
+            unusual_hour = not profile.usual_hour(sealed, start)
+        peaks = None if learning or who is None else self.baseline(key, ctx, who)
+        slot.settle(learning, unusual_hour, peaks)
+
+    def baseline(self, key: SlotKey, ctx: EventContext, who: Who) -> tuple[float, ...] | None:
+        """The principal's sealed peaks a window of ``key`` is judged against (None: the
+        detector keeps no baseline); asked once the principal is established."""
+        return None
 
     def signal(self, who: Who, key: SlotKey, slot: Slot, evidence: dict[str, Any], *,
                first: float, last: float, final: bool, count: int,

@@ -26,10 +26,11 @@ tenant grew; a one-off migration or export; a user's first heavy day in a new cl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from detectors._accumulators import Activity, is_batch_envelope, validate_params
+from detectors._accumulators import is_batch_envelope, validate_params
 from detectors.base import DetectorMeta, EventContext, Slot
 from detectors.event import DENIED_STATUSES, GraphEvent
 from detectors.windows import WindowedDetector, peak_of, per_window
@@ -55,13 +56,16 @@ class Params:
 
 
 @dataclass(slots=True)
-class Transfer(Activity):
-    """Counts only (``lean``): this detector sees nearly every request, so it keeps no
-    attributes of its own; a signal's context (new network, client, ...) still comes from its
-    events' facts."""
+class Transfer:
+    """Counts only: this detector sees nearly every request, so its windows keep no
+    attributes (addresses, user agents) of their own; a signal's context (new network,
+    client, ...) still comes from its events' facts."""
 
+    requests: int = 0
+    denied: int = 0
+    first_seen: float = math.inf
+    last_seen: float = -math.inf
     bytes: int = 0
-    lean: bool = True
 
 
 class HighVolumeTransfer(WindowedDetector[Transfer]):
@@ -94,7 +98,7 @@ class HighVolumeTransfer(WindowedDetector[Transfer]):
         return Transfer()
 
     def add(self, acc: Transfer, event: GraphEvent, ctx: EventContext) -> None:
-        acc.requests += 1  # Activity.count for a lean accumulator, inlined: every request
+        acc.requests += 1
         ts = event.ts
         if ts < acc.first_seen:
             acc.first_seen = ts

@@ -21,6 +21,7 @@ from detectors._accumulators import Activity
 from detectors.base import (
     FIDELITIES,
     NO_TRAIL,
+    Basis,
     Detector,
     DetectorState,
     EventContext,
@@ -143,7 +144,7 @@ class SingleEventDetector(Detector):
         evidence = dict(hit.evidence)
         evidence["matches"] = acc.count
         evidence.update(acc.attributes.attribute_evidence())
-        slot = Slot(acc, trail, True, learning)
+        slot = Slot(acc, trail, True, Basis(learning))
         return self.signal(who, key, slot, evidence, first=first_ts,
                            last=acc.last_seen if final else ts, final=final, count=acc.count,
                            severity=acc.severity if final else hit.severity,

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from detectors._accumulators import Activity
 from detectors.base import (
+    NO_TRAIL,
     Detector,
     DetectorState,
     EventContext,
@@ -35,6 +36,7 @@ from detectors.base import (
     Signal,
     Slot,
     SlotKey,
+    Trail,
     Who,
 )
 from detectors.event import GraphEvent
@@ -133,41 +135,40 @@ class WindowedDetector(Detector, Generic[A]):
         acc = self.new_accumulator()
         if key[0] != self.windows[0] and isinstance(acc, Activity):
             acc.lean = True  # longer windows absorb the attributes of the shortest ones
-        state.current = ()  # a new window: the cached latest ones are stale
+        state.forget()  # a new window: the cached latest ones are stale
         return self.slot(state, key, acc, ctx, resolve=False)
 
-    def resolve(self, slot: Slot, key: SlotKey, ctx: EventContext,
-                hour_aware: bool = True, who: Who | None = None) -> None:
-        """The slot's context (see :meth:`Detector.resolve`) and its baseline peaks."""
-        super().resolve(slot, key, ctx, hour_aware)
+    def baseline(self, key: SlotKey, ctx: EventContext, who: Who) -> tuple[float, ...] | None:
+        """The sealed peaks of ``measures`` at this window length (and, below a day, time of
+        day) as ``slot.peaks``."""
         profile = ctx.profile
-        if self.measures and profile is not None and not slot.learning and who is not None:
-            length, start, _ = key
-            at = None if length >= DAY else start
-            sealed = start - ctx.lateness - ctx.close_slack
-            slot.peaks = tuple(profile.peak(k, sealed, at)
-                               for k in self.measure_keys(who, length))
+        if not self.measures or profile is None:
+            return None
+        length, start, _ = key
+        at = None if length >= DAY else start
+        sealed = start - ctx.lateness - ctx.close_slack
+        return tuple(profile.peak(k, sealed, at) for k in self.measure_keys(who, length))
 
     def _crosses(self, acc: A, level: int, slot: Slot, key: SlotKey, ctx: EventContext,
                  who: Who) -> bool:
         if not self.gate(acc, level):
             return False
-        if not slot.resolved:
+        if slot.basis is None:
             self.resolve(slot, key, ctx, who=who)
         return self.crossed(acc, level, slot)
 
     def observe(self, state: DetectorState, event: GraphEvent, ctx: EventContext,
                 who: Who) -> list[Signal]:
         ts = event.ts
-        current = state.current
-        if current and current[0] <= ts < current[1]:  # the latest windows, as usual
-            slots = current[2]
+        if state.low <= ts < state.high:  # the latest windows, as usual
+            slots = state.current
         else:
             slots = self._slots_of(state, ts, ctx, who)
         out: list[Signal] = []
         facts = ctx.facts
         add, gate = self.add, self.gate
-        before = after = None  # windows of a principal often share one (interned) trail
+        before: Trail | None = None  # a principal's windows often share one (interned) trail
+        after = NO_TRAIL
         for level, slot in enumerate(slots):  # the hot loop: one pass per window length
             acc = slot.acc
             add(acc, event, ctx)
@@ -203,7 +204,7 @@ class WindowedDetector(Detector, Generic[A]):
             if start + length < high:
                 high = start + length
         slots = tuple(found)
-        state.current = (low, high, slots)
+        state.cache(low, high, slots)
         return slots
 
     def close(self, state: DetectorState, watermark: float, ctx: EventContext,
@@ -213,7 +214,7 @@ class WindowedDetector(Detector, Generic[A]):
         shortest = self.windows[0]
         ended = self.ended(state, watermark)
         if ended:
-            state.current = ()
+            state.forget()
         for key in ended:  # shorter windows before longer ones
             slot = state.slots.pop(key)
             length = key[0]

@@ -110,6 +110,7 @@ class PrincipalState:
     apps: dict[str, AppState] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
     book: AlertBook | None = None
+    """Its signals and alerts, from its first signal on."""
     next_close: float = math.inf
     expired_at: float = -math.inf
     key: str = ""
@@ -201,9 +202,6 @@ class DetectionEngine:
             if parts.profile is not None:
                 state.profile = parts.profile
                 counters.profiles_adopted += 1
-        if state.book is None:
-            state.book = AlertBook(event.tenant_id, event.principal_id, event.identity_type,
-                                   event.user_id, event.service_principal_id)
         seen = state.seen
         request_id = event.request_id
         if seen.get(request_id) == ts:  # a copy of an event already processed, late or not
@@ -354,7 +352,10 @@ class DetectionEngine:
     def _alert(self, state: PrincipalState, signals: list[Signal], parts: CtxParts,
                out: Emits) -> None:
         book = state.book
-        assert book is not None
+        if book is None:  # the principal's first signal (most principals never have one)
+            who = signals[0].who
+            book = state.book = AlertBook(who.tenant_id, who.principal_id, who.identity_type,
+                                          who.user_id, who.service_principal_id)
         layer, counters = self.layer, self.counters
         for signal in signals:
             extra = directory_exceptions(signal, parts.app)

@@ -149,7 +149,8 @@ class UnsealedBaseline(FirstArrivalEvidence):
         super().resolve(slot, key, ctx, hour_aware, who)
         if ctx.profile is not None and who is not None:  # what it has seen by now: not sealed
             ring = ctx.profile.measures.get(self.measure_keys(who, key[0])[0])
-            slot.peaks = (0.0 if ring is None else ring.peak(key[1] + DAY, slot_of(key[1])),)
+            slot.settle(slot.learning, slot.unusual_hour,
+                        (0.0 if ring is None else ring.peak(key[1] + DAY, slot_of(key[1])),))
 
     def crossed(self, acc: Seen, level: int, slot: Slot) -> bool:
         peak = None if slot.peaks is None else slot.peaks[0]
