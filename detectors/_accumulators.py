@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from bisect import insort
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from detectors.base import SAMPLE_SIZE, sample
 from detectors.event import DENIED_STATUSES, GraphEvent
@@ -259,6 +259,31 @@ class Activity:
             "templates": _distinct_summary(self.templates,
                                            bool(self.capped & _TEMPLATES_CAPPED)),
         }
+
+
+T = TypeVar("T")
+
+
+def fork(acc: T) -> T:
+    """A copy of an accumulator (a slots dataclass of numbers, strings, lists, sets and
+    :class:`CappedSet` values) that shares no mutable part with it: windows that held
+    the same events share one accumulator until their events differ (``detectors.windows``)."""
+    cls = type(acc)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    made = object.__new__(cls)
+    for name in names:
+        value = getattr(acc, name)
+        if isinstance(value, list | set | dict):
+            value = value.copy()
+        elif isinstance(value, CappedSet):
+            value = fork(value)
+        object.__setattr__(made, name, value)
+    return made
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def is_batch_envelope(event: GraphEvent) -> bool:

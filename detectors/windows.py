@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from itertools import pairwise
+from typing import Any, Generic, TypeVar, cast
 
-from detectors._accumulators import Activity
+from detectors._accumulators import Activity, fork
 from detectors.base import (
     NO_TRAIL,
     Detector,
@@ -54,6 +55,13 @@ def above(value: float, floor: float, peak: float | None, multiplier: float,
     if peak is None:
         return value >= floor * no_baseline_factor
     return value >= floor and value >= multiplier * peak
+
+
+@lru_cache(maxsize=256)
+def _nested(windows: tuple[float, ...]) -> bool:
+    """Whether each window length is a multiple of the one before (epoch-aligned windows
+    then nest: an event's shorter windows lie inside its longer ones)."""
+    return all(longer % shorter == 0 for shorter, longer in pairwise(windows))
 
 
 @lru_cache(maxsize=1 << 14)
@@ -131,10 +139,12 @@ class WindowedDetector(Detector, Generic[A]):
         return _measure_keys(self.meta.id, self.measures, who.app_id, length)
 
     def open_slot(self, state: DetectorState, key: SlotKey, ctx: EventContext,
-                  who: Who) -> Slot:
-        acc = self.new_accumulator()
-        if key[0] != self.windows[0] and isinstance(acc, Activity):
-            acc.lean = True  # longer windows absorb the attributes of the shortest ones
+                  who: Who, acc: A | None = None) -> Slot:
+        """Open the window ``key`` with ``acc`` (a new accumulator when None)."""
+        if acc is None:
+            acc = self.new_accumulator()
+            if key[0] != self.windows[0] and isinstance(acc, Activity):
+                acc.lean = True  # longer windows absorb the attributes of the shortest ones
         state.forget()  # a new window: the cached latest ones are stale
         return self.slot(state, key, acc, ctx, resolve=False)
 
@@ -169,9 +179,12 @@ class WindowedDetector(Detector, Generic[A]):
         add, gate = self.add, self.gate
         before: Trail | None = None  # a principal's windows often share one (interned) trail
         after = NO_TRAIL
+        added = None  # windows holding the same events share an accumulator (``_slots_of``)
         for level, slot in enumerate(slots):  # the hot loop: one pass per window length
             acc = slot.acc
-            add(acc, event, ctx)
+            if acc is not added:
+                add(acc, event, ctx)
+                added = acc
             trail = slot.trail
             if trail is not before:
                 before, after = trail, trail.with_facts(facts)
@@ -189,23 +202,56 @@ class WindowedDetector(Detector, Generic[A]):
     def _slots_of(self, state: DetectorState, ts: float, ctx: EventContext,
                   who: Who) -> tuple[Slot, ...]:
         """The slots holding ``ts``, one per window length (opened as needed); cached in
-        ``state.current`` with the span of time they share (until a window opens or closes)."""
-        found = []
+        ``state.current`` with the span of time they share (until a window opens or closes).
+
+        Windows that hold the same events share one accumulator (when the lengths nest, each
+        a multiple of the one before): the windows opened for one event all start empty, so
+        they get one; a window about to receive an event that another holder of its
+        accumulator will not see gets its own copy first (:func:`fork`). Most principals'
+        events fall in one short window, whose longer windows then cost nothing more."""
+        found: list[Slot | None] = []
+        missing: list[SlotKey] = []
         low, high = -math.inf, math.inf
         for length in self.windows:
             start = (ts // length) * length
             key = (length, start, "")
             slot = state.slots.get(key)
             if slot is None:
-                slot = self.open_slot(state, key, ctx, who)
+                missing.append(key)
             found.append(slot)
             if start > low:
                 low = start
             if start + length < high:
                 high = start + length
-        slots = tuple(found)
+        if len(state.slots) > len(found) - len(missing):
+            self._diverge(state, found)
+        if missing:  # new windows start empty: with nested lengths they are the shortest
+            shared = _nested(self.windows) and found[len(missing) - 1] is None
+            acc = self.new_accumulator() if shared else None
+            for key in missing:
+                found[found.index(None)] = self.open_slot(state, key, ctx, who, acc)
+        slots = cast(tuple[Slot, ...], tuple(found))
         state.cache(low, high, slots)
         return slots
+
+    def _diverge(self, state: DetectorState, found: list[Slot | None]) -> None:
+        """Give the windows in ``found`` (by level; None: not open yet) their own accumulator
+        where a window outside ``found`` shares it: one copy per shared accumulator, lean
+        unless the shortest window holds it."""
+        mine = {id(slot) for slot in found}
+        held = {id(slot.acc) for slot in state.slots.values() if id(slot) not in mine}
+        if not held:
+            return
+        copies: dict[int, Any] = {}
+        for level, slot in enumerate(found):
+            if slot is None or id(slot.acc) not in held:
+                continue
+            copy = copies.get(id(slot.acc))
+            if copy is None:
+                copy = copies[id(slot.acc)] = fork(slot.acc)
+                if level > 0 and isinstance(copy, Activity):
+                    copy.lean = True  # from now on its attributes come from the short windows
+            slot.acc = copy
 
     def close(self, state: DetectorState, watermark: float, ctx: EventContext,
               who: Who) -> list[Signal]:

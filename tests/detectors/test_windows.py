@@ -245,6 +245,43 @@ def test_ended_closes_by_end_then_shorter_first_and_tracks_next_close() -> None:
     assert state.slots == {} and state.next_close == float("inf")
 
 
+def test_windows_share_one_accumulator_until_their_events_differ() -> None:
+    detector, state = Counting(), DetectorState()
+    who, ctx = Who("t", SP, "app_only", "app"), EventContext()
+    first, second, late = reads(2, T0 + 10), reads(1, T0 + 700), reads(1, T0 + 30)
+    for e in first:
+        detector.observe(state, e, ctx, who)
+    short, hour = state.slots[(600.0, T0, "")], state.slots[(3600.0, T0, "")]
+    assert short.acc is hour.acc and short.acc.requests == 2  # the same two events
+    for e in [*second, *late]:  # a new short window, then one more for the first
+        detector.observe(state, e, ctx, who)
+    after = state.slots[(600.0, T0 + 600, "")]
+    assert len({id(short.acc), id(hour.acc), id(after.acc)}) == 3
+    assert (short.acc.requests, after.acc.requests, hour.acc.requests) == (3, 1, 4)
+    assert hour.acc.lean and not short.acc.lean and not after.acc.lean
+    assert (short.acc.targets.size, hour.acc.targets.size) == (2, 2)  # u0, u1; u0 again
+    assert short.acc.targets.values is not hour.acc.targets.values  # copied, not shared
+
+
+def test_shared_and_separate_accumulators_give_the_same_signals() -> None:
+    class Separate(Counting):
+        windows = (600.0, 1500.0)  # 1500 is not a multiple of 600: windows never share
+
+    class Nested(Counting):
+        windows = (300.0, 1500.0)  # nested: shared until the events differ
+
+    events = [*reads(3, T0 + 10, ip="192.0.2.1"), *reads(3, T0 + 320, ip="192.0.2.2"),
+              *reads(1, T0 + 40, ip="192.0.2.3")]
+    for detector in (Separate(), Nested()):
+        hour = [s for s in run(detector, events).finals() if s.window_end - s.window_start
+                == 1500]
+        [final] = hour
+        assert final.evidence["requests"] == 7
+        assert final.evidence["targets"]["count"] == 3
+        assert final.evidence["source_ips"]["sample"] == ["192.0.2.1", "192.0.2.2",
+                                                          "192.0.2.3"]
+
+
 # -- baselines -------------------------------------------------------------------------------
 
 def history(days: int = 4, per_window: int = 4, at: float = 10 * HOUR) -> list[GraphEvent]:
