@@ -206,13 +206,14 @@ class WindowedDetector(Detector, Generic[A]):
 
         Windows that hold the same events share one accumulator (when the lengths nest, each
         a multiple of the one before): the windows opened for one event all start empty, so
-        they get one; a window about to receive an event that another holder of its
-        accumulator will not see gets its own copy first (:func:`fork`). Most principals'
+        they get one; a window about to receive an event that a shorter holder of its
+        accumulator will not see gets its own copy first (:meth:`_diverge`). Most principals'
         events fall in one short window, whose longer windows then cost nothing more."""
+        windows = self.windows
         found: list[Slot | None] = []
         missing: list[SlotKey] = []
         low, high = -math.inf, math.inf
-        for length in self.windows:
+        for length in windows:
             start = (ts // length) * length
             key = (length, start, "")
             slot = state.slots.get(key)
@@ -223,11 +224,12 @@ class WindowedDetector(Detector, Generic[A]):
                 low = start
             if start + length < high:
                 high = start + length
-        if len(state.slots) > len(found) - len(missing):
+        nested = _nested(windows)
+        if nested and len(missing) < len(found):
             self._diverge(state, found)
         if missing:  # new windows start empty: with nested lengths they are the shortest
-            shared = _nested(self.windows) and found[len(missing) - 1] is None
-            acc = self.new_accumulator() if shared else None
+            acc = self.new_accumulator() if nested and found[len(missing) - 1] is None \
+                else None
             for key in missing:
                 found[found.index(None)] = self.open_slot(state, key, ctx, who, acc)
         slots = cast(tuple[Slot, ...], tuple(found))
@@ -235,23 +237,34 @@ class WindowedDetector(Detector, Generic[A]):
         return slots
 
     def _diverge(self, state: DetectorState, found: list[Slot | None]) -> None:
-        """Give the windows in ``found`` (by level; None: not open yet) their own accumulator
-        where a window outside ``found`` shares it: one copy per shared accumulator, lean
-        unless the shortest window holds it."""
-        mine = {id(slot) for slot in found}
-        held = {id(slot.acc) for slot in state.slots.values() if id(slot) not in mine}
-        if not held:
-            return
-        copies: dict[int, Any] = {}
-        for level, slot in enumerate(found):
-            if slot is None or id(slot.acc) not in held:
+        """Give the open windows in ``found`` (by level; None: not open yet) their own
+        accumulator where a shorter window outside ``found`` holds it too (one copy per
+        accumulator, lean unless the shortest window holds it). The holders of an
+        accumulator are windows of consecutive lengths around its earliest event
+        (``first_seen``): the shorter holder outside is the window one length down that holds
+        that event."""
+        windows = self.windows
+        for level in range(1, len(found)):
+            slot = found[level]
+            if slot is None:
                 continue
-            copy = copies.get(id(slot.acc))
-            if copy is None:
-                copy = copies[id(slot.acc)] = fork(slot.acc)
-                if level > 0 and isinstance(copy, Activity):
-                    copy.lean = True  # from now on its attributes come from the short windows
-            slot.acc = copy
+            acc = slot.acc
+            below = found[level - 1]
+            if below is not None and below.acc is acc:
+                continue  # shared with a window this event reaches too
+            length = windows[level - 1]
+            first = acc.first_seen
+            if first == math.inf:
+                continue
+            other = state.slots.get((length, (first // length) * length, ""))
+            if other is None or other.acc is not acc:
+                continue
+            copy = fork(acc)
+            if isinstance(copy, Activity):
+                copy.lean = True  # from now on its attributes come from the short windows
+            for holder in found[level:]:
+                if holder is not None and holder.acc is acc:
+                    holder.acc = copy
 
     def close(self, state: DetectorState, watermark: float, ctx: EventContext,
               who: Who) -> list[Signal]:
