@@ -284,8 +284,12 @@ class Trail(NamedTuple):
         """This trail with one more event's facts."""
         asn = facts.asn
         if not facts.notable:  # the usual event: nothing new, nothing privileged
-            return self if asn is not None or self.unknown_asn else _interned(
-                self._replace(unknown_asn=True))
+            if asn is not None or self.unknown_asn:
+                return self
+            if self is NO_TRAIL:
+                return UNKNOWN_ASN_TRAIL
+            return _interned(Trail(self.new_network, self.new_client, self.privilege,
+                                   self.asns, True))
         asns, network, privilege = self.asns, self.new_network, self.privilege
         new_network = facts.new_network
         if (asn is None or asn in asns) and self.unknown_asn >= (asn is None) and (
@@ -309,6 +313,8 @@ class Trail(NamedTuple):
 NO_TRAIL = Trail()
 _interned: Shared[Trail] = Shared(1 << 16)
 """Most windows share a handful of trails."""
+UNKNOWN_ASN_TRAIL = _interned(Trail(unknown_asn=True))
+"""The trail of ordinary events without a known autonomous system (no ASN table loaded)."""
 
 
 class Basis(NamedTuple):

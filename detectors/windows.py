@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import Any, Generic, TypeVar, cast
 
@@ -283,11 +283,17 @@ class WindowedDetector(Detector, Generic[A]):
             if slot.fired or self._crosses(slot.acc, level, slot, key, ctx, who):
                 out.append(self._signal(who, key, slot, level, ctx, final=True, state=state))
             if self.measures and profile is not None:
-                for measure_key, value, minimum in zip(
-                        self.measure_keys(who, length), self.measure(slot.acc),
-                        self.store_minimum(level), strict=True):
-                    profile.record(measure_key, key[1], value, minimum)
+                minimums = self._minimums[level]
+                for index, value in enumerate(self.measure(slot.acc)):
+                    if value >= minimums[index] and value > 0:  # else it is not stored
+                        profile.record(self.measure_keys(who, length)[index], key[1], value,
+                                       minimums[index])
         return out
+
+    @cached_property
+    def _minimums(self) -> tuple[tuple[float, ...], ...]:
+        """:meth:`store_minimum` of every level (parameters are fixed)."""
+        return tuple(self.store_minimum(level) for level in range(len(self.windows)))
 
     def _pass_up(self, state: DetectorState, key: SlotKey, slot: Slot) -> None:
         """A closing shortest window gives its attributes to the longer windows holding it."""
@@ -297,7 +303,8 @@ class WindowedDetector(Detector, Generic[A]):
         start = key[1]
         for length in self.windows[1:]:
             parent = state.slots.get((length, (start // length) * length, ""))
-            if parent is not None and isinstance(parent.acc, Activity):
+            if parent is not None and parent.acc is not acc and isinstance(parent.acc,
+                                                                           Activity):
                 parent.acc.absorb(acc)
 
     def _signal(self, who: Who, key: SlotKey, slot: Slot, level: int, ctx: EventContext, *,
