@@ -265,6 +265,20 @@ class Shared(Generic[V]):
         return found
 
 
+def restore(obj: Any, state: Any) -> dict[str, Any]:
+    """Set a slots object's fields from its pickled ``state`` (``(None, {field: value})``),
+    skipping fields the class no longer has; returns those (an earlier version's layout,
+    for the caller to translate). Lets a Bytewax snapshot of an earlier release resume."""
+    fields = dict(state[1] if isinstance(state, tuple) else state)
+    left = {}
+    for name, value in fields.items():
+        try:
+            object.__setattr__(obj, name, value)
+        except AttributeError:
+            left[name] = value
+    return left
+
+
 class Trail(NamedTuple):
     """The signal context a window accumulates from its events (monotone: flags only turn
     on, the smallest new network and the highest privilege win). Immutable and shared:
@@ -365,6 +379,14 @@ class Slot:
         """Set the window's basis (shared with every equal one)."""
         self.basis = _basis(Basis(learning, unusual_hour, peaks))
 
+    def __setstate__(self, state: Any) -> None:
+        old = restore(self, state)  # an earlier layout: learning, unusual_hour, peaks, resolved
+        for name, default in (("trail", NO_TRAIL), ("fired", False), ("basis", None)):
+            if not hasattr(self, name):
+                object.__setattr__(self, name, default)
+        if old.get("resolved"):
+            self.settle(bool(old.get("learning")), old.get("unusual_hour"), old.get("peaks"))
+
 
 SlotKey = tuple[float, float, str]
 """(window length, window start, dedup key)."""
@@ -400,6 +422,12 @@ class DetectorState:
     def forget(self) -> None:
         """Drop the cached latest slots (a window opened or closed)."""
         self.current, self.high = (), -math.inf
+
+    def __setstate__(self, state: Any) -> None:
+        restore(self, state)
+        if not hasattr(self, "high") or not hasattr(self, "low"):  # an earlier layout
+            self.low = math.inf
+            self.forget()
 
 
 class Detector(ABC):

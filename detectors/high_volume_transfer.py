@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors._accumulators import is_batch_envelope, validate_params
-from detectors.base import DetectorMeta, EventContext, Slot
+from detectors.base import DetectorMeta, EventContext, Slot, restore
 from detectors.event import DENIED_STATUSES, GraphEvent
 from detectors.windows import WindowedDetector, peak_of, per_window
 
@@ -66,6 +66,9 @@ class Transfer:
     first_seen: float = math.inf
     last_seen: float = -math.inf
     bytes: int = 0
+
+    def __setstate__(self, state: Any) -> None:
+        restore(self, state)  # an earlier Transfer also had Activity's (empty) attributes
 
 
 class HighVolumeTransfer(WindowedDetector[Transfer]):

@@ -4,6 +4,7 @@ small deterministic pieces (signal ids, trails, samples)."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from detectors.base import (
     window_start,
 )
 from detectors.event import GraphEvent
+from detectors.high_volume_transfer import Transfer
 from detectors.windows import WindowedDetector, above, peak_of, per_window
 from tests.detectors.factory import (
     APP,
@@ -280,6 +282,35 @@ def test_shared_and_separate_accumulators_give_the_same_signals() -> None:
         assert final.evidence["targets"]["count"] == 3
         assert final.evidence["source_ips"]["sample"] == ["192.0.2.1", "192.0.2.2",
                                                           "192.0.2.3"]
+
+
+def test_a_snapshot_of_the_earlier_window_state_layout_resumes() -> None:
+    """Bytewax snapshots pickle the state: the previous release's fields still load."""
+    key = (600.0, T0, "")
+    slot, unresolved = Slot.__new__(Slot), Slot.__new__(Slot)
+    slot.__setstate__((None, {"acc": Reads(requests=3), "trail": NO_TRAIL, "fired": True,
+                              "learning": False, "unusual_hour": True, "peaks": (2.0,),
+                              "resolved": True}))
+    unresolved.__setstate__((None, {"acc": Reads(), "trail": NO_TRAIL, "fired": False,
+                                    "learning": False, "unusual_hour": None, "peaks": None,
+                                    "resolved": False}))
+    assert (slot.fired, slot.learning, slot.unusual_hour, slot.peaks) == (True, False, True,
+                                                                           (2.0,))
+    assert unresolved.basis is None and not unresolved.resolved
+    state = DetectorState.__new__(DetectorState)
+    state.__setstate__((None, {"slots": {key: slot}, "next_close": T0 + 600,
+                               "current": (T0, T0 + 600, (slot,))}))
+    assert state.current == () and state.high == float("-inf") and state.slots == {key: slot}
+    transfer = Transfer.__new__(Transfer)
+    transfer.__setstate__((None, {"bytes": 10, "requests": 2, "denied": 0, "first_seen": T0,
+                                  "last_seen": T0 + 1, "source_ips": None, "user_agents": None,
+                                  "request_ids": None, "templates": None, "capped": 0,
+                                  "lean": True}))
+    assert transfer == Transfer(2, 0, T0, T0 + 1, 10)
+    Counting().observe(state, reads(1, T0 + 5)[0], EventContext(), Who("t", SP, "app_only", "a"))
+    assert slot.acc.requests == 4  # it goes on counting where the snapshot left off
+    again = pickle.loads(pickle.dumps(state))
+    assert again.slots[key].basis == slot.basis and again.slots[key].acc.requests == 4
 
 
 # -- baselines -------------------------------------------------------------------------------
