@@ -3,8 +3,8 @@
 1. simulate the benchmark profile (default 500 users over 8 days, seed 7: recurring benign
    look-alike jobs with days of history, quiet attacks on the last day), write its raw Event Hub
    messages to a temporary file;
-2. read them back through ingest (late, out of order, duplicated deliveries; the
-   ``AzureADGraphActivityLogs`` records are rejected until ingest supports that log);
+2. read them back through ingest (late, out of order, duplicated deliveries; Microsoft Graph
+   and Azure AD Graph activity logs);
 3. run the embedded detection (``graphsentry.detection.run_embedded``: the deployment's
    dataflow, in process), collecting alerts and, when the detection emits them, signals;
 4. score with ``graphsentry.backtest``: attack recall (alerts), expected-detector recall

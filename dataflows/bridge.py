@@ -9,7 +9,7 @@ Input is a raw topic (``kafka.topics.raw``: the local ``graph.activity.raw`` or 
 through its Kafka endpoint) or files (:class:`FilesSource`, e.g. storage-account ``PT1H.json``
 blobs). Each Kafka message value goes through ``readers.parse_payload`` (any delivery shape,
 gzip), each record through ``normalize_record``, then a bounded per-worker de-duplication on
-request id + time. Good records leave as unframed Avro keyed ``tenant_id/app_id`` with the
+request id + time. Good records leave as unframed Avro keyed ``tenant_id/principal_id`` with the
 message timestamp set to ``time_generated``; everything else (unparseable messages, bad records,
 event times beyond the allowed skew ahead of the clock, consumer errors) leaves as a JSON dead
 letter ``{reason, raw, source, at}`` with the original key.
@@ -272,13 +272,12 @@ class BridgeFlow:
 def build_bridge_flow(config: Config, source: Source[Any], activity_sink: DynamicSink[Message],
                       dlq_sink: DynamicSink[Message],
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
-                      flow_id: str = "graphsentry_bridge", now: Clock = _now,
-                      max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS) -> BridgeFlow:
+                      flow_id: str = "graphsentry_bridge", now: Clock = _now) -> BridgeFlow:
     """The bridge over ``source`` (raw Kafka messages / errors, or file reader items).
 
     Topic names come from ``config.kafka.topics`` (``activity``, ``dlq``); both sinks receive
     ``KafkaSinkMessage``s. ``dedup_capacity=None`` turns de-duplication off; records more than
-    ``max_future_skew`` seconds ahead of ``now()`` are dead letters (None: no check).
+    ``config.time.max_future_skew_seconds`` ahead of ``now()`` are dead letters.
     """
     topics = BridgeTopics(config.kafka.topics.activity, config.kafka.topics.dlq)
     counters = BridgeCounters()
@@ -287,7 +286,7 @@ def build_bridge_flow(config: Config, source: Source[Any], activity_sink: Dynami
     # (is_activity, KafkaSinkMessage) per good record / dead letter
     routed = op.flat_map_batch("bridge_messages", raw,
                                BridgeStep(topics, dedup_capacity, counters, now,
-                                          max_future_skew))
+                                          float(config.time.max_future_skew_seconds)))
     op.output("write_activity", op.filter_map("select_activity", routed, _select(True)),
               activity_sink)
     op.output("write_rejects", op.filter_map("select_rejects", routed, _select(False)),
@@ -384,28 +383,24 @@ def _kafka_sink(config: Config, stop: threading.Event | None) -> tuple[Any, kafk
 
 def kafka_bridge_flow(config: Config, *, tail: bool | None = None,
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
-                      stop: threading.Event | None = None,
-                      max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS) -> BridgeFlow:
+                      stop: threading.Event | None = None) -> BridgeFlow:
     """Raw topic (``kafka.topics.raw``, consumer settings ``kafka.consumer``) → activity + DLQ
     topics (producer settings ``kafka.producer``); the input ends when ``stop`` is set."""
     source = activity_source(config, tail=tail, topic=config.kafka.topics.raw,
                              batch_size=min(RAW_BATCH_SIZE, config.bytewax.batch_size), stop=stop)
     sink, stats = _kafka_sink(config, stop)
-    built = build_bridge_flow(config, source, sink, sink, dedup_capacity,
-                              max_future_skew=max_future_skew)
+    built = build_bridge_flow(config, source, sink, sink, dedup_capacity)
     return BridgeFlow(built.flow, built.counters, stats)
 
 
 def files_bridge_flow(config: Config, paths: Sequence[str], *,
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
                       on_read: ProgressCallback | None = None,
-                      stop: threading.Event | None = None,
-                      max_future_skew: float | None = MAX_FUTURE_SKEW_SECONDS) -> BridgeFlow:
+                      stop: threading.Event | None = None) -> BridgeFlow:
     """Files (backfill) → activity + DLQ topics; the input ends when ``stop`` is set."""
     sink, stats = _kafka_sink(config, stop)
     source = FilesSource(paths, config.bytewax.batch_size, on_read)
-    built = build_bridge_flow(config, GuardedSource(source, stop), sink, sink, dedup_capacity,
-                              max_future_skew=max_future_skew)
+    built = build_bridge_flow(config, GuardedSource(source, stop), sink, sink, dedup_capacity)
     return BridgeFlow(built.flow, built.counters, stats)
 
 

@@ -1,16 +1,28 @@
-"""The detection dataflow: normalized activity → enrichment → per-app engine → alerts.
+"""The detection dataflow: normalized activity → enrichment → per-principal engine → outputs.
 
 Thin wiring around ``graphsentry.engine`` (``build_flow``) so that tests, the embedded runner
 and the Kafka deployment share one flow and differ only in source and sinks::
 
-    read_activity ─► decode_events ─┬─► enrich_events ─► key_by_app ─► detect_threats ─┐
-                                    └─► write_rejects                                  │
-         write_alerts ◄─ select_alerts ◄─┬─ unkey_results ◄────────────────────────────┘
-         save_histories ◄─ select_histories ◄─┤
-         write_late ◄─ select_late ◄──────────┘
+    read_activity ─► decode_events ─┬─► enrich_events ─► detect_threats ─► unkey_results ─┐
+                                    └─► write_rejects                                     │
+        write_signals ◄─ select_signals ◄──┬──────────────────────────────────────────────┘
+        write_alerts ◄── select_alerts ◄───┤
+        write_late ◄──── select_late ◄─────┤
+        write_rejects ◄─ select_engine_rejects
+        save_profiles ◄─ select_profiles ◄─┘  (principals leaving worker state, to Redis)
 
-Run on Kafka: ``python -m bytewax.run "dataflows.detect:get_flow()"`` with the configuration
-in ``GRAPHSENTRY_CONFIG`` (``graphsentry run`` does this for N processes). Event time is handled
+**Keys.** ``detect_threats`` is keyed by ``tenant_id/principal_id``: a delegated user across
+every app of the tenant, or one service principal, so a hot first-party app's users spread
+over the workers (docs/architecture.md says what is keyed by what, and why).
+
+**State.** Each key's :class:`~graphsentry.engine.PrincipalState` lives in Bytewax snapshots.
+A principal idle for ``state.idle_eviction_seconds`` of event time leaves worker state: its
+windows close (final signals) and its profile goes to Redis as a version keyed by its newest
+event (``graphsentry.enrichment.store``); its next event brings the newest version older than
+itself back. Only a durable store (Redis) takes evicted principals.
+
+Run on Kafka: ``python -m bytewax.run "dataflows.detect:get_flow()"`` with the configuration in
+``GRAPHSENTRY_CONFIG`` (``graphsentry run`` does this for N processes). Event time is handled
 inside the engine, not with Bytewax windows (their EventClock busy-loops on lagging event time).
 """
 
@@ -19,8 +31,10 @@ from __future__ import annotations
 import gc
 import pickle
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import bytewax.operators as op
@@ -30,18 +44,19 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from detectors.event import GraphEvent
-from graphsentry.engine import NOTHING, CtxParts, DetectionEngine, EngineOutput, KeyState
+from graphsentry.engine import CLOSE_SLACK, CtxParts, DetectionEngine, Emits, PrincipalState
 from graphsentry.enrichment.store import EnrichmentStore
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
 
-# Principals whose stored history was already handed to the engine by this process.
-DELIVERED_CAPACITY = 1_000_000
+# Principals whose stored profile this process's enrichment step asked for recently.
+SEEN_CAPACITY = 1_000_000
+EXCEPTIONS_REFRESH = 60.0
+"""Seconds between reads of the exceptions stored in Redis."""
 # Objects allocated (net) between collections of the youngest GC generation; Python's 700
 # makes a batch's short-lived records, events and tuples survive into older generations, and
-# each promotion brings a full collection of the whole engine state closer (a third of the
-# time per event with 700).
+# each promotion brings a full collection of the whole engine state closer.
 GC_YOUNG_THRESHOLD = 50_000
 
 
@@ -54,7 +69,7 @@ def tune_gc() -> None:
 
 
 class CallbackSink(DynamicSink[Any]):
-    """Calls ``fn(item)`` for each item (embedded mode: alerts to a callback or a list)."""
+    """Calls ``fn(item)`` for each item (embedded mode: outputs to a callback or a list)."""
 
     def __init__(self, fn: Callable[[Any], None]) -> None:
         self.fn = fn
@@ -75,9 +90,12 @@ class _CallbackPartition(StatelessSinkPartition[Any]):
 @dataclass
 class DetectSinks:
     alerts: DynamicSink[Any]
-    """Receives alert dicts (``schemas/graph_alert.avsc`` field names)."""
+    """Receives alert dicts (``schemas/graph_alert.avsc`` field names), every update."""
+    signals: DynamicSink[Any] | None = None
+    """Receives signal dicts (``schemas/graph_signal.avsc``), provisional and final."""
     rejects: DynamicSink[Any] | None = None
-    """Receives ``{reason, raw, source}`` for input that could not be decoded."""
+    """Receives ``{reason, raw, source}`` for input that could not be decoded or was refused
+    (e.g. ``future_timestamp``)."""
     late: DynamicSink[Any] | None = None
     """Receives ``GraphEvent``s that arrived after the allowed lateness."""
 
@@ -86,7 +104,8 @@ class DetectSinks:
 class FlowCounters:
     rejects: int = 0
     enrichment_unavailable_batches: int = 0
-    histories_saved: int = 0
+    profiles_saved: int = 0
+    evicted: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -133,85 +152,175 @@ class Decoder:
         return out
 
 
-class Enricher:
-    """Batch step: one store lookup per batch → ``(key, (event, CtxParts))`` keyed by
-    ``tenant_id/app_id`` (keying here saves a per-item step).
+class ExceptionRefresher:
+    """Keeps the engine's exceptions current: the configured ones plus those stored in Redis
+    (``graphsentry exceptions``), read again every :data:`EXCEPTIONS_REFRESH` seconds."""
 
-    A principal's stored history travels with its first event only; afterwards the engine's
-    in-memory history is the fresher one.
+    def __init__(self, engine: DetectionEngine, holder: StoreHolder, configured: list[Any]) -> None:
+        self.engine = engine
+        self.holder = holder
+        self.configured = configured
+        self.next_read = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now < self.next_read:
+            return
+        self.next_read = now + EXCEPTIONS_REFRESH
+        from graphsentry.alerting.exceptions import ExceptionSet
+        from graphsentry.enrichment.redis_store import ExceptionStore, RedisStore
+        from graphsentry.errors import GraphsentryError
+
+        store = self.holder.get()
+        if not isinstance(store, RedisStore):
+            return
+        try:
+            stored = ExceptionStore(store).load()
+        except GraphsentryError:
+            return  # Redis away: keep the exceptions we have, try again later
+        self.engine.layer.exceptions = ExceptionSet(tuple([*self.configured, *stored]))
+
+
+class Enricher:
+    """Batch step: one store lookup per batch → ``(tenant/principal, (event, CtxParts))``
+    (keying here saves a per-item step).
+
+    A principal's stored profile travels with its first event in this batch when its state may
+    be new on the worker that owns it: the first time this step sees the principal, or after a
+    gap longer than half the idle-eviction horizon (the worker may have evicted it since).
     """
 
-    def __init__(self, holder: StoreHolder, counters: FlowCounters) -> None:
+    def __init__(self, holder: StoreHolder, counters: FlowCounters,
+                 refetch_after: float, refresh: Callable[[], None] | None = None) -> None:
         self.holder = holder
         self.counters = counters
-        self.delivered: dict[str, None] = {}
-        """Principal keys whose stored history was handed over (oldest forgotten first)."""
+        self.refetch_after = refetch_after
+        self.refresh = refresh
+        self.seen: dict[str, float] = {}
+        """principal key → newest event time this step saw (oldest entries forgotten first)."""
 
-    def __call__(self, events: list[GraphEvent]) -> list[tuple[str, tuple[GraphEvent, CtxParts]]]:
-        delivered = self.delivered
-        principals = {(e.tenant_id, e.app_id, e.principal_id) for e in events}
-        new_keys = [key for key in (f"{t}/{a}/{p}" for t, a, p in principals)
-                    if key not in delivered]
-        lookup = self.holder.get().lookup({e.app_id for e in events},
-                                          {e.ip for e in events if e.ip}, new_keys)
-        if lookup.available:
-            for key in new_keys:
-                delivered[key] = None
-            while len(delivered) > DELIVERED_CAPACITY:
-                del delivered[next(iter(delivered))]
-        else:
+    def __call__(self, events: list[GraphEvent]
+                 ) -> list[tuple[str, tuple[GraphEvent, CtxParts]]]:
+        if self.refresh is not None:
+            self.refresh()
+        seen, refetch = self.seen, self.refetch_after
+        wanted: dict[str, float] = {}
+        keys = [f"{e.tenant_id}/{e.principal_id}" for e in events]  # event.principal_key
+        for event, key in zip(events, keys, strict=True):
+            last = seen.get(key)
+            ts = event.ts
+            if last is None or ts > last:
+                seen[key] = ts
+                if (last is None or ts - last > refetch) and key not in wanted:
+                    wanted[key] = ts
+        while len(seen) > SEEN_CAPACITY:
+            del seen[next(iter(seen))]
+        store = self.holder.get()
+        lookup = store.lookup({e.app_id for e in events}, {e.ip for e in events if e.ip},
+                              wanted if store.durable else {})
+        if not lookup.available:
             self.counters.enrichment_unavailable_batches += 1
-        histories = {k: h for k, h in lookup.histories.items() if h is not None}
-        # Per (ip, app, tenant) once per batch: the key and the context parts.
-        shared: dict[tuple[str | None, str, str], tuple[str, CtxParts]] = {}
+            for key in wanted:  # ask again next time
+                seen.pop(key, None)
+        profiles = {k: p for k, p in lookup.profiles.items() if p is not None}
+        shared: dict[tuple[str | None, str], CtxParts] = {}
         out: list[tuple[str, tuple[GraphEvent, CtxParts]]] = []
         append = out.append
-        for event in events:
-            if histories:
-                history = histories.pop(event.principal_key, None)
-                if history is not None:
-                    append((f"{event.tenant_id}/{event.app_id}",
-                            (event, self._parts(lookup, event, history))))
+        asns, apps, available = lookup.asns, lookup.apps, lookup.available
+        for event, key in zip(events, keys, strict=True):
+            if profiles:
+                profile = profiles.pop(key, None)
+                if profile is not None:
+                    asn = asns.get(event.ip) if event.ip else None
+                    append((key, (event, CtxParts(asn[0] if asn else None,
+                                                  asn[1] if asn else None,
+                                                  apps.get(event.app_id), available, profile))))
                     continue
-            where = (event.ip, event.app_id, event.tenant_id)
-            known = shared.get(where)
-            if known is None:
-                known = shared[where] = (f"{event.tenant_id}/{event.app_id}",
-                                         self._parts(lookup, event, None))
-            append((known[0], (event, known[1])))
+            where = (event.ip, event.app_id)
+            parts = shared.get(where)
+            if parts is None:
+                asn = asns.get(event.ip) if event.ip else None
+                parts = shared[where] = CtxParts(asn[0] if asn else None,
+                                                 asn[1] if asn else None,
+                                                 apps.get(event.app_id), available)
+            append((key, (event, parts)))
         return out
 
-    @staticmethod
-    def _parts(lookup: Any, event: GraphEvent, history: Any) -> CtxParts:
-        asn = lookup.asns.get(event.ip) if event.ip else None
-        return CtxParts(asn[0] if asn else None, asn[1] if asn else None,
-                        lookup.apps.get(event.app_id), lookup.available, history)
+
+class Clock:
+    """What the detection step shares in one process: the newest event time it processed
+    (for idle eviction), whether the store takes evicted principals, and the next idle check
+    (one datetime per second of wall clock, not one per key and batch)."""
+
+    def __init__(self, holder: StoreHolder, idle_seconds: float, check_seconds: float) -> None:
+        self.holder = holder
+        self.idle_seconds = idle_seconds
+        self.check = timedelta(seconds=check_seconds)
+        self.max_ts = float("-inf")
+        self._next: tuple[float, datetime] = (0.0, datetime.now(UTC))
+
+    def next_check(self) -> datetime:
+        now = time.monotonic()
+        if now >= self._next[0]:
+            self._next = (now + 1.0, datetime.now(UTC) + self.check)
+        return self._next[1]
 
 
 class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any], Any]):
-    """The engine for one key, a batch at a time. Emits ``("alert", dict)``,
-    ``("late", event)`` and ``("history", (principal_key, history))``."""
+    """The engine for one principal, a batch at a time. Emits ``(tag, payload)`` with tag
+    ``signal``, ``alert``, ``late``, ``reject`` or ``profile`` (when it leaves worker state)."""
 
-    def __init__(self, engine: DetectionEngine, resume: Any, copy_snapshots: bool) -> None:
+    def __init__(self, engine: DetectionEngine, clock: Clock, resume: Any,
+                 copy_snapshots: bool, save_at_eof: bool = False) -> None:
         self.engine = engine
+        self.clock = clock
         self.copy_snapshots = copy_snapshots
+        self.save_at_eof = save_at_eof
         if isinstance(resume, bytes):
             resume = pickle.loads(resume)
-        self.state: KeyState = resume if resume is not None else engine.new_state()
+        self.state: PrincipalState = resume if resume is not None else engine.new_state()
 
     def on_batch(self, values: list[tuple[GraphEvent, CtxParts]]
                  ) -> tuple[list[tuple[str, Any]], bool]:
-        process, state = self.engine.process, self.state
-        emits: list[tuple[str, Any]] = []
+        process, state, out = self.engine.process, self.state, Emits()
+        now = time.time()
         for event, parts in values:
-            out: EngineOutput = process(state, event, parts)
-            if out is NOTHING:
-                continue
-            emits.extend(("alert", a) for a in out.alerts)
-            if out.history is not None:
-                emits.append(("history", out.history))
-            if out.late:
-                emits.append(("late", event))
+            process(state, event, parts, out, now)
+        if state.max_ts > self.clock.max_ts:
+            self.clock.max_ts = state.max_ts
+        return _tagged(out), StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return self.clock.next_check()
+
+    def on_notify(self) -> tuple[list[tuple[str, Any]], bool]:
+        """Evict the principal when it has been idle long enough (by this process's event
+        time) and the store is durable and reachable; else keep it."""
+        clock, state = self.clock, self.state
+        if clock.max_ts - state.max_ts < clock.idle_seconds:
+            return [], StatefulBatchLogic.RETAIN
+        store = clock.holder.get()
+        if not (store.durable and store.available):
+            return [], StatefulBatchLogic.RETAIN
+        out = Emits()
+        self.engine.flush(state, out)
+        emits = _tagged(out)
+        emits.append(("profile", (state.key, state.profile)))
+        return emits, StatefulBatchLogic.DISCARD
+
+    def on_eof(self) -> tuple[list[tuple[str, Any]], bool]:
+        """End of a bounded input. With recovery the state is kept as it is: the snapshot
+        taken now is resumed by the next run, whose events close the windows (closing them
+        here would make results depend on where runs stop). Without it the state ends with
+        the process, so every open window closes now (final signals); when warming profiles,
+        the profile is stored too."""
+        if self.copy_snapshots and not self.save_at_eof:
+            return [], StatefulBatchLogic.RETAIN
+        out = Emits()
+        self.engine.flush(self.state, out)
+        emits = _tagged(out)
+        if self.save_at_eof and self.state.key:
+            emits.append(("profile", (self.state.key, self.state.profile)))
         return emits, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> Any:
@@ -222,25 +331,37 @@ class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any
         return self.state
 
 
-class HistorySink(DynamicSink[tuple[str, Any]]):
-    """Persists history updates, one ``save_histories`` call per batch (latest per key)."""
+def _tagged(out: Emits) -> list[tuple[str, Any]]:
+    emits: list[tuple[str, Any]] = [("signal", s) for s in out.signals]
+    emits.extend(("alert", a) for a in out.alerts)
+    emits.extend(("late", e) for e in out.late)
+    emits.extend(("reject", r) for r in out.rejects)
+    return emits
+
+
+class ProfileSink(DynamicSink[tuple[str, Any]]):
+    """Stores the profiles of principals leaving worker state, one ``save_profiles`` call per
+    batch; a failed write raises (the epoch fails, and the principal is still in the last
+    snapshot)."""
 
     def __init__(self, holder: StoreHolder, counters: FlowCounters) -> None:
         self.holder = holder
         self.counters = counters
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _HistoryPartition:
-        return _HistoryPartition(self.holder, self.counters)
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ProfilePartition:
+        return _ProfilePartition(self.holder, self.counters)
 
 
-class _HistoryPartition(StatelessSinkPartition[tuple[str, Any]]):
+class _ProfilePartition(StatelessSinkPartition[tuple[str, Any]]):
     def __init__(self, holder: StoreHolder, counters: FlowCounters) -> None:
         self.holder = holder
         self.counters = counters
 
     def write_batch(self, items: list[tuple[str, Any]]) -> None:
         if items:
-            self.counters.histories_saved += self.holder.get().save_histories(dict(items))
+            saved = self.holder.get().save_profiles(dict(items))
+            self.counters.profiles_saved += saved
+            self.counters.evicted += len(items)
 
 
 def _events(items: list[GraphEvent | dict[str, Any]]) -> list[GraphEvent]:
@@ -251,7 +372,7 @@ def _rejects(items: list[GraphEvent | dict[str, Any]]) -> list[dict[str, Any]]:
     return [item for item in items if type(item) is not GraphEvent]  # type: ignore[misc]
 
 
-def _tagged(tag: str) -> Callable[[tuple[str, Any]], Any]:
+def _pick(tag: str) -> Callable[[tuple[str, Any]], Any]:
     def pick(item: tuple[str, Any]) -> Any:
         return item[1] if item[0] == tag else None
     return pick
@@ -272,34 +393,58 @@ class DetectFlow:
 def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
                store_factory: Callable[[], EnrichmentStore], *,
                decode: Callable[[Any], dict[str, Any]] | None = None,
-               recovery: bool = False, flow_id: str = "graphsentry_detect") -> DetectFlow:
+               recovery: bool = False, flow_id: str = "graphsentry_detect",
+               engine: DetectionEngine | None = None, warm: bool = False) -> DetectFlow:
     """Wire the detection flow. ``source`` yields normalized records, or anything ``decode``
-    turns into one (Kafka messages); ``recovery`` makes snapshots real copies."""
+    turns into one (Kafka messages); ``recovery`` makes snapshots real copies; ``warm``
+    stores every principal's profile at the end of a bounded input (``graphsentry warm``)."""
     tune_gc()
-    engine = DetectionEngine(config)
+    engine = engine or DetectionEngine.from_config(config)
     counters = FlowCounters()
     holder = StoreHolder(store_factory)
+    state = config.state
+    needed = engine.min_idle_eviction()
+    if state.idle_eviction_seconds < needed:
+        from graphsentry.errors import GraphsentryError
+
+        raise GraphsentryError(
+            f"state.idle_eviction_seconds is {state.idle_eviction_seconds:.0f} s; with this "
+            f"configuration it must be at least {needed:.0f} s (allowed lateness + the longest "
+            f"detector window + alerts.horizon_seconds + {CLOSE_SLACK:.0f} s), or evicting an "
+            f"idle principal could change results")
+    clock = Clock(holder, state.idle_eviction_seconds, state.eviction_check_seconds)
     flow = Dataflow(flow_id)
     raw = op.input("read_activity", flow, source)
     decoded = op.flat_map_batch("decode_events", raw, Decoder(counters, decode))
     # decoded: GraphEvent | reject dict, split a batch at a time (no per-item predicate)
-    if sinks.rejects is not None:
-        op.output("write_rejects", op.flat_map_batch("select_rejects", decoded, _rejects),
-                  sinks.rejects)
     events = op.flat_map_batch("select_events", decoded, _events)
-    keyed = op.flat_map_batch("enrich_events", events, Enricher(holder, counters))
-    # keyed: ("tenant_id/app_id", (GraphEvent, CtxParts))
+    from graphsentry.engine_config import configured_exceptions
+
+    refresh = ExceptionRefresher(engine, holder, configured_exceptions(config))
+    keyed = op.flat_map_batch("enrich_events", events,
+                              Enricher(holder, counters, state.idle_eviction_seconds / 2,
+                                       refresh))
+    # keyed: ("tenant_id/principal_id", (GraphEvent, CtxParts))
     detected = op.stateful_batch("detect_threats", keyed,
-                                 lambda resume: DetectLogic(engine, resume, recovery))
+                                 lambda resume: DetectLogic(engine, clock, resume, recovery,
+                                                            warm))
     # detected: (key, (tag, payload))
     results = op.key_rm("unkey_results", detected)
-    alerts = op.filter_map("select_alerts", results, _tagged("alert"))
-    op.output("write_alerts", alerts, sinks.alerts)
-    histories = op.filter_map("select_histories", results, _tagged("history"))
-    op.output("save_histories", histories, HistorySink(holder, counters))
+    if sinks.signals is not None:
+        op.output("write_signals", op.filter_map("select_signals", results, _pick("signal")),
+                  sinks.signals)
+    op.output("write_alerts", op.filter_map("select_alerts", results, _pick("alert")),
+              sinks.alerts)
     if sinks.late is not None:
-        late = op.filter_map("select_late", results, _tagged("late"))
-        op.output("write_late", late, sinks.late)
+        op.output("write_late", op.filter_map("select_late", results, _pick("late")),
+                  sinks.late)
+    if sinks.rejects is not None:
+        rejects = op.merge("merge_rejects",
+                           op.flat_map_batch("select_rejects", decoded, _rejects),
+                           op.filter_map("select_engine_rejects", results, _pick("reject")))
+        op.output("write_rejects", rejects, sinks.rejects)
+    op.output("save_profiles", op.filter_map("select_profiles", results, _pick("profile")),
+              ProfileSink(holder, counters))
     return DetectFlow(flow, engine, counters, holder)
 
 
@@ -315,7 +460,8 @@ def kafka_flow(config: Config, *, tail: bool | None = None, recovery: bool = Fal
     stats = kafka_io.DeliveryStats()
     sinks = DetectSinks(alerts=kafka_io.alert_sink(config, stats=stats, stop=stop),
                         rejects=kafka_io.dlq_sink(config, stats=stats, stop=stop),
-                        late=kafka_io.late_sink(config, stats=stats, stop=stop))
+                        late=kafka_io.late_sink(config, stats=stats, stop=stop),
+                        signals=kafka_io.signal_sink(config, stats=stats, stop=stop))
 
     def decode(item: Any) -> dict[str, Any]:
         return kafka_io.decode_message(item, avro.decode_activity)
@@ -340,13 +486,13 @@ def get_flow(tail: bool | None = None, recovery: bool = False) -> Dataflow:
 
 
 def report_line(built: DetectFlow) -> str:
-    """This process's counters in one line (alerts: those the broker acknowledged too)."""
-    c = built.engine.counters
-    alerts = sum(c.alerts.values())
+    """This process's counters in one line (and what the broker acknowledged)."""
+    c, f = built.engine.counters, built.counters
     acknowledged = built.delivery.summary() if built.delivery is not None else ""
-    return (f"events={c.events} late={c.late} duplicates={c.duplicates} "
-            f"suppressed={c.suppressed} alerts={alerts} rejects={built.counters.rejects} "
-            f"enrichment_unavailable_batches={built.counters.enrichment_unavailable_batches}"
+    return (f"events={c.events} late={c.late} duplicates={c.duplicates} future={c.future} "
+            f"signals={sum(c.signals.values())} alerts={sum(c.alerts.values())} "
+            f"alert_updates={c.alert_updates} rejects={f.rejects} evicted={f.evicted} "
+            f"enrichment_unavailable_batches={f.enrichment_unavailable_batches}"
             f"{f' acknowledged: {acknowledged}' if acknowledged else ''}")
 
 

@@ -1,6 +1,6 @@
 """Kafka edges of the dataflows: message decoding and the delivery-checked producers for
-alerts (Avro + JSON), dead letters, late events and ready-made ``KafkaSinkMessage``s (the
-bridge). The sources are in ``dataflows/kafka_source.py``.
+signals (Avro), alerts (Avro + JSON + OCSF), dead letters, late events and ready-made
+``KafkaSinkMessage``s (the bridge). The sources are in ``dataflows/kafka_source.py``.
 
 Every sink is a :class:`ProducerSink`: one idempotent producer per worker, and a batch is
 written only when the broker acknowledged every message of it (Bytewax's ``KafkaSink`` has no
@@ -45,7 +45,8 @@ from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import KafkaException, Message, Producer
 
 from dataflows.kafka_client import ClientHealth, client_config, config_problem
-from graphsentry.alerts import alert_to_avro, alert_to_json
+from graphsentry.alerting.ocsf import alert_to_ocsf_json
+from graphsentry.alerts import alert_to_avro, alert_to_json, signal_to_avro
 from graphsentry.errors import DeliveryError, redact
 
 if TYPE_CHECKING:
@@ -393,8 +394,9 @@ def _now_iso() -> str:
 
 def alert_sink(config: Config, *, stats: DeliveryStats | None = None,
                stop: threading.Event | None = None) -> ProducerSink:
-    """Alerts as Avro on ``topics.alerts`` (key alert_id) and JSON on ``topics.alerts_json``;
-    an alert the broker refuses goes to ``topics.dlq``."""
+    """Alerts as Avro on ``topics.alerts`` (key alert_id), JSON on ``topics.alerts_json`` and
+    OCSF Detection Findings (JSON) on ``topics.alerts_ocsf``, each when configured; an alert
+    the broker refuses goes to ``topics.dlq``."""
     topics = config.kafka.topics
 
     def encode(alert: dict[str, Any]) -> list[tuple[str, bytes | None, bytes, list[Any]]]:
@@ -402,6 +404,9 @@ def alert_sink(config: Config, *, stats: DeliveryStats | None = None,
         out = [(topics.alerts, key, alert_to_avro(alert), AVRO_HEADERS)]
         if topics.alerts_json:
             out.append((topics.alerts_json, key, alert_to_json(alert).encode("utf-8"),
+                        JSON_HEADERS))
+        if topics.alerts_ocsf:
+            out.append((topics.alerts_ocsf, key, alert_to_ocsf_json(alert).encode("utf-8"),
                         JSON_HEADERS))
         return out
 
@@ -413,6 +418,21 @@ def alert_sink(config: Config, *, stats: DeliveryStats | None = None,
 
     return ProducerSink(config, encode, dlq=topics.dlq, describe=describe, stats=stats,
                         stop=stop)
+
+
+def signal_sink(config: Config, *, stats: DeliveryStats | None = None,
+                stop: threading.Event | None = None) -> ProducerSink | None:
+    """Signals as Avro on ``topics.signals`` (key signal_id), when configured; a signal the
+    broker refuses goes to ``topics.dlq``."""
+    topic = config.kafka.topics.signals
+    if not topic:
+        return None
+
+    def encode(signal: dict[str, Any]) -> list[tuple[str, bytes | None, bytes, list[Any]]]:
+        return [(topic, signal["signal_id"].encode("utf-8"), signal_to_avro(signal),
+                 AVRO_HEADERS)]
+
+    return ProducerSink(config, encode, dlq=config.kafka.topics.dlq, stats=stats, stop=stop)
 
 
 def dlq_sink(config: Config, *, stats: DeliveryStats | None = None,
@@ -431,13 +451,14 @@ def dlq_sink(config: Config, *, stats: DeliveryStats | None = None,
 
 def late_sink(config: Config, *, stats: DeliveryStats | None = None,
               stop: threading.Event | None = None) -> ProducerSink | None:
-    """Late events (the compact event as JSON) on ``topics.late``, when configured."""
+    """Late events (the compact event as JSON, key ``tenant/principal`` like the activity
+    topic) on ``topics.late``, when configured."""
     topic = config.kafka.topics.late
     if not topic:
         return None
 
     def encode(event: Any) -> list[tuple[str, bytes | None, bytes, list[Any]]]:
-        key = f"{event.tenant_id}/{event.app_id}".encode()
+        key = event.principal_key.encode()
         return [(topic, key, json.dumps(asdict(event)).encode("utf-8"), JSON_HEADERS)]
 
     return ProducerSink(config, encode, dlq=config.kafka.topics.dlq, stats=stats, stop=stop)

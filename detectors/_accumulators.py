@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from bisect import insort
-from dataclasses import dataclass, field, fields
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, fields
+from typing import Any
 
-from detectors.base import SAMPLE_SIZE, WindowedDetector, WindowedState, sample
+from detectors.base import SAMPLE_SIZE, sample
 from detectors.event import DENIED_STATUSES, GraphEvent
 
 # Distinct resources (sites, mailboxes, items, ...) kept per window and principal. Thresholds on
@@ -40,12 +40,16 @@ def _as_list(values: Values | set[str]) -> list[str]:
 @dataclass(slots=True)
 class CappedSet:
     """A distinct set that stops growing at ``cap``; ``saturated`` says values were dropped.
-    ``size`` is its length, kept as a field: ``crossed()`` reads it on every event."""
+    ``size`` is its length, kept as a field: ``crossed()`` reads it on every event. Which
+    values a full set holds depends on arrival order, so the smallest dropped ones are kept
+    aside (``dropped``): the summary's sample is the smallest of all values seen, in any
+    order."""
 
     cap: int = DISTINCT_CAP
     values: Values | set[str] = None
     saturated: bool = False
     size: int = 0
+    dropped: Values = None
 
     def add(self, value: str | None) -> None:
         if not value:
@@ -55,14 +59,14 @@ class CappedSet:
             if value == values:
                 return
             if self.size >= self.cap:
-                self.saturated = True
+                self._drop(value)
                 return
             self.values = value if values is None else [values, value]
         else:
             if value in values:
                 return
             if self.size >= self.cap:
-                self.saturated = True
+                self._drop(value)
                 return
             if isinstance(values, set):
                 values.add(value)
@@ -72,13 +76,17 @@ class CappedSet:
                 self.values = {*values, value}
         self.size += 1
 
+    def _drop(self, value: str) -> None:
+        self.saturated = True
+        self.dropped, _ = with_smallest(self.dropped, value, SAMPLE_SIZE)
+
     def __len__(self) -> int:
         return self.size
 
     def summary(self) -> dict[str, Any]:
         """Evidence: the distinct count (a lower bound when capped) and a sample."""
         return {"count": self.size, "capped": self.saturated,
-                "sample": sample(_as_list(self.values))}
+                "sample": sample({*_as_list(self.values), *_as_list(self.dropped)})}
 
 
 def with_smallest(values: Values, value: str, size: int) -> tuple[Values, bool]:
@@ -101,22 +109,43 @@ def with_smallest(values: Values, value: str, size: int) -> tuple[Values, bool]:
     return values, True
 
 
-def _distinct_summary(values: Values, capped: bool) -> dict[str, Any]:
+def _merged(mine: Values, theirs: Values, size: int) -> tuple[Values, bool]:
+    """``mine`` with every value of ``theirs`` (:func:`with_smallest`), never sharing a list
+    with ``theirs``; True when a value was dropped."""
+    if theirs is None or theirs == mine:
+        return mine, False
+    if mine is None:
+        return (theirs if isinstance(theirs, str) else list(theirs)), False
+    dropped = False
+    for value in ((theirs,) if isinstance(theirs, str) else theirs):
+        mine, lost = with_smallest(mine, value, size)
+        dropped |= lost
+    return mine, dropped
+
+
+def _distinct_summary(values: Values, capped: bool, missing: bool = False) -> dict[str, Any]:
+    """Evidence of an attribute kept up to :data:`ATTRIBUTE_CAP` values: all of them (the
+    smallest, sorted), their count, whether more were seen and (``missing``, only when true)
+    whether some events had no value at all."""
     listed = _as_list(values)
-    return {"count": len(listed), "capped": capped, "sample": listed[:SAMPLE_SIZE]}
+    summary = {"count": len(listed), "capped": capped, "sample": listed}
+    if missing:
+        summary["missing"] = True
+    return summary
 
 
-_IPS_CAPPED, _AGENTS_CAPPED = 1, 2
+_IPS_CAPPED, _AGENTS_CAPPED, _TEMPLATES_CAPPED, _IPS_MISSING = 1, 2, 4, 8
 
 
 @dataclass(slots=True)
 class Activity:
     """What every windowed detector records about the requests it counted in one window.
 
-    Source IPs and user agents keep their :data:`ATTRIBUTE_CAP` smallest distinct values (so
-    the count, up to the cap, and the sample do not depend on arrival order), request ids the
-    :data:`SAMPLE_SIZE` smallest (:func:`with_smallest`). Most windows hold one or two events:
-    creating, filling and dropping an accumulator must be cheap.
+    Source IPs, user agents and resource templates keep their :data:`ATTRIBUTE_CAP` smallest
+    distinct values (so the count, up to the cap, and the sample do not depend on arrival
+    order), request ids the :data:`SAMPLE_SIZE` smallest (:func:`with_smallest`). Most
+    windows hold one or two events: creating, filling and dropping an accumulator must be
+    cheap.
     """
 
     requests: int = 0
@@ -126,8 +155,13 @@ class Activity:
     source_ips: Values = None
     user_agents: Values = None
     request_ids: Values = None
+    templates: Values = None
     capped: int = 0
-    """Bits: more than ``ATTRIBUTE_CAP`` distinct source IPs (1) or user agents (2)."""
+    """Bits: more than ``ATTRIBUTE_CAP`` distinct source IPs (1), user agents (2) or
+    resource templates (4); an event without a source IP (8)."""
+    lean: bool = False
+    """Count only (requests, denials, first/last): the attributes of a longer window are
+    absorbed from its shorter windows instead (:meth:`absorb`), once per short window."""
 
     def count(self, event: GraphEvent) -> None:
         self.requests += 1
@@ -138,9 +172,19 @@ class Activity:
             self.first_seen = ts
         if ts > self.last_seen:
             self.last_seen = ts
+        if self.lean:
+            return
         # The same IP and user agent as the window's only one so far is the common case:
         # compared here without a call (a list never equals a string).
         ip, agent, request_id = event.ip, event.user_agent, event.request_id
+        template = event.template
+        if template != self.templates:
+            if self.templates is None:
+                self.templates = template
+            else:
+                self.templates, dropped = with_smallest(self.templates, template, ATTRIBUTE_CAP)
+                if dropped:
+                    self.capped |= _TEMPLATES_CAPPED
         if ip and ip != self.source_ips:
             if self.source_ips is None:  # a new window's first value
                 self.source_ips = ip
@@ -148,6 +192,8 @@ class Activity:
                 self.source_ips, dropped = with_smallest(self.source_ips, ip, ATTRIBUTE_CAP)
                 if dropped:
                     self.capped |= _IPS_CAPPED
+        elif not ip:
+            self.capped |= _IPS_MISSING
         if agent and agent != self.user_agents:
             if self.user_agents is None:
                 self.user_agents = agent
@@ -171,58 +217,45 @@ class Activity:
         elif request_id != ids:
             self.request_ids = [ids, request_id] if ids < request_id else [request_id, ids]
 
+    def absorb(self, other: Activity) -> None:
+        """Add ``other``'s attributes (IPs, user agents, templates, request ids) to these: the
+        result keeps the same smallest values whatever the order of absorbing."""
+        self.source_ips, dropped_ips = _merged(self.source_ips, other.source_ips,
+                                               ATTRIBUTE_CAP)
+        self.user_agents, dropped_agents = _merged(self.user_agents, other.user_agents,
+                                                   ATTRIBUTE_CAP)
+        self.templates, dropped_templates = _merged(self.templates, other.templates,
+                                                    ATTRIBUTE_CAP)
+        self.request_ids, _ = _merged(self.request_ids, other.request_ids, SAMPLE_SIZE)
+        self.capped |= (other.capped | (_IPS_CAPPED if dropped_ips else 0)
+                        | (_AGENTS_CAPPED if dropped_agents else 0)
+                        | (_TEMPLATES_CAPPED if dropped_templates else 0))
+
+    def attributes(self) -> Activity:
+        """A copy of the attributes alone (to absorb open short windows into for evidence)."""
+        copy = Activity(capped=self.capped)
+        copy.absorb(self)
+        return copy
+
+    def attribute_evidence(self) -> dict[str, Any]:
+        """The attributes alone (:meth:`evidence` without the counts): the addresses, user
+        agents, templates and request ids a signal rests on (exception scopes read them)."""
+        evidence = self.evidence()
+        del evidence["requests"], evidence["denied"]
+        return evidence
+
     def evidence(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "denied": self.denied,
-            "source_ips": _distinct_summary(self.source_ips, bool(self.capped & _IPS_CAPPED)),
+            "source_ips": _distinct_summary(self.source_ips, bool(self.capped & _IPS_CAPPED),
+                                            bool(self.capped & _IPS_MISSING)),
             "user_agents": _distinct_summary(self.user_agents,
                                              bool(self.capped & _AGENTS_CAPPED)),
             "sample_request_ids": _as_list(self.request_ids),
+            "templates": _distinct_summary(self.templates,
+                                           bool(self.capped & _TEMPLATES_CAPPED)),
         }
-
-
-@dataclass(slots=True)
-class BaselineActivity(Activity):
-    """An :class:`Activity` that also sees the principal's baseline: the peaks of the metrics
-    over its closed windows and how many closed, read from the state it belongs to (set by
-    :class:`BaselineWindowedDetector` when the window opens, so expiry has nothing to copy)."""
-
-    baseline: WindowedState[Any] | None = field(default=None, compare=False, repr=False)
-
-    def peak(self, metric: str, min_windows: int) -> float | None:
-        """The baseline peak of ``metric``, or None while fewer than ``min_windows`` closed."""
-        state = self.baseline
-        if state is None or state.closed_windows < min_windows:
-            return None
-        return state.peaks.get(metric, 0.0)
-
-    def baseline_evidence(self) -> dict[str, float]:
-        """A copy of the baseline peaks for evidence (empty while no window closed)."""
-        state = self.baseline
-        return dict(state.peaks) if state is not None and state.closed_windows else {}
-
-
-B = TypeVar("B", bound=BaselineActivity)
-
-
-class BaselineWindowedDetector(WindowedDetector[B], Generic[B]):
-    """A windowed detector whose threshold also depends on the principal's own baseline:
-    ``crossed(acc)`` sees only the accumulator, which reads the baseline from its state."""
-
-    keeps_baseline = True
-
-    def opened(self, state: WindowedState[B], acc: B) -> None:
-        acc.baseline = state
-
-
-def above_floor_and_baseline(value: float, floor: float, peak: float | None,
-                             multiplier: float, no_baseline_factor: float = 1.0) -> bool:
-    """Whether ``value`` alerts: without a baseline (``peak`` None) it must reach
-    ``floor`` * ``no_baseline_factor``; with one, ``floor`` and ``multiplier`` * the peak."""
-    if peak is None:
-        return value >= floor * no_baseline_factor
-    return value >= floor and value >= multiplier * peak
 
 
 def is_batch_envelope(event: GraphEvent) -> bool:
@@ -261,10 +294,15 @@ def validate_params(params: Any, *distinct_thresholds: str) -> None:
         where = f"{owner}.{f.name}"
         if isinstance(default, tuple):
             kind = type(default[0]) if default else object
+            accepted = (int, float) if kind is float else (kind,)
             if not isinstance(value, tuple | list) or not all(
-                    isinstance(item, kind) and not isinstance(item, bool) for item in value):
+                    isinstance(item, accepted) and not isinstance(item, bool) for item in value):
                 raise ValueError(f"{where}: expected a list of {kind.__name__}, got {value!r}")
-            object.__setattr__(params, f.name, tuple(value))
+            if kind in (int, float) and not all(math.isfinite(v) and v > 0 for v in value):
+                raise ValueError(f"{where}: every value must be a positive number, "
+                                 f"got {value!r}")
+            object.__setattr__(params, f.name, tuple(kind(v) for v in value)
+                               if kind is float else tuple(value))
             continue
         if isinstance(default, bool):
             if not isinstance(value, bool):
@@ -276,5 +314,6 @@ def validate_params(params: Any, *distinct_thresholds: str) -> None:
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"{where}: must be a positive number, got {value!r}")
     for name in distinct_thresholds:
-        if getattr(params, name) > DISTINCT_CAP:
+        value = getattr(params, name)
+        if (max(value) if isinstance(value, tuple) else value) > DISTINCT_CAP:
             raise ValueError(f"{owner}.{name}: at most {DISTINCT_CAP} (distinct-value cap)")

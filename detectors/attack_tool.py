@@ -1,26 +1,28 @@
 """attack_tool: offensive Graph tooling recognised by its User-Agent or by its endpoint set.
 
-What, two signals per principal:
+What, two signals per principal and app:
 
-* **User-Agent**: a default or forged UA that a known tool sends (table below, from
-  detection-reference §3: AzureHound, BloodHound/SharpHound, BlackCat, AADInternals, Stratus
-  Red Team, GraphRunner's default forged Chrome 103 UA, the legacy Edge 18 UA of
+* **User-Agent** (high fidelity): a default or forged UA that a known tool sends (table below,
+  from detection-reference §3: AzureHound, BloodHound/SharpHound, BlackCat, AADInternals,
+  Stratus Red Team, GraphRunner's default forged Chrome 103 UA, the legacy Edge 18 UA of
   Graphpython/TokenTactics, TeamFiltration's example Teams UA). Generic scripting UAs
-  (``python-requests``, PowerShell, ``curl``) are *not* alerts: SDK-based workloads and
-  managed identities use them legitimately.
-* **Endpoint coverage**: within one tumbling window (default 1 h) the principal called at
-  least ``min_coverage`` (0.7) of a tool's characteristic templates and at least
-  ``min_templates`` (6) of them — f-bader's F1/F2 set-coverage rules, kept incrementally per
-  principal (users and service principals alike). Any status counts: a recon run with too few
+  (``python-requests``, PowerShell, ``curl``) are *not* signals: SDK-based workloads and
+  managed identities use them legitimately. One signal per (tool, hour); like every
+  single-event rule it also examines events later than the allowed lateness.
+* **Endpoint coverage** (medium fidelity): within one tumbling window (1 hour, 1 day) the
+  principal called at least ``min_coverage`` (0.7) of a tool's characteristic templates and
+  at least ``min_templates`` (6) of them — f-bader's F1/F2 set-coverage rules, kept
+  incrementally — and its own sealed peak coverage of that tool's set (last 14 days, same
+  window length) stays below ``min_coverage``: a governance app that reads users, groups and
+  roles every hour learns that as usual. Any status counts: a recon run with too few
   permissions is still a recon run.
-
-One alert per (principal, tool, window): dedup = tool name, whichever signal comes first.
 
 ATT&CK: TA0007 Discovery; T1087.004 Cloud Account, T1069.003 Cloud Groups, T1526 Cloud
 Service Discovery.
 
 False positives: red-team exercises and Stratus Red Team simulations (intended), directory
-sync or audit tools whose reads resemble AzureHound's (Purple Knight, F3).
+sync or audit tools whose reads resemble AzureHound's (Purple Knight, F3) in their learning
+period.
 """
 
 from __future__ import annotations
@@ -31,8 +33,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from detectors._accumulators import validate_params
-from detectors.base import Detector, DetectorMeta, EventContext, Finding, window_start
+from detectors._accumulators import Activity, validate_params
+from detectors.base import (
+    Detector,
+    DetectorMeta,
+    DetectorState,
+    EventContext,
+    Facts,
+    Signal,
+    Slot,
+    SlotKey,
+    Who,
+)
 from detectors.event import GraphEvent
 from detectors.templates import canonical_template
 
@@ -91,8 +103,10 @@ TOOL_TEMPLATES: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    window_seconds: float = 3600.0
-    """Tumbling window in which a tool's templates are collected (and alerts deduplicated)."""
+    windows: tuple[float, ...] = (3600.0, 86_400.0)
+    """Tumbling windows in which a tool's templates are collected (1 h, 1 day)."""
+    user_agent_window_seconds: float = 3600.0
+    """Requests with one tool's User-Agent within this window make one signal."""
     min_coverage: float = 0.7
     """Share of a tool's characteristic templates called within one window, in (0, 1]."""
     min_templates: int = 6
@@ -120,17 +134,24 @@ class Coverage:
     mask: int = 0
     first_seen: float = math.inf
     last_seen: float = -math.inf
+    requests: int = 0
+
+
+@dataclass(slots=True)
+class AgentUses:
+    """Requests with a tool's User-Agent in one window: the earliest and how many."""
+
+    first: tuple[float, str] = (math.inf, "")
+    evidence: dict[str, Any] = field(default_factory=dict)
+    requests: int = 0
+    last_seen: float = -math.inf
+    attributes: Activity = field(default_factory=Activity)
+    """Addresses, user agents, templates and request ids of all of them."""
 
 
 def covered_templates(tool: str, mask: int) -> list[str]:
     """The templates of ``tool`` whose bits are set in ``mask`` (sorted)."""
     return [t for i, t in enumerate(_TOOL_ORDER[tool]) if mask >> i & 1]
-
-
-@dataclass(slots=True)
-class ToolState:
-    coverage: dict[float, dict[str, Coverage]] = field(default_factory=dict)
-    fired: dict[float, set[str]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=4096)
@@ -140,6 +161,9 @@ def tool_of_user_agent(user_agent: str | None) -> str | None:
         return None
     return next((tool for tool, pattern in TOOL_USER_AGENTS.items()
                  if pattern.search(user_agent)), None)
+
+
+UA_PREFIX, TEMPLATES_PREFIX = "ua:", "templates:"
 
 
 class AttackTool(Detector):
@@ -152,6 +176,7 @@ class AttackTool(Detector):
         tactics=("TA0007",),
         techniques=("T1087.004", "T1069.003", "T1526"),
         stage="discovery",
+        fidelity="high",
         false_positives=("Red-team exercises and attack simulations",
                          "Directory audit or sync tools resembling AzureHound (Purple Knight)"),
         references=(
@@ -161,70 +186,131 @@ class AttackTool(Detector):
             "discovery_bloodhound_user_agents_detected.toml",
         ),
     )
+    windowless = True
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
 
-    def new_state(self) -> ToolState:
-        return ToolState()
-
-    def accepts(self, event: GraphEvent, ctx: EventContext) -> bool:
+    def accepts(self, event: GraphEvent, facts: Facts) -> bool:
         return (canonical_template(event.template) in _TEMPLATE_BITS
                 or tool_of_user_agent(event.user_agent) is not None)
 
-    def observe(self, state: ToolState, event: GraphEvent, ctx: EventContext) -> list[Finding]:
-        start = window_start(event.ts, self.params.window_seconds)
-        findings: list[Finding] = []
+    def observe(self, state: DetectorState, event: GraphEvent, ctx: EventContext,
+                who: Who) -> list[Signal]:
+        out: list[Signal] = []
         tool = tool_of_user_agent(event.user_agent)
-        if tool is not None and self._first_fire(state, start, tool):
-            findings.append(self._finding(event, start, tool, event.ts, event.ts, {
-                "signal": "user_agent", "tool": tool, "user_agent": event.user_agent,
-                "template": event.template, "ip": event.ip, "request_id": event.request_id,
-            }))
+        if tool is not None:
+            length = self.params.user_agent_window_seconds
+            key = (length, (event.ts // length) * length, UA_PREFIX + tool)
+            slot = state.slots.get(key)
+            if slot is None:
+                slot = self.slot(state, key, AgentUses(), ctx, hour_aware=False)
+            self._use(slot, event, ctx, tool)
+            if not slot.fired:
+                slot.fired = True
+                out.append(self._signal(who, key, slot, ctx, final=False))
         for tool, bit in _TEMPLATE_BITS.get(canonical_template(event.template), ()):
-            acc = state.coverage.setdefault(start, {}).get(tool)
-            if acc is None:
-                acc = state.coverage[start][tool] = Coverage()
-            acc.mask |= bit
-            acc.first_seen = min(acc.first_seen, event.ts)
-            acc.last_seen = max(acc.last_seen, event.ts)
-            if self._covers(acc, tool) and self._first_fire(state, start, tool):
-                findings.append(self._finding(event, start, tool, acc.first_seen,
-                                              acc.last_seen, self._coverage_evidence(tool, acc)))
-        return findings
+            for length in self.params.windows:
+                key = (length, (event.ts // length) * length, TEMPLATES_PREFIX + tool)
+                slot = state.slots.get(key)
+                if slot is None:
+                    slot = self._coverage_slot(state, key, ctx, who)
+                acc: Coverage = slot.acc
+                acc.mask |= bit
+                acc.requests += 1
+                acc.first_seen = min(acc.first_seen, event.ts)
+                acc.last_seen = max(acc.last_seen, event.ts)
+                slot.trail.add(ctx.facts)
+                if not slot.fired and self._covers(acc, tool, slot):
+                    slot.fired = True
+                    out.append(self._signal(who, key, slot, ctx, final=False))
+        return out
 
-    def _covers(self, acc: Coverage, tool: str) -> bool:
-        matched = acc.mask.bit_count()
-        return (matched >= self.params.min_templates
-                and matched / len(_TOOL_ORDER[tool]) >= self.params.min_coverage)
+    def observe_late(self, event: GraphEvent, ctx: EventContext, who: Who) -> list[Signal]:
+        tool = tool_of_user_agent(event.user_agent)
+        if tool is None:
+            return []
+        length = self.params.user_agent_window_seconds
+        key = (length, (event.ts // length) * length,
+               f"{UA_PREFIX}{tool}|late|{event.request_id}")
+        slot = Slot(AgentUses(), fired=True)
+        self._use(slot, event, ctx, tool)
+        return [self._signal(who, key, slot, ctx, final=True)]
+
+    def close(self, state: DetectorState, watermark: float, ctx: EventContext,
+              who: Who) -> list[Signal]:
+        out: list[Signal] = []
+        for key in self.ended(state, watermark):
+            slot = state.slots.pop(key)
+            dedup = key[2]
+            if dedup.startswith(UA_PREFIX):
+                out.append(self._signal(who, key, slot, ctx, final=True))
+                continue
+            tool = dedup[len(TEMPLATES_PREFIX):]
+            acc: Coverage = slot.acc
+            if slot.fired or self._covers(acc, tool, slot):
+                out.append(self._signal(who, key, slot, ctx, final=True))
+            if ctx.profile is not None:
+                ctx.profile.record(self._measure_key(who, tool, key[0]), key[1],
+                                   self._coverage(acc, tool), self.params.min_coverage / 2)
+        return out
+
+    def _use(self, slot: Slot, event: GraphEvent, ctx: EventContext, tool: str) -> None:
+        uses: AgentUses = slot.acc
+        uses.requests += 1
+        uses.last_seen = max(uses.last_seen, event.ts)
+        uses.attributes.count(event)
+        if (event.ts, event.request_id) < uses.first:
+            uses.first = (event.ts, event.request_id)
+            uses.evidence = {"signal": "user_agent", "tool": tool,
+                             "user_agent": event.user_agent, "template": event.template,
+                             "ip": event.ip, "request_id": event.request_id}
+        slot.trail.add(ctx.facts)
+
+    def _measure_key(self, who: Who, tool: str, length: float) -> tuple[str, str, float]:
+        return (who.app_id, f"{self.meta.id}.coverage.{tool}", length)
+
+    def _coverage_slot(self, state: DetectorState, key: SlotKey, ctx: EventContext,
+                       who: Who) -> Slot:
+        slot = self.slot(state, key, Coverage(), ctx, hour_aware=False)
+        if ctx.profile is not None and not slot.learning:
+            tool = key[2][len(TEMPLATES_PREFIX):]
+            slot.peaks = (ctx.profile.peak(self._measure_key(who, tool, key[0]),
+                                           key[1] - ctx.lateness - ctx.close_slack),)
+        return slot
 
     @staticmethod
-    def _first_fire(state: ToolState, start: float, tool: str) -> bool:
-        fired = state.fired.setdefault(start, set())
-        if tool in fired:
+    def _coverage(acc: Coverage, tool: str) -> float:
+        return acc.mask.bit_count() / len(_TOOL_ORDER[tool])
+
+    def _covers(self, acc: Coverage, tool: str, slot: Slot) -> bool:
+        p = self.params
+        if acc.mask.bit_count() < p.min_templates or self._coverage(acc, tool) < p.min_coverage:
             return False
-        fired.add(tool)
-        return True
+        return slot.peaks is None or slot.peaks[0] < p.min_coverage
 
-    @staticmethod
-    def _coverage_evidence(tool: str, acc: Coverage) -> dict[str, Any]:
+    def _signal(self, who: Who, key: SlotKey, slot: Slot, ctx: EventContext, *,
+                final: bool) -> Signal:
+        dedup = key[2]
+        if dedup.startswith(UA_PREFIX):
+            uses: AgentUses = slot.acc
+            tool = uses.evidence["tool"]
+            return self.signal(who, key, slot, {**uses.evidence, "requests": uses.requests,
+                                                **uses.attributes.attribute_evidence()},
+                               first=uses.first[0], last=uses.last_seen, final=final,
+                               count=uses.requests, title=f"{tool} activity (user agent)",
+                               ctx=ctx)
+        tool = dedup[len(TEMPLATES_PREFIX):]
+        acc: Coverage = slot.acc
         templates = _TOOL_ORDER[tool]
         matched = covered_templates(tool, acc.mask)
-        return {
-            "signal": "templates", "tool": tool,
+        evidence = {
+            "signal": "templates", "tool": tool, "window_seconds": key[0],
             "coverage": round(len(matched) / len(templates), 3),
             "matched_templates": matched,
             "missing_templates": [t for t in templates if t not in matched],
+            "baseline_peak_coverage": None if slot.peaks is None else slot.peaks[0],
         }
-
-    def _finding(self, event: GraphEvent, start: float, tool: str, first: float, last: float,
-                 evidence: dict[str, Any]) -> Finding:
-        return self.finding(event, start, start + self.params.window_seconds, first, last,
-                            evidence, dedup=tool, title=f"{tool} activity ({evidence['signal']})")
-
-    def expire(self, state: ToolState, watermark: float) -> bool:
-        length = self.params.window_seconds
-        for windows in (state.coverage, state.fired):
-            for start in [s for s in windows if s + length < watermark]:
-                del windows[start]
-        return not state.coverage and not state.fired
+        return self.signal(who, key, slot, evidence, first=acc.first_seen, last=acc.last_seen,
+                           final=final, count=acc.requests, fidelity="medium",
+                           title=f"{tool} activity (endpoint set)", ctx=ctx)

@@ -6,14 +6,20 @@ Temporary Access Pass, Microsoft Authenticator, Windows Hello for Business, ... 
 method (``…/phoneMethods/{id}/enableSmsSignIn``) and the generic ``methods`` collection (password
 resets) are not registrations and are not matched.
 
-Severity: high; critical for a Temporary Access Pass created for another user (a TAP signs in
-as that user without their password or MFA). An app-only caller always acts on another user.
-One alert per (principal, target user, method type, hour).
+Severity and fidelity from context (judged against the caller's profile sealed one lateness
+before the event): for another user, the first time high/high — critical for a Temporary
+Access Pass (a TAP signs in as that user without their password or MFA) — and medium when
+the caller has registered that method type for others before (a helpdesk issuing TAPs to new
+hires every morning), critical/high from a network new to the caller, fidelity at most medium
+while the caller is in its learning period (``detectors.single_event.grade``); for the caller
+herself low/low from her usual network and client, medium/medium from a new network or
+client. An app-only caller always acts on another user. One signal per (principal,
+target user, method type, hour).
 
 ATT&CK: TA0003 Persistence; T1098.005 Device Registration (MFA method registration).
 
 False positives: helpdesk staff and onboarding automation issuing TAPs or registering phones
-for new hires; users registering their own methods (high, not critical).
+for new hires; users registering their own methods (low, or medium from a new place).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 from detectors._accumulators import caller_id, target_user_key, validate_params
 from detectors.base import DetectorMeta, EventContext
 from detectors.event import GraphEvent
-from detectors.single_event import Match, SingleEventDetector, succeeded_2xx
+from detectors.single_event import Match, SingleEventDetector, grade, succeeded_2xx
 from detectors.templates import canonical_template
 
 _METHOD_REGISTRATION = re.compile(
@@ -105,12 +111,26 @@ class AuthMethodAdded(SingleEventDetector):
         target = target_of(event)
         other_user = target != caller_id(event)
         tap_for_other = other_user and method_type == TEMPORARY_ACCESS_PASS
+        facts = ctx.facts
+        recurring = False
+        if other_user:  # for someone else: what has this principal done before?
+            first = ("critical", "high") if tap_for_other else ("high", "high")
+            usual = ("medium", "medium") if tap_for_other else ("medium", "low")
+            severity, fidelity, recurring = grade(ctx, registration_mark(method_type), event,
+                                                  first, usual)
+        elif facts.new_network or facts.new_client:
+            severity, fidelity = "medium", "medium"  # for herself, from a new place or client
+        else:
+            severity, fidelity = "low", "low"  # for herself, from her usual network and client
         return Match(
             dedup=f"{target}:{method_type}",
-            severity="critical" if tap_for_other else "high",
+            severity=severity, fidelity=fidelity,
             title=f"{method_type} registered for "
                   f"{'user ' + target if other_user else 'the caller itself'}",
             evidence={
+                "new_network": facts.new_network,
+                "new_client": facts.new_client,
+                "recurring": recurring,
                 "method_type": method_type,
                 "target_user": target,
                 "target_is_caller": not other_user,
@@ -121,3 +141,13 @@ class AuthMethodAdded(SingleEventDetector):
                 "request_id": event.request_id,
             },
         )
+
+    def learn(self, event: GraphEvent, hit: Match, ctx: EventContext) -> None:
+        if ctx.profile is not None and not hit.evidence.get("target_is_caller"):
+            method_type = hit.evidence.get("method_type")
+            ctx.profile.mark(registration_mark(str(method_type)), event.ts)
+
+
+def registration_mark(method_type: str) -> str:
+    """The profile mark of a method of ``method_type`` registered for another user."""
+    return f"auth_method_for_other:{method_type.lower()}"

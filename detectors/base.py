@@ -1,25 +1,44 @@
-"""The contract every detector follows: metadata, findings, context, and windowed accounting.
+"""The contract every detector follows: metadata, signals, context, and provisional → final.
 
-A detector is a small class with typed parameters (a dataclass with documented defaults), a
-``meta`` (:class:`DetectorMeta`), per-principal state that pickles, and
-``observe(state, event, ctx) -> list[Finding]``. The dataflow keeps one state per
-(detector, principal) and calls ``expire`` as event time advances. Nothing here imports Bytewax,
-Kafka or Redis.
+A detector is a small class with typed parameters (a frozen dataclass ``Params`` with
+documented defaults), a ``meta`` (:class:`DetectorMeta`) and per-(principal, app) state that
+pickles. The engine calls
+
+* ``accepts(event, facts)`` — a cheap filter (per event shape when ``shape_filtered``);
+* ``observe(state, event, ctx) -> list[Signal]`` — account an event, return *provisional*
+  signals whose evidence just crossed;
+* ``close(state, watermark, ctx) -> list[Signal]`` — return the *final* signals of the
+  windows that ended at or before the watermark (``max event time - allowed lateness``, so
+  nothing more can arrive for them) and forget those windows.
+
+**Determinism.** A signal's id (:func:`signal_id`) is a hash of detector, principal, app,
+window and dedup key. Whether a signal exists must not depend on arrival order (within the
+lateness) or duplication: accumulators are monotone (counts, distinct sets, maxima) and every
+baseline or "already known" question is asked of the :class:`~detectors.profile.Profile` only
+before ``window start - lateness`` (sealed: complete in every arrival order). The *final*
+signal's evidence is a function of the window's events alone; a provisional signal says what
+had crossed when it fired. Nothing here imports Bytewax, Kafka or Redis.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple
 
 from detectors.event import GraphEvent
+from detectors.profile import Profile
 
 SEVERITIES = ("low", "medium", "high", "critical")
-STAGES = ("discovery", "collection", "exfiltration", "persistence", "credential_access",
-          "initial_access", "defense_evasion")
+FIDELITIES = ("low", "medium", "high")
+"""How often a signal of this kind is an attack when it fires: ``high`` alerts on its own,
+``medium``/``low`` only through accumulated risk (``graphsentry.alerting``)."""
+STAGES = ("initial_access", "discovery", "collection", "exfiltration", "persistence",
+          "privilege_escalation", "credential_access", "defense_evasion")
+PRIVILEGE_TIERS = ("low", "medium", "high", "critical")
 SAMPLE_SIZE = 10
 
 
@@ -34,6 +53,7 @@ class DetectorMeta:
     tactics: tuple[str, ...]
     techniques: tuple[str, ...]
     stage: str | None
+    fidelity: str = "medium"
     false_positives: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
 
@@ -48,77 +68,165 @@ class AppInfo:
     first_party: bool = False
     allowed: bool = False
     suppressed_detectors: frozenset[str] = frozenset()
+    object_id: str | None = None
+    """The application object id in the tenant (``/applications/{object id}``), when known."""
+
+
+class Facts(NamedTuple):
+    """What one event says about its principal, judged against the profile sealed at
+    ``event.ts - lateness`` (the same in every arrival order). Built once per event."""
+
+    new_network: str | None = None
+    """The event's network, when the principal is established and never used it (nor its
+    ASN) before."""
+    new_client: bool = False
+    """The event's user agent or client app is new for an established principal."""
+    privilege: str = "low"
+    """Privilege tier of the token's roles/scopes (``PRIVILEGE_TIERS``)."""
+    asn: int | None = None
+    """The event IP's autonomous system, when the ASN table knows it."""
+    known_network: str | None = None
+    """The event's network when the principal is established and used it before."""
+    notable: bool = False
+    """True when anything above matters for a signal's context (a new network or client, a
+    privileged token, an ASN): windows skip the rest otherwise."""
+
+
+NO_FACTS = Facts()
+
+
+@dataclass(frozen=True, slots=True)
+class Learning:
+    """When a principal counts as established (outside its learning period)."""
+
+    min_days: int = 3
+    """Days with activity in the profile (of the last 14)."""
+    min_age_seconds: float = 2 * 86_400.0
+    """Time since the principal was first seen."""
+
+
+LEARNING = Learning()
 
 
 class EventContext(NamedTuple):
-    """Per-event enrichment handed to detectors next to the event.
+    """Per-event context handed to detectors next to the event (a NamedTuple: cheap to
+    build). ``profile`` is the principal's profile: query it only before
+    ``window start - lateness`` (see :mod:`detectors.profile`)."""
 
-    ``history`` is the principal's history *before* this event (``detectors.history``);
-    ``asn`` the event IP's autonomous system when the ASN table knows it.
-    ``enrichment_available`` is False when the enrichment store could not be reached.
-    (A NamedTuple: immutable, and built per event at a third of a frozen dataclass's cost.)
-    """
-
-    history: Any = None
+    profile: Profile | None = None
     asn: int | None = None
     asn_name: str | None = None
     app: AppInfo | None = None
     enrichment_available: bool = True
+    lateness: float = 7200.0
+    facts: Facts = NO_FACTS
+    learning: Learning = LEARNING
+    close_slack: float = 0.0
+    """How far behind the watermark the engine may leave windows unclosed (their measures
+    not yet in the profile): baselines are sealed at ``start - lateness - close_slack``."""
 
 
 EMPTY_CONTEXT = EventContext()
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
-    """A detector's verdict; the dataflow turns it into an alert (``schemas/graph_alert.avsc``).
+class Who:
+    """The principal (and app) a detector state belongs to."""
 
-    ``dedup`` carries whatever else identifies the alert besides detector, principal and window
-    (e.g. the new network for ``new_origin``), so that ``alert_id`` is deterministic: replays,
-    recovery and duplicates yield the same id.
-    """
-
-    detector: str
     tenant_id: str
-    app_id: str
     principal_id: str
     identity_type: str
+    app_id: str
+    user_id: str | None = None
+    service_principal_id: str | None = None
+
+    @classmethod
+    def of(cls, event: GraphEvent) -> Who:
+        return cls(event.tenant_id, event.principal_id, event.identity_type, event.app_id,
+                   event.user_id, event.service_principal_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalContext:
+    """Deterministic context of a signal, used for its risk (``graphsentry.alerting.risk``)."""
+
+    learning: bool = False
+    """The principal was not established when the window started (learning period)."""
+    new_network: str | None = None
+    """Smallest network of the window's events that was new for the principal."""
+    new_client: bool = False
+    unusual_hour: bool | None = None
+    """The window started at a time of day the principal is not active at (None: n/a)."""
+    privilege: str = "low"
+    first_party_app: bool = False
+    asns: tuple[int, ...] = ()
+    """Autonomous systems of the signal's events (the smallest few), when known."""
+    asn_unknown: bool = False
+    """Some of the signal's events had no known autonomous system (so an ASN-scoped
+    exception cannot cover it, whatever ``asns`` lists)."""
+
+
+ALL_APPS = "*"
+"""The app of a principal-wide state (and of its signals' ids)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A detector finding (``schemas/graph_signal.avsc``). ``final`` is False while the
+    window may still grow (provisional) and True once it closed; the id stays the same."""
+
+    detector: str
+    who: Who
     window_start: float
     window_end: float
     first_seen: float
     last_seen: float
     evidence: dict[str, Any]
-    severity: str | None = None
+    severity: str
+    fidelity: str
+    final: bool
+    context: SignalContext = SignalContext()
     title: str | None = None
     dedup: str = ""
-    service_principal_id: str | None = None
-    user_id: str | None = None
+    count: int = 1
+    """Events the signal rests on (requests in the window, or matching events)."""
+    id_app: str | None = None
+    """The app the id is made with when it is not ``who.app_id``: :data:`ALL_APPS` for a
+    principal-wide detector, which names in ``who`` the app of the evidence it chose (that app
+    may change while the window is open; the id must not)."""
+
+    @property
+    def signal_id(self) -> str:
+        w = self.who
+        return signal_id(self.detector, w.tenant_id, w.principal_id, self.id_app or w.app_id,
+                         self.window_end - self.window_start, self.window_start, self.dedup)
 
     @property
     def principal_key(self) -> str:
-        return f"{self.tenant_id}/{self.app_id}/{self.principal_id}"
-
-    @property
-    def alert_id(self) -> str:
-        return alert_id(self.detector, self.tenant_id, self.app_id, self.principal_id,
-                        self.window_start, self.dedup)
+        return f"{self.who.tenant_id}/{self.who.principal_id}"
 
 
-def alert_id(detector: str, tenant_id: str, app_id: str, principal_id: str,
-             window_start: float, dedup: str = "") -> str:
-    """Deterministic id of an alert: a hash of what identifies it, never of arrival order."""
-    text = "|".join((detector, tenant_id, app_id, principal_id, f"{window_start:.0f}", dedup))
+def signal_id(detector: str, tenant_id: str, principal_id: str, app_id: str, length: float,
+              start: float, dedup: str = "") -> str:
+    """Deterministic id: a hash of what identifies the signal, never of arrival order."""
+    text = "|".join(("signal", detector, tenant_id, principal_id, app_id, f"{length:.0f}",
+                     f"{start:.0f}", dedup))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def window_start(ts: float, length: float, align: float = 0.0) -> float:
-    """Start of the tumbling window of ``length`` seconds (aligned to ``align``) holding ``ts``."""
-    return align + ((ts - align) // length) * length
+def window_start(ts: float, length: float) -> float:
+    """Start of the tumbling window of ``length`` seconds (aligned to the epoch) holding ts."""
+    return (ts // length) * length
 
 
 def sample(values: Iterable[str], size: int = SAMPLE_SIZE) -> list[str]:
     """An arrival-order-independent sample: the smallest ``size`` values."""
     return sorted(values)[:size]
+
+
+def higher(a: str, b: str, order: tuple[str, ...] = SEVERITIES) -> str:
+    """The higher of two levels of ``order``."""
+    return a if order.index(a) >= order.index(b) else b
 
 
 SHAPE_FIELDS = ("family", "category", "template", "method", "status", "is_write",
@@ -133,172 +241,178 @@ def shape_of(event: GraphEvent) -> tuple[Any, ...]:
             event.is_write, event.is_download)
 
 
-class Detector(ABC):
-    """Base of every detector. Subclasses set ``meta`` and implement ``new_state``/``observe``.
+TRAIL_ASNS = 8
 
-    ``accepts`` is a cheap filter the engine runs before ``observe_accepted``: False promises
-    that observing the event would neither find anything nor change the state, so a principal
-    gets a state only once a detector accepts one of its events. When ``shape_filtered`` is
-    True the answer must depend on :data:`SHAPE_FIELDS` alone and the engine asks once per
-    shape; otherwise it asks per event.
+
+@dataclass(slots=True)
+class Trail:
+    """The signal context a window accumulates from its events (monotone: flags only turn
+    on, the smallest new network and the highest privilege win)."""
+
+    new_network: str | None = None
+    new_client: bool = False
+    privilege: str = "low"
+    asns: tuple[int, ...] = ()
+    """The smallest :data:`TRAIL_ASNS` autonomous systems of the window's events."""
+    unknown_asn: bool = False
+    """An event without a known autonomous system was seen."""
+
+    def add(self, facts: Facts) -> None:
+        if facts.asn is None:
+            self.unknown_asn = True
+        if not facts.notable:  # the usual event: nothing new, nothing privileged
+            return
+        asn = facts.asn
+        if asn is None:
+            self.unknown_asn = True
+        elif asn not in self.asns:
+            self.asns = tuple(sorted((*self.asns, asn)))[:TRAIL_ASNS]
+        net = facts.new_network
+        if net is not None and (self.new_network is None or net < self.new_network):
+            self.new_network = net
+        if facts.new_client:
+            self.new_client = True
+        if facts.privilege != self.privilege:
+            self.privilege = higher(facts.privilege, self.privilege, PRIVILEGE_TIERS)
+
+
+@dataclass(slots=True)
+class Slot:
+    """One window (or one dedup key of one window) of a detector state."""
+
+    acc: Any
+    trail: Trail = field(default_factory=Trail)
+    fired: bool = False
+    learning: bool = False
+    unusual_hour: bool | None = None
+    peaks: tuple[float, ...] | None = None
+    """The principal's sealed peaks of the detector's measures at this window length and
+    time of day (None while learning or for detectors without measures)."""
+    resolved: bool = True
+    """False until ``learning``, ``unusual_hour`` and ``peaks`` are worked out: windowed
+    detectors do that only once a window passes its floors (most never do)."""
+
+
+SlotKey = tuple[float, float, str]
+"""(window length, window start, dedup key)."""
+
+
+@dataclass(slots=True)
+class DetectorState:
+    """Open windows of one detector for one (principal, app), and the earliest time one of
+    them ends (so the engine closes nothing until the watermark gets there)."""
+
+    slots: dict[SlotKey, Slot] = field(default_factory=dict)
+    next_close: float = math.inf
+    current: tuple[Any, ...] = ()
+    """A windowed detector's latest slots (one per window length) and the time span they
+    share, ``(low, high, slots)``: most events fall there, found without building keys."""
+
+
+class Detector(ABC):
+    """Base of every detector (see the module docstring).
+
+    ``accepts`` is a cheap filter the engine runs before ``observe``: False promises that
+    observing the event would neither find anything nor change the state. When
+    ``shape_filtered`` is True the answer must depend on :data:`SHAPE_FIELDS` alone and the
+    engine asks once per shape.
     """
 
     meta: DetectorMeta
     shape_filtered: ClassVar[bool] = False
+    refined: ClassVar[bool] = False
+    """True when a shape-filtered detector also filters per event (``accepts`` beyond
+    ``accepts_shape``): the engine then asks ``accepts`` for each event of an accepted shape."""
+    principal_wide: ClassVar[bool] = False
+    """True when the detector keeps one state per principal across all its apps (the engine
+    passes a ``Who`` with app ``*``; the detector names the app of each signal itself)."""
+    windowless: ClassVar[bool] = False
+    """True for detectors that must see events arriving later than the allowed lateness too
+    (single events: a credential added is a credential added, however late it is logged)."""
 
-    @abstractmethod
-    def new_state(self) -> Any:
-        """Fresh per-principal state (plain data that pickles)."""
+    def new_state(self) -> DetectorState:
+        return DetectorState()
 
-    @abstractmethod
-    def observe(self, state: Any, event: GraphEvent, ctx: EventContext) -> list[Finding]:
-        """Account ``event`` into ``state``; return findings whose evidence crossed a threshold."""
-
-    def accepts(self, event: GraphEvent, ctx: EventContext) -> bool:
-        """Whether ``observe`` could find anything or change a state for this event."""
+    def accepts(self, event: GraphEvent, facts: Facts) -> bool:
         return True
 
-    def observe_accepted(self, state: Any, event: GraphEvent,
-                         ctx: EventContext) -> list[Finding]:
-        """``observe`` for an event that ``accepts`` let through (may skip the filter)."""
-        return self.observe(state, event, ctx)
-
-    def expire(self, state: Any, watermark: float) -> bool:
-        """Forget what ends before ``watermark``; return True when the state is empty."""
-        return False
-
-    def finding(self, event: GraphEvent, start: float, end: float, first_seen: float,
-                last_seen: float, evidence: dict[str, Any], *, dedup: str = "",
-                severity: str | None = None, title: str | None = None) -> Finding:
-        return Finding(
-            detector=self.meta.id, tenant_id=event.tenant_id, app_id=event.app_id,
-            principal_id=event.principal_id, identity_type=event.identity_type,
-            window_start=start, window_end=end, first_seen=first_seen, last_seen=last_seen,
-            evidence=evidence, severity=severity, title=title, dedup=dedup,
-            service_principal_id=event.service_principal_id, user_id=event.user_id,
-        )
-
-
-A = TypeVar("A")
-NOT_FIRED: frozenset[float] = frozenset()
-
-
-@dataclass(slots=True)
-class WindowedState(Generic[A]):
-    """Accumulators by tumbling-window start, the windows that already fired, and the
-    principal's own baseline: the peak of each metric over windows that have closed.
-
-    ``windows`` is kept in start order, so expiry reads only the windows it closes plus one.
-    ``fired`` stays the shared empty frozenset until a window fires (a set per principal and
-    detector would cost 216 bytes for nothing)."""
-
-    windows: dict[float, A] = field(default_factory=dict)
-    fired: frozenset[float] = NOT_FIRED
-    peaks: dict[str, float] = field(default_factory=dict)
-    closed_windows: int = 0
-
-
-class WindowedDetector(Detector, Generic[A]):
-    """A detector over tumbling event-time windows that fires as soon as a window crosses.
-
-    Accumulators must be monotone (counts, distinct sets) so that whether and in which window an
-    alert fires does not depend on arrival order; each (principal, window) fires at most once.
-    ``relevant`` must depend on :data:`SHAPE_FIELDS` only (the engine caches it per shape).
-    """
-
-    window_seconds: float = 600.0
-    shape_filtered = True
-    keeps_baseline: ClassVar[bool] = False
-    """True when closed windows feed ``peaks`` (``baseline_metrics``) and new accumulators
-    are introduced to their state (``opened``); False skips those calls."""
-
-    def new_state(self) -> WindowedState[A]:
-        return WindowedState()
+    def accepts_shape(self, event: GraphEvent) -> bool:
+        """For a ``shape_filtered`` detector: whether events of this event's shape can
+        matter (depends on :data:`SHAPE_FIELDS` alone; the engine caches it per shape)."""
+        return self.accepts(event, NO_FACTS)
 
     @abstractmethod
-    def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
-        """Whether the event counts for this detector at all (cheap; shape fields only)."""
-
-    def accepts(self, event: GraphEvent, ctx: EventContext) -> bool:
-        return self.relevant(event, ctx)
+    def observe(self, state: DetectorState, event: GraphEvent, ctx: EventContext,
+                who: Who) -> list[Signal]:
+        """Account ``event``; return provisional signals that crossed with it."""
 
     @abstractmethod
-    def new_accumulator(self) -> A: ...
+    def close(self, state: DetectorState, watermark: float, ctx: EventContext,
+              who: Who) -> list[Signal]:
+        """Final signals of windows ending at or before ``watermark``; forget them."""
 
-    @abstractmethod
-    def add(self, acc: A, event: GraphEvent, ctx: EventContext) -> None: ...
+    def observe_late(self, event: GraphEvent, ctx: EventContext, who: Who) -> list[Signal]:
+        """An event later than the allowed lateness (only ``windowless`` detectors)."""
+        return []
 
-    @abstractmethod
-    def crossed(self, acc: A) -> bool: ...
+    def slot(self, state: DetectorState, key: SlotKey, acc: Any, ctx: EventContext,
+             hour_aware: bool = True, resolve: bool = True) -> Slot:
+        """Create the slot ``key``; with ``resolve`` also its deterministic context now
+        (:meth:`resolve`), else later, when it is needed."""
+        made = state.slots[key] = Slot(acc, resolved=False)
+        if resolve:
+            self.resolve(made, key, ctx, hour_aware)
+        end = key[1] + key[0]
+        if end < state.next_close:
+            state.next_close = end
+        return made
 
-    @abstractmethod
-    def evidence(self, acc: A) -> dict[str, Any]: ...
+    def resolve(self, slot: Slot, key: SlotKey, ctx: EventContext,
+                hour_aware: bool = True) -> None:
+        """Work out a slot's context, sealed at ``start - lateness`` (the same answer whenever
+        it is asked during the window's life): the principal's learning state and whether
+        the window starts at a usual time of day."""
+        length, start, _ = key
+        sealed = start - ctx.lateness
+        profile = ctx.profile
+        learning = profile is None or not profile.established(
+            sealed, ctx.learning.min_days, ctx.learning.min_age_seconds)
+        slot.learning = learning
+        if hour_aware and length < 86_400 and profile is not None and not learning:
+            slot.unusual_hour = not profile.usual_hour(sealed, start)
+        slot.resolved = True
 
-    def baseline_metrics(self, acc: A) -> dict[str, float]:
-        """Metrics of a closed window kept as the principal's baseline (peak per metric)."""
-        return {}
+    def signal(self, who: Who, key: SlotKey, slot: Slot, evidence: dict[str, Any], *,
+               first: float, last: float, final: bool, count: int,
+               severity: str | None = None, fidelity: str | None = None,
+               title: str | None = None, ctx: EventContext | None = None) -> Signal:
+        length, start, dedup = key
+        trail = slot.trail
+        app = ctx.app if ctx is not None else None
+        context = SignalContext(slot.learning, trail.new_network, trail.new_client,
+                                slot.unusual_hour, trail.privilege,
+                                bool(app is not None and app.first_party), trail.asns,
+                                trail.unknown_asn)
+        return Signal(self.meta.id, who, start, start + length, first, last, evidence,
+                      severity or self.meta.severity, fidelity or self.meta.fidelity, final,
+                      context, title, dedup, count,
+                      ALL_APPS if self.principal_wide else None)
 
-    def opened(self, state: WindowedState[A], acc: A) -> None:
-        """Called when ``acc`` starts a window of ``state`` (e.g. to attach the baseline)."""
-
-    def first_last(self, acc: A) -> tuple[float, float]:
-        """First and last event time in the accumulator (override when tracked)."""
-        first = getattr(acc, "first_seen", 0.0)
-        last = getattr(acc, "last_seen", 0.0)
-        return float(first), float(last)
-
-    def observe(self, state: WindowedState[A], event: GraphEvent,
-                ctx: EventContext) -> list[Finding]:
-        if not self.relevant(event, ctx):
+    @staticmethod
+    def ended(state: DetectorState, watermark: float) -> list[SlotKey]:
+        """Keys of the slots ending at or before ``watermark``, by end, then shorter windows
+        first (so a short window can hand its attributes to the longer one holding it);
+        recomputes ``next_close``."""
+        if watermark < state.next_close:
             return []
-        return self.observe_accepted(state, event, ctx)
-
-    def observe_accepted(self, state: WindowedState[A], event: GraphEvent,
-                         ctx: EventContext) -> list[Finding]:
-        length = self.window_seconds
-        start = 0.0 + (event.ts // length) * length  # window_start(ts, length), inlined
-        windows = state.windows
-        acc = windows.get(start)
-        if acc is None:
-            acc = self.new_accumulator()
-            older = bool(windows) and start < next(reversed(windows))  # a late event's window
-            windows[start] = acc
-            if older:
-                state.windows = dict(sorted(windows.items()))
-            if self.keeps_baseline:
-                self.opened(state, acc)
-        self.add(acc, event, ctx)
-        if start in state.fired or not self.crossed(acc):
-            return []
-        state.fired = state.fired | {start}
-        first, last = self.first_last(acc)
-        return [self.finding(event, start, start + length, first, last, self.evidence(acc))]
-
-    def expire(self, state: WindowedState[A], watermark: float) -> bool:
-        windows = state.windows
-        if not windows:  # the usual case between a principal's bursts: a baseline at most
-            return not state.peaks
-        length = self.window_seconds
-        ended: list[float] | None = None
-        for start in windows:  # in start order: the ended windows come first
-            if start + length >= watermark:
-                break
-            if ended is None:
-                ended = [start]
-            else:
-                ended.append(start)
-        if ended is None:
-            return False
-        peaks = state.peaks
-        state.closed_windows += len(ended)
-        for start in ended:
-            acc = windows.pop(start)
-            if self.keeps_baseline:
-                for name, value in self.baseline_metrics(acc).items():
-                    if value > peaks.get(name, 0.0):
-                        peaks[name] = value
-                    elif name not in peaks:
-                        peaks[name] = 0.0
-        if state.fired:
-            state.fired = frozenset(s for s in state.fired if s not in ended)
-        return not windows and not peaks
+        done = []
+        next_close = math.inf
+        for k in state.slots:
+            end = k[1] + k[0]
+            if end <= watermark:
+                done.append(k)
+            elif end < next_close:
+                next_close = end
+        state.next_close = next_close
+        done.sort(key=lambda k: (k[1] + k[0], k[0], k[2]))
+        return done

@@ -1,11 +1,12 @@
 """Every detector by id: discovery, parameter validation, construction and documentation.
 
 A detector's id is its module name under ``detectors``. The module defines exactly one
-concrete :class:`~detectors.base.Detector` subclass whose ``meta.id`` is that name
-(``attack_chain`` instead defines :class:`~detectors.attack_chain.AttackChain`, which consumes
-findings), and a module-level frozen dataclass ``Params`` whose fields all have defaults, each
-documented by an attribute docstring right below it. Detectors are built as ``Class(params)``.
-An unknown detector id or parameter name is an error, never silently skipped.
+concrete :class:`~detectors.base.Detector` subclass whose ``meta.id`` is that name, and a
+module-level frozen dataclass ``Params`` whose fields all have defaults, each documented by an
+attribute docstring right below it. (Correlation across detectors — risk alerts and
+``attack_chain`` incidents — is the alert layer's, ``graphsentry.alerting``.) Detectors are
+built as ``Class(params)``. An unknown detector id or parameter name is an error, never
+silently skipped.
 """
 
 from __future__ import annotations
@@ -21,18 +22,18 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from detectors.attack_chain import AttackChain
 from detectors.base import Detector, DetectorMeta
 
-CHAIN_ID = "attack_chain"
 DETECTOR_IDS: tuple[str, ...] = (
-    "graph_enumeration", "sharepoint_enumeration", "onedrive_enumeration",
-    "mailbox_enumeration", "denied_requests", "storage_exfiltration", "high_volume_transfer",
-    "app_credential_added", "auth_method_added", "new_origin", "attack_tool", CHAIN_ID,
+    "new_origin", "concurrent_origin", "graph_enumeration", "denied_requests", "attack_tool",
+    "sharepoint_enumeration", "onedrive_enumeration", "mailbox_enumeration",
+    "chat_collection", "storage_exfiltration", "high_volume_transfer",
+    "app_credential_added", "auth_method_added", "app_permission_granted", "owner_added",
 )
-EVENT_DETECTOR_IDS: tuple[str, ...] = tuple(d for d in DETECTOR_IDS if d != CHAIN_ID)
+EVENT_DETECTOR_IDS = DETECTOR_IDS
+"""Every detector consumes events (kept for callers of the older name)."""
 
-DetectorClass = type[Detector] | type[AttackChain]
+DetectorClass = type[Detector]
 
 
 def _check_id(detector_id: str) -> None:
@@ -50,8 +51,6 @@ def _module(detector_id: str) -> ModuleType:
 def load_detector_class(detector_id: str) -> DetectorClass:
     """The detector class defined in module ``detectors.<detector_id>``."""
     module = _module(detector_id)
-    if detector_id == CHAIN_ID:
-        return AttackChain
     found = [cls for _, cls in inspect.getmembers(module, inspect.isclass)
              if cls.__module__ == module.__name__ and issubclass(cls, Detector)
              and not inspect.isabstract(cls) and getattr(cls, "meta", None) is not None
@@ -100,10 +99,9 @@ def _check_overrides(overrides: Mapping[str, Any]) -> None:
 
 def build_detectors(overrides: Mapping[str, Mapping[str, Any]] | None = None,
                     enabled: Iterable[str] | None = None) -> list[Detector]:
-    """The event detectors (all, or those ``enabled``), in catalog order, with parameters.
+    """The detectors (all, or those ``enabled``), in catalog order, with parameters.
 
-    ``overrides`` may also hold ``attack_chain`` (used by :func:`build_chain`); every override
-    is validated even for a disabled detector, so a typo never goes unnoticed.
+    Every override is validated even for a disabled detector, so a typo never goes unnoticed.
     """
     overrides = overrides or {}
     _check_overrides(overrides)
@@ -113,27 +111,21 @@ def build_detectors(overrides: Mapping[str, Mapping[str, Any]] | None = None,
     params = {d: make_params(d, overrides.get(d)) for d in DETECTOR_IDS
               if d in overrides or d in chosen}
     detectors: list[Detector] = []
-    for detector_id in EVENT_DETECTOR_IDS:
-        cls = load_detector_class(detector_id) if detector_id in chosen else None
-        if cls is not None and issubclass(cls, Detector):
+    for detector_id in DETECTOR_IDS:
+        if detector_id in chosen:
+            cls = load_detector_class(detector_id)
             detectors.append(cls(params[detector_id]))  # type: ignore[call-arg]
     return detectors
 
 
-def build_chain(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> AttackChain:
-    overrides = overrides or {}
-    _check_overrides(overrides)
-    return AttackChain(make_params(CHAIN_ID, overrides.get(CHAIN_ID)))
-
-
 @cache
 def _stages() -> dict[str, str]:
-    return {d: stage for d in EVENT_DETECTOR_IDS if (stage := meta_of(d).stage) is not None}
+    return {d: stage for d in DETECTOR_IDS if (stage := meta_of(d).stage) is not None}
 
 
 def __getattr__(name: str) -> dict[str, str]:
-    """``stage_of``: detector id → attack stage for the detectors that have one (the chain's
-    input). Computed on first use so that importing the catalog imports no detector module."""
+    """``stage_of``: detector id → attack stage for the detectors that have one. Computed on
+    first use so that importing the catalog imports no detector module."""
     if name == "stage_of":
         return dict(_stages())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -163,7 +155,7 @@ def describe() -> list[dict[str, Any]]:
         rows.append({
             "id": detector_id, "title": meta.title, "severity": meta.severity,
             "tactics": list(meta.tactics), "techniques": list(meta.techniques),
-            "stage": meta.stage,
+            "stage": meta.stage, "fidelity": meta.fidelity,
             "params": [{"name": f.name, "default": _default(f), "doc": docs.get(f.name, "")}
                        for f in dataclasses.fields(cls)],
         })

@@ -1,28 +1,29 @@
-"""denied_requests: a burst of 401/403 answers across several resource families in one window.
+"""denied_requests: a burst of 401/403 answers across several resource families.
 
-What: per principal and tumbling event-time window (default 10 min), count every request
-(``$batch`` rows skipped, their sub-requests counted), the denied ones (401/403) and the
-distinct families denied. Fires when denied ≥ ``min_denied`` (5) and denied / requests ≥
-``min_ratio`` (0.3) and distinct denied families ≥ ``min_families`` (2).
+What: per principal, app and tumbling event-time window (10 minutes, 1 hour), count the
+denied requests (401/403; ``$batch`` rows skipped, their sub-requests counted) and the
+distinct families denied. A window crosses when denied ≥ ``min_denied`` across ≥
+``min_families`` families and, once the principal is established, denied ≥
+``baseline_multiplier`` times its own peak of denials (same window length, same time of day,
+last 14 days, sealed one lateness before the window).
 
 Why: a stolen token probing what it may do hits 403 on family after family; a healthy
 workload is configured for the permissions it has. Elastic A2 does this on AAD Graph only and
 per user; Microsoft's sample M1 only ranks apps; detection-reference §5.4 asks for it per app
-on Microsoft Graph. A monitor that gets an occasional 403 on one family does not fire: it
-fails the family and the ratio conditions.
+on Microsoft Graph. A monitor that is denied on one report family every day fails the family
+condition and has its own denials as baseline.
 
-Order: counts and the family set are monotone, the ratio is not (later successes lower it).
-The ratio is evaluated when each event arrives, so a window whose final counts cross fires in
-every arrival order, and a window whose final ratio is below ``min_ratio`` may still fire in
-an order that front-loads its denials — as it would in real time.
+Order: only monotone quantities decide (counts, distinct families, a sealed peak), so whether
+a window crosses is the same in every arrival order. Today's version drops the older
+denied/total ratio for that reason: a ratio falls as later successes arrive, so it can decide
+differently in different orders; the principal's own baseline does the ratio's job of telling
+a workload's usual failures from a probe.
 
 ATT&CK: TA0007 Discovery; T1526 Cloud Service Discovery — the burst is a token enumerating
-which Graph services and APIs it can reach. T1087.004/T1069.003 are left to
-``graph_enumeration`` (which also counts denied directory reads); T1580 is about IaaS
-infrastructure, not Graph.
+which Graph services and APIs it can reach.
 
 False positives: an app whose consent or role was just revoked (every call then fails),
-misconfigured new deployments, Conditional Access changes; these are worth a look anyway.
+misconfigured new deployments, Conditional Access changes; worth a look anyway.
 """
 
 from __future__ import annotations
@@ -31,74 +32,84 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors._accumulators import Activity, CappedSet, is_batch_envelope, validate_params
-from detectors.base import DetectorMeta, EventContext, WindowedDetector
+from detectors.base import DetectorMeta, EventContext, Slot
 from detectors.event import DENIED_STATUSES, GraphEvent
+from detectors.windows import WindowedDetector, above, peak_of, per_window
 
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    window_seconds: float = 600.0
-    """Tumbling window length in seconds."""
-    min_denied: int = 5
-    """Denied (401/403) requests in the window."""
-    min_ratio: float = 0.3
-    """Denied share of all the principal's requests in the window (0 < ratio ≤ 1)."""
+    windows: tuple[float, ...] = (600.0, 3600.0)
+    """Tumbling window lengths in seconds (10 min, 1 h)."""
+    min_denied: tuple[int, ...] = (5, 15)
+    """Denied (401/403) requests per window, one floor per window length."""
     min_families: int = 2
-    """Distinct resource families with at least one denial."""
+    """Distinct resource families denied."""
+    baseline_multiplier: float = 3.0
+    """Once established, denials must reach this multiple of the principal's own peak."""
 
     def __post_init__(self) -> None:
         validate_params(self, "min_families")
-        if self.min_ratio > 1:
-            raise ValueError(f"Params.min_ratio: at most 1, got {self.min_ratio!r}")
+        per_window(self.min_denied, self.windows, "min_denied")
 
 
 @dataclass(slots=True)
 class Denials(Activity):
     denied_families: CappedSet = field(default_factory=CappedSet)
-
-    @property
-    def ratio(self) -> float:
-        return self.denied / self.requests if self.requests else 0.0
+    denied_templates: CappedSet = field(default_factory=CappedSet)
 
 
 class DeniedRequests(WindowedDetector[Denials]):
     meta = DetectorMeta(
         id="denied_requests",
-        title="Burst of denied Microsoft Graph requests",
-        description="One principal got many 401/403 answers across several resource families "
-                    "within one window.",
+        title="Burst of denied Graph requests",
+        description="One principal was denied (401/403) on several resource families within "
+                    "a window, beyond its own usual denials.",
         severity="medium",
         tactics=("TA0007",),
         techniques=("T1526",),
         stage="discovery",
-        false_positives=("App consent or role just revoked",
-                         "Misconfigured new deployment or Conditional Access change"),
+        fidelity="low",
+        false_positives=("Consent or role revoked from a running app",
+                         "Misconfigured new deployments", "Conditional Access changes"),
         references=(
             "https://github.com/elastic/detection-rules/blob/main/rules/integrations/azure/"
             "discovery_aad_graph_high_4xx_ratio_by_user.toml",
+            "https://learn.microsoft.com/en-us/graph/microsoft-graph-activity-logs-overview",
         ),
     )
+    measures = ("denied",)
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
-        self.window_seconds = self.params.window_seconds
+        self.windows = self.params.windows
 
-    def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
-        return not is_batch_envelope(event)
+    def relevant(self, event: GraphEvent) -> bool:
+        return event.status in DENIED_STATUSES and not is_batch_envelope(event)
 
     def new_accumulator(self) -> Denials:
         return Denials()
 
     def add(self, acc: Denials, event: GraphEvent, ctx: EventContext) -> None:
         acc.count(event)
-        if event.status in DENIED_STATUSES:  # event.denied, without the property call
-            acc.denied_families.add(event.family)
+        acc.denied_families.add(event.family)
+        acc.denied_templates.add(event.template)
 
-    def crossed(self, acc: Denials) -> bool:
+    def gate(self, acc: Denials, level: int) -> bool:
         p = self.params
-        return (acc.denied >= p.min_denied and acc.ratio >= p.min_ratio
-                and acc.denied_families.size >= p.min_families)
+        return acc.denied >= p.min_denied[level] and acc.denied_families.size >= p.min_families
+
+    def crossed(self, acc: Denials, level: int, slot: Slot) -> bool:
+        p = self.params
+        return acc.denied_families.size >= p.min_families and above(
+            acc.denied, p.min_denied[level], peak_of(slot), p.baseline_multiplier)
+
+    def measure(self, acc: Denials) -> tuple[float, ...]:
+        return (float(acc.denied),)
+
+    def store_minimum(self, level: int) -> tuple[float, ...]:
+        return (self.params.min_denied[level] / self.params.baseline_multiplier,)
 
     def evidence(self, acc: Denials) -> dict[str, Any]:
-        return {**acc.evidence(), "denied_ratio": round(acc.ratio, 4),
-                "denied_families": acc.denied_families.summary()}
+        return {**acc.evidence(), "denied_families": acc.denied_families.summary(),
+                "denied_templates": acc.denied_templates.summary()}

@@ -52,6 +52,13 @@ class GraphEvent:
     query_top: int | None = None
     has_search: bool = False
     has_filter: bool = False
+    roles: tuple[str, ...] | None = None
+    """Application permissions of the token (app-only calls), None when it has none."""
+    scopes: tuple[str, ...] | None = None
+    """Delegated permissions of the token (delegated calls), None when it has none."""
+    token_id: str | None = None
+    """The access token's identity: ``unique_token_id``, else ``sign_in_activity_id`` (one
+    sign-in: the token and its refreshes)."""
     source: str = MICROSOFT_GRAPH
     """The log the request was recorded in (schema field ``source``)."""
 
@@ -65,8 +72,9 @@ class GraphEvent:
 
     @property
     def principal_key(self) -> str:
-        """Identifies the accounting unit: one principal inside one app of one tenant."""
-        return f"{self.tenant_id}/{self.app_id}/{self.principal_id}"
+        """The key of the principal's state: ``tenant_id/principal_id`` (a delegated user
+        across every app of the tenant, or one service principal)."""
+        return f"{self.tenant_id}/{self.principal_id}"
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> GraphEvent:
@@ -84,5 +92,14 @@ class GraphEvent:
             get("target_user"), get("target_drive"), get("target_site"), get("target_item"),
             get("target_application"), bool(get("is_write")), bool(get("is_download")),
             get("query_top"), bool(get("has_search")), bool(get("has_filter")),
+            _names(get("roles")), _names(get("scopes")),
+            get("unique_token_id") or get("sign_in_activity_id"),
             get("source") or MICROSOFT_GRAPH,
         )
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    """Permission names from the record (a list; a space-separated string is accepted too)."""
+    if not value:
+        return None
+    return tuple(value.split()) if isinstance(value, str) else tuple(value)

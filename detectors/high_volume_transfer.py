@@ -1,29 +1,27 @@
-"""high_volume_transfer: response bytes or downloads far above the principal's own baseline.
+"""high_volume_transfer: response bytes far above the principal's own usual volume.
 
-What: per principal and tumbling event-time window (default 10 min), sum the response bytes
-of every request (``$batch`` rows skipped: their sub-requests carry the bytes) and count the
-file-content downloads (302/200; a 302 weighs 0 bytes, so downloads are counted apart).
-Fires when bytes ≥ ``min_bytes`` (50 MiB) or downloads ≥ ``min_downloads`` (100), and
-
-* with a baseline (≥ ``min_baseline_windows`` (6) closed windows of activity): that same
-  metric ≥ ``baseline_multiplier`` (10.0) * the principal's peak per window;
-* without one: that metric ≥ its floor * ``no_baseline_factor`` (2.0) — a new principal has
-  to move twice the floor before it alerts, to stay quiet on first runs of ordinary apps.
+What: per principal, app and tumbling event-time window (10 minutes, 1 hour), sum the response
+bytes of every request (``$batch`` rows skipped: their sub-requests carry the bytes). A
+window crosses when bytes ≥ ``min_bytes`` and, once the principal is established, bytes ≥
+``baseline_multiplier`` times its own peak (same window length, same time of day, last 14 days,
+sealed one lateness before the window); while the principal is learning, bytes must reach
+``min_bytes_learning`` instead. The floor is low (5 MiB per 10 min) because the measure is
+principal-relative: a replayed Teams token reading a hundred chats moves ~14 MiB per 10
+minutes, fifty times its user's own peak, far below any fixed tenant-wide floor.
 
 Why: Cortex's "high-volume data transfer" analytic compares an app with its own profile; bulk
-API reads (``$top=999`` user or message pages, mail bodies, attachments) leave bytes in
-``ResponseSizeBytes`` even when file downloads do not. Complements ``storage_exfiltration``
-(which needs distinct items and a lower multiplier) for coarse volume anomalies.
-
-Baseline: the peak per metric over all closed windows of this principal, alerting windows
-included; it never decays, so it can be poisoned by a slow ramp (less than 10 times per window).
+API reads (``$top=999`` user or message pages, mail bodies, attachments, chat messages) leave
+bytes in ``ResponseSizeBytes`` even when file downloads (302, size 0) do not.
+File downloads are ``storage_exfiltration``'s. Since nearly every request counts here, the
+windows keep counts only (no IP or user-agent samples): the signal's context says whether
+its requests came from a new network or client, and the principal's other signals carry the
+addresses.
 
 ATT&CK: TA0010 Exfiltration, TA0009 Collection; T1530 Data from Cloud Storage, T1213 Data
 from Information Repositories.
 
-False positives: backup, archiving and reporting apps on their first runs or after growth of
-the tenant; a one-off migration; an app whose baseline windows were all quiet (baseline
-nights) doing a monthly export.
+False positives: backup, archiving and reporting apps in their learning period or after the
+tenant grew; a one-off migration or export; a user's first heavy day in a new client.
 """
 
 from __future__ import annotations
@@ -31,103 +29,100 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from detectors._accumulators import (
-    DOWNLOAD_STATUSES,
-    BaselineActivity,
-    BaselineWindowedDetector,
-    above_floor_and_baseline,
-    is_batch_envelope,
-    validate_params,
-)
-from detectors.base import DetectorMeta, EventContext
-from detectors.event import GraphEvent
+from detectors._accumulators import Activity, is_batch_envelope, validate_params
+from detectors.base import DetectorMeta, EventContext, Slot
+from detectors.event import DENIED_STATUSES, GraphEvent
+from detectors.windows import WindowedDetector, peak_of, per_window
 
-BYTES = "bytes"
-DOWNLOADS = "downloads"
 MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    window_seconds: float = 600.0
-    """Tumbling window length in seconds."""
-    min_bytes: int = 50 * MIB
-    """Response bytes in the window (the floor)."""
-    min_downloads: int = 100
-    """File-content downloads in the window (the floor)."""
+    windows: tuple[float, ...] = (600.0, 3600.0)
+    """Tumbling window lengths in seconds (10 min, 1 h)."""
+    min_bytes: tuple[int, ...] = (5 * MIB, 20 * MIB)
+    """Response bytes per window for an established principal (with its baseline)."""
+    min_bytes_learning: tuple[int, ...] = (50 * MIB, 200 * MIB)
+    """Response bytes per window while the principal is learning (no baseline yet)."""
     baseline_multiplier: float = 10.0
-    """With a baseline, the metric must reach this multiple of the principal's peak."""
-    min_baseline_windows: int = 6
-    """Closed windows of activity before the baseline applies."""
-    no_baseline_factor: float = 2.0
-    """Without a baseline, the metric must reach this multiple of its floor."""
-    download_statuses: tuple[int, ...] = DOWNLOAD_STATUSES
-    """Statuses of a download that went through."""
+    """Once established, bytes must reach this multiple of the principal's own peak."""
 
     def __post_init__(self) -> None:
         validate_params(self)
+        per_window(self.min_bytes, self.windows, "min_bytes")
+        per_window(self.min_bytes_learning, self.windows, "min_bytes_learning")
 
 
 @dataclass(slots=True)
-class Transfer(BaselineActivity):
+class Transfer(Activity):
+    """Counts only (``lean``): this detector sees nearly every request, so it keeps no
+    attributes of its own; a signal's context (new network, client, ...) still comes from its
+    events' facts."""
+
     bytes: int = 0
-    downloads: int = 0
+    lean: bool = True
 
 
-class HighVolumeTransfer(BaselineWindowedDetector[Transfer]):
+class HighVolumeTransfer(WindowedDetector[Transfer]):
     meta = DetectorMeta(
         id="high_volume_transfer",
         title="High-volume data transfer through Microsoft Graph",
-        description="One principal moved far more bytes or files within one window than its "
-                    "own baseline.",
+        description="One principal read far more bytes within a window than its own usual "
+                    "volume at that time of day.",
         severity="medium",
         tactics=("TA0010", "TA0009"),
         techniques=("T1530", "T1213"),
         stage="exfiltration",
-        false_positives=("Backup, archiving or reporting apps on first runs",
+        fidelity="low",
+        false_positives=("Backup, archiving or reporting apps in their learning period",
                          "One-off migrations or exports"),
         references=(
             "https://docs-cortex.paloaltonetworks.com/",
         ),
     )
+    measures = ("bytes",)
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
-        self.window_seconds = self.params.window_seconds
-        # Below these no baseline question arises (crossed() runs on every event).
-        least = min(1.0, self.params.no_baseline_factor)
-        self._bytes_gate = self.params.min_bytes * least
-        self._downloads_gate = self.params.min_downloads * least
+        self.windows = self.params.windows
 
-    def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
+    def relevant(self, event: GraphEvent) -> bool:
         return not is_batch_envelope(event)
 
     def new_accumulator(self) -> Transfer:
         return Transfer()
 
     def add(self, acc: Transfer, event: GraphEvent, ctx: EventContext) -> None:
-        acc.count(event)
+        acc.requests += 1  # Activity.count for a lean accumulator, inlined: every request
+        ts = event.ts
+        if ts < acc.first_seen:
+            acc.first_seen = ts
+        if ts > acc.last_seen:
+            acc.last_seen = ts
+        if event.status in DENIED_STATUSES:
+            acc.denied += 1
         if event.size > 0:
             acc.bytes += event.size
-        if event.is_download and event.status in self.params.download_statuses:
-            acc.downloads += 1  # is_file_download, inlined
 
-    def crossed(self, acc: Transfer) -> bool:
-        return (acc.bytes >= self._bytes_gate
-                and self._above(acc, BYTES, acc.bytes, self.params.min_bytes)) or (
-            acc.downloads >= self._downloads_gate
-            and self._above(acc, DOWNLOADS, acc.downloads, self.params.min_downloads))
+    def gate(self, acc: Transfer, level: int) -> bool:
+        return acc.bytes >= self.params.min_bytes[level]
 
-    def _above(self, acc: Transfer, metric: str, value: int, floor: int) -> bool:
+    def crossed(self, acc: Transfer, level: int, slot: Slot) -> bool:
         p = self.params
-        return above_floor_and_baseline(value, floor, acc.peak(metric, p.min_baseline_windows),
-                                        p.baseline_multiplier, p.no_baseline_factor)
+        value = acc.bytes
+        if value < p.min_bytes[level]:
+            return False  # the usual case: below every floor
+        peak = peak_of(slot)
+        if peak is None:
+            return value >= p.min_bytes_learning[level]
+        return value >= p.baseline_multiplier * peak
 
-    def baseline_metrics(self, acc: Transfer) -> dict[str, float]:
-        return {BYTES: float(acc.bytes), DOWNLOADS: float(acc.downloads)}
+    def measure(self, acc: Transfer) -> tuple[float, ...]:
+        return (float(acc.bytes),)
+
+    def store_minimum(self, level: int) -> tuple[float, ...]:
+        return (self.params.min_bytes[level] / self.params.baseline_multiplier,)
 
     def evidence(self, acc: Transfer) -> dict[str, Any]:
-        n = self.params.min_baseline_windows
-        return {**acc.evidence(), BYTES: acc.bytes, DOWNLOADS: acc.downloads,
-                "baseline_peak_bytes": acc.peak(BYTES, n),
-                "baseline_peak_downloads": acc.peak(DOWNLOADS, n)}
+        return {"requests": acc.requests, "denied": acc.denied, "bytes": acc.bytes}

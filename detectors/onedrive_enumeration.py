@@ -1,13 +1,13 @@
 """onedrive_enumeration: one principal walks other users' drives, or many folders, in one window.
 
-What: per principal and tumbling event-time window (default 10 min), count read requests on
-the ``onedrive`` family (allowed or denied), the distinct drives of *other* users they reach
-(``/users/{id}/drive…`` by target user, ``/drives/{id}…`` by drive id) and the distinct
-folders they list (``…/root/children``, ``…/items/{id}/children``). Fires when other users'
-drives ≥ ``min_drives`` (5) or listed folders ≥ ``min_items`` (100) and, once the principal has
-a baseline (≥ ``min_baseline_windows`` closed windows with drive reads), that count also
-reaches ``baseline_multiplier`` (3.0) times its peak per window: a backup app that walks every
-drive each night alerts on its first nights only, then stays quiet at its usual volume.
+What: per principal, app and tumbling event-time window (10 minutes, 1 hour, 1 day), count
+read requests on the ``onedrive`` family (allowed or denied), the distinct drives of *other*
+users they reach (``/users/{id}/drive…`` by target user, ``/drives/{id}…`` by drive id) and the
+distinct folders they list (``…/root/children``, ``…/items/{id}/children``). A window crosses
+when other users' drives ≥ ``min_drives`` or listed folders ≥ ``min_folders`` and, once the
+principal is established, that count also reaches ``baseline_multiplier`` times its own peak
+(same window length, same time of day, last 14 days, sealed one lateness before the window):
+a backup app that walks every drive each night at 01:00 has that as its baseline.
 
 Why: one app-only token reaching many users' drives is the storage-enumeration shape that no
 public rule covers (detection-reference §5.5); a fast folder walk (TeamFiltration's
@@ -19,9 +19,9 @@ folders within one window does.
 ATT&CK: TA0007 Discovery, TA0009 Collection; T1619 Cloud Storage Object Discovery, T1083 File
 and Directory Discovery.
 
-False positives: backup, migration, DLP and eDiscovery apps that crawl drives; sync clients
-built on Graph walking a large drive on first sync. A drive reached both by user and by drive
-id counts twice (the log does not say they are the same).
+False positives: backup, migration, DLP and eDiscovery apps in their learning period; sync
+clients built on Graph walking a large drive on first sync. A drive reached both by user and
+by drive id counts twice (the log does not say they are the same).
 """
 
 from __future__ import annotations
@@ -30,16 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors._accumulators import (
-    BaselineActivity,
-    BaselineWindowedDetector,
+    Activity,
     CappedSet,
-    above_floor_and_baseline,
     caller_id,
     target_user_key,
     validate_params,
 )
-from detectors.base import DetectorMeta, EventContext
+from detectors.base import DetectorMeta, EventContext, Slot
 from detectors.event import GraphEvent
+from detectors.windows import WindowedDetector, above, peak_of, per_window
 
 LISTING_SUFFIX = "/children"
 DRIVES = "other_users_drives"
@@ -49,23 +48,23 @@ ROOT_FOLDER = "root"
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    window_seconds: float = 600.0
-    """Tumbling window length in seconds."""
-    min_drives: int = 5
-    """Distinct drives of users other than the caller."""
-    min_items: int = 100
-    """Distinct folders listed (``…/children``), own drive included."""
+    windows: tuple[float, ...] = (600.0, 3600.0, 86_400.0)
+    """Tumbling window lengths in seconds (10 min, 1 h, 1 day)."""
+    min_drives: tuple[int, ...] = (5, 10, 25)
+    """Distinct drives of users other than the caller, per window length."""
+    min_folders: tuple[int, ...] = (100, 250, 600)
+    """Distinct folders listed (``…/children``), own drive included, per window length."""
     baseline_multiplier: float = 3.0
-    """With a baseline, the count must also reach this multiple of the principal's peak."""
-    min_baseline_windows: int = 6
-    """Closed windows with drive reads before the baseline applies."""
+    """Once established, the count must also reach this multiple of the principal's peak."""
 
     def __post_init__(self) -> None:
-        validate_params(self, "min_drives", "min_items")
+        validate_params(self, "min_drives", "min_folders")
+        per_window(self.min_drives, self.windows, "min_drives")
+        per_window(self.min_folders, self.windows, "min_folders")
 
 
 @dataclass(slots=True)
-class DriveReads(BaselineActivity):
+class DriveReads(Activity):
     drives: CappedSet = field(default_factory=CappedSet)
     folders: CappedSet = field(default_factory=CappedSet)
 
@@ -78,7 +77,7 @@ def drive_of(event: GraphEvent) -> str | None:
     return f"drive:{event.target_drive.lower()}" if event.target_drive else None
 
 
-class OnedriveEnumeration(BaselineWindowedDetector[DriveReads]):
+class OnedriveEnumeration(WindowedDetector[DriveReads]):
     meta = DetectorMeta(
         id="onedrive_enumeration",
         title="OneDrive enumeration through Microsoft Graph",
@@ -95,11 +94,14 @@ class OnedriveEnumeration(BaselineWindowedDetector[DriveReads]):
         ),
     )
 
+    measures = (DRIVES, FOLDERS)
+
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
-        self.window_seconds = self.params.window_seconds
+        self.windows = self.params.windows
+        self._memo: tuple[GraphEvent | None, str | None, str | None] = (None, None, None)
 
-    def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
+    def relevant(self, event: GraphEvent) -> bool:
         return event.family == "onedrive" and not event.is_write
 
     def new_accumulator(self) -> DriveReads:
@@ -107,29 +109,35 @@ class OnedriveEnumeration(BaselineWindowedDetector[DriveReads]):
 
     def add(self, acc: DriveReads, event: GraphEvent, ctx: EventContext) -> None:
         acc.count(event)
-        drive = drive_of(event)
-        if drive != f"user:{caller_id(event)}":
-            acc.drives.add(drive)
-        if event.template.endswith(LISTING_SUFFIX):
-            folder = (event.target_item or ROOT_FOLDER).lower()
-            acc.folders.add(f"{drive or '?'}/{folder}")
+        memo = self._memo
+        if memo[0] is not event:  # worked out once for all of the event's windows
+            drive = drive_of(event)
+            other = drive if drive != f"user:{caller_id(event)}" else None
+            folder = None
+            if event.template.endswith(LISTING_SUFFIX):
+                folder = f"{drive or '?'}/{(event.target_item or ROOT_FOLDER).lower()}"
+            memo = self._memo = (event, other, folder)
+        acc.drives.add(memo[1])
+        acc.folders.add(memo[2])
 
-    def crossed(self, acc: DriveReads) -> bool:
+    def gate(self, acc: DriveReads, level: int) -> bool:
         p = self.params
-        drives, folders = acc.drives.size, acc.folders.size
-        if drives < p.min_drives and folders < p.min_items:
-            return False  # below both floors, the usual case: no baseline to consult
-        return (
-            above_floor_and_baseline(drives, p.min_drives,
-                                     acc.peak(DRIVES, p.min_baseline_windows),
-                                     p.baseline_multiplier)
-            or above_floor_and_baseline(folders, p.min_items,
-                                        acc.peak(FOLDERS, p.min_baseline_windows),
-                                        p.baseline_multiplier))
+        return (acc.drives.size >= p.min_drives[level]
+                or acc.folders.size >= p.min_folders[level])
 
-    def baseline_metrics(self, acc: DriveReads) -> dict[str, float]:
-        return {DRIVES: float(len(acc.drives)), FOLDERS: float(len(acc.folders))}
+    def crossed(self, acc: DriveReads, level: int, slot: Slot) -> bool:
+        p = self.params
+        mult = p.baseline_multiplier
+        return (above(acc.drives.size, p.min_drives[level], peak_of(slot, 0), mult)
+                or above(acc.folders.size, p.min_folders[level], peak_of(slot, 1), mult))
+
+    def measure(self, acc: DriveReads) -> tuple[float, ...]:
+        return (float(acc.drives.size), float(acc.folders.size))
+
+    def store_minimum(self, level: int) -> tuple[float, ...]:
+        p = self.params
+        return (p.min_drives[level] / p.baseline_multiplier,
+                p.min_folders[level] / p.baseline_multiplier)
 
     def evidence(self, acc: DriveReads) -> dict[str, Any]:
-        return {**acc.evidence(), DRIVES: acc.drives.summary(), FOLDERS: acc.folders.summary(),
-                "baseline_peaks": acc.baseline_evidence()}
+        return {**acc.evidence(), DRIVES: acc.drives.summary(), FOLDERS: acc.folders.summary()}

@@ -1,12 +1,13 @@
 """sharepoint_enumeration: one principal lists or reads many SharePoint sites in one window.
 
-What: per principal and tumbling event-time window (default 10 min), count read requests on
-the ``sharepoint`` family (allowed or denied), the distinct sites they name (``target_site``)
-and the tenant-wide site listings (``GET /sites?search=*``, ``/sites/getAllSites``, a bare
-``GET /sites``). Fires when distinct sites ≥ ``min_sites`` (5) or site listings ≥
-``min_site_listings`` (1) and, once the principal has a baseline (≥ ``min_baseline_windows``
-closed windows with site reads), ≥ ``baseline_multiplier`` (3.0) times its peak per window: a
-governance or backup app that walks the same sites every night stops alerting.
+What: per principal, app and tumbling event-time window (10 minutes, 1 hour, 1 day), count
+read requests on the ``sharepoint`` family (allowed or denied), the distinct sites they name
+(``target_site``) and the tenant-wide site listings (``GET /sites?search=*``,
+``/sites/getAllSites``, a bare ``GET /sites``). A window crosses when distinct sites ≥
+``min_sites`` or site listings ≥ ``min_site_listings`` and, once the principal is
+established, that count also reaches ``baseline_multiplier`` times its own peak (same window
+length, same time of day, last 14 days, sealed one lateness before the window): a governance
+or backup app that walks the same sites every night has that as its baseline.
 
 Why: storage enumeration precedes bulk download (detection-reference §5.5); an app-only token
 with ``Sites.Read.All`` reaching into many sites, or asking for every site at once, is the
@@ -16,8 +17,8 @@ listing; only empty or wildcard searches are.
 ATT&CK: TA0007 Discovery, TA0009 Collection; T1619 Cloud Storage Object Discovery, T1083 File
 and Directory Discovery, T1213.002 Data from Information Repositories: SharePoint.
 
-False positives: SharePoint governance, backup, migration and eDiscovery apps; intranet portals
-that aggregate news from many sites. Allow-list them through enrichment. ``POST /search/query``
+False positives: SharePoint governance, backup, migration and eDiscovery apps in their learning
+period; intranet portals that aggregate news from many sites. ``POST /search/query``
 (family ``search``) is not counted here.
 """
 
@@ -27,15 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from detectors._accumulators import (
-    BaselineActivity,
-    BaselineWindowedDetector,
-    CappedSet,
-    above_floor_and_baseline,
-    validate_params,
-)
-from detectors.base import DetectorMeta, EventContext
+from detectors._accumulators import Activity, CappedSet, validate_params
+from detectors.base import DetectorMeta, EventContext, Slot
 from detectors.event import GraphEvent
+from detectors.windows import WindowedDetector, above, peak_of, per_window
 
 LISTING_TEMPLATES = frozenset({"/sites", "/sites/getallsites"})
 SEARCH_KEYS = frozenset({"search", "$search"})
@@ -46,24 +42,22 @@ LISTINGS = "site_listings"
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    window_seconds: float = 600.0
-    """Tumbling window length in seconds."""
-    min_sites: int = 5
-    """Distinct sites read or listed by one principal."""
+    windows: tuple[float, ...] = (600.0, 3600.0, 86_400.0)
+    """Tumbling window lengths in seconds (10 min, 1 h, 1 day)."""
+    min_sites: tuple[int, ...] = (5, 10, 25)
+    """Distinct sites read or listed, per window length."""
     min_site_listings: int = 1
     """Tenant-wide site listings (wildcard search, getAllSites, bare /sites)."""
     baseline_multiplier: float = 3.0
-    """With a baseline, the count must also reach this multiple of the principal's peak."""
-    min_baseline_windows: int = 1
-    """Closed windows with site reads before the baseline applies (a crawl of a tenant's sites
-    usually fits in one window, so one closed window already is the crawler's baseline)."""
+    """Once established, the count must also reach this multiple of the principal's peak."""
 
     def __post_init__(self) -> None:
         validate_params(self, "min_sites")
+        per_window(self.min_sites, self.windows, "min_sites")
 
 
 @dataclass(slots=True)
-class SiteReads(BaselineActivity):
+class SiteReads(Activity):
     sites: CappedSet = field(default_factory=CappedSet)
     site_listings: int = 0
 
@@ -77,7 +71,7 @@ def is_site_listing(event: GraphEvent) -> bool:
     return all(value in WILDCARD_SEARCHES for value in searches)
 
 
-class SharepointEnumeration(BaselineWindowedDetector[SiteReads]):
+class SharepointEnumeration(WindowedDetector[SiteReads]):
     meta = DetectorMeta(
         id="sharepoint_enumeration",
         title="SharePoint site enumeration through Microsoft Graph",
@@ -94,11 +88,13 @@ class SharepointEnumeration(BaselineWindowedDetector[SiteReads]):
         ),
     )
 
+    measures = (SITES, LISTINGS)
+
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
-        self.window_seconds = self.params.window_seconds
+        self.windows = self.params.windows
 
-    def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
+    def relevant(self, event: GraphEvent) -> bool:
         return event.family == "sharepoint" and not event.is_write
 
     def new_accumulator(self) -> SiteReads:
@@ -111,21 +107,24 @@ class SharepointEnumeration(BaselineWindowedDetector[SiteReads]):
         elif is_site_listing(event):
             acc.site_listings += 1
 
-    def crossed(self, acc: SiteReads) -> bool:
+    def gate(self, acc: SiteReads, level: int) -> bool:
         p = self.params
-        sites, listings = acc.sites.size, acc.site_listings
-        if sites < p.min_sites and listings < p.min_site_listings:
-            return False  # below both floors, the usual case: no baseline to consult
-        return (
-            above_floor_and_baseline(sites, p.min_sites,
-                                     acc.peak(SITES, p.min_baseline_windows), p.baseline_multiplier)
-            or above_floor_and_baseline(listings, p.min_site_listings,
-                                        acc.peak(LISTINGS, p.min_baseline_windows),
-                                        p.baseline_multiplier))
+        return (acc.sites.size >= p.min_sites[level]
+                or acc.site_listings >= p.min_site_listings)
 
-    def baseline_metrics(self, acc: SiteReads) -> dict[str, float]:
-        return {SITES: float(len(acc.sites)), LISTINGS: float(acc.site_listings)}
+    def crossed(self, acc: SiteReads, level: int, slot: Slot) -> bool:
+        p = self.params
+        mult = p.baseline_multiplier
+        return (above(acc.sites.size, p.min_sites[level], peak_of(slot, 0), mult)
+                or above(acc.site_listings, p.min_site_listings, peak_of(slot, 1), mult))
+
+    def measure(self, acc: SiteReads) -> tuple[float, ...]:
+        return (float(acc.sites.size), float(acc.site_listings))
+
+    def store_minimum(self, level: int) -> tuple[float, ...]:
+        p = self.params
+        return (p.min_sites[level] / p.baseline_multiplier,
+                p.min_site_listings / p.baseline_multiplier)
 
     def evidence(self, acc: SiteReads) -> dict[str, Any]:
-        return {**acc.evidence(), SITES: acc.sites.summary(), LISTINGS: acc.site_listings,
-                "baseline_peaks": acc.baseline_evidence()}
+        return {**acc.evidence(), SITES: acc.sites.summary(), LISTINGS: acc.site_listings}

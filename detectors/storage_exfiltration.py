@@ -1,28 +1,25 @@
-"""storage_exfiltration: many file-content downloads by one principal in one window.
+"""storage_exfiltration: many file-content downloads by one principal, above its own usual.
 
-What: per principal and tumbling event-time window (default 10 min), count file-content
-downloads (``is_download``: ``…/content`` or ``…/$value`` on a drive item, with status 302 or
-200) and the distinct items, drives and sites they came from. Downloads are counted, not
-weighed: a 302 redirects to SharePoint and carries size 0 (detection-reference §1.1). Fires
-when downloads ≥ ``min_downloads`` (25) across ≥ ``min_items`` distinct items (20) and, once
-the principal has a baseline (≥ ``min_baseline_windows`` closed windows with downloads),
-downloads ≥ ``baseline_multiplier`` (3.0) * its peak downloads per window.
+What: per principal, app and tumbling event-time window — 10 minutes, 1 hour and 1 day, so a
+slow download spread over hours crosses too — count file-content downloads (``is_download``:
+``…/content`` or ``…/$value`` on a drive item, status 302 or 200) and the distinct items,
+drives and sites. Downloads are counted, not weighed: a 302 redirects to SharePoint and
+carries size 0 (detection-reference §1.1). A window crosses when downloads ≥
+``min_downloads`` and distinct items ≥ ``min_items`` (one value per window length), and, once
+the principal is established, downloads ≥ ``baseline_multiplier`` times its own peak — the peak
+of its windows of the same length over the last 14 days, at the same time of day for windows
+shorter than a day, sealed one lateness before the window (so arrival order never matters).
 
 Why: bulk download is where the attack chain ends (GraphRunner, GraphSpy, TeamFiltration all
 fetch ``/drives/{d}/items/{i}/content``). Elastic X13 fires at ≥ 25 files per 3 min on the
-audit log; here it runs on Graph logs and per app-only principal too. The baseline lets a
-backup app that downloads the same 300 files every night stop alerting after a few nights,
-while a principal that never downloaded alerts at the floor.
-
-Baseline: the peak over all closed windows of this principal, alerting windows included (else
-the backup app would never stop alerting). A slow attacker growing volume by less than the
-multiplier per window, or one that first downloads at a volume later repeated, is learnt as
-normal. The peak never decays.
+audit log; this runs on Graph logs, app-only principals included. The baseline lets a backup
+app that downloads hundreds of files every night at 01:00 stay quiet, while the same volume at
+14:00, or from a new network (risk context), or three times its peak, is a signal.
 
 ATT&CK: TA0009 Collection, TA0010 Exfiltration; T1530 Data from Cloud Storage.
 
-False positives: backup, migration, eDiscovery and DLP apps before they have a baseline; users
-syncing a library through a Graph-based client.
+False positives: backup, migration, eDiscovery and DLP apps in their learning period; users
+syncing a library through a Graph-based client for the first time.
 """
 
 from __future__ import annotations
@@ -32,57 +29,55 @@ from typing import Any
 
 from detectors._accumulators import (
     DOWNLOAD_STATUSES,
-    BaselineActivity,
-    BaselineWindowedDetector,
+    Activity,
     CappedSet,
-    above_floor_and_baseline,
     is_file_download,
     validate_params,
 )
-from detectors.base import DetectorMeta, EventContext
+from detectors.base import DetectorMeta, EventContext, Slot
 from detectors.event import GraphEvent
-
-DOWNLOADS = "downloads"
+from detectors.windows import WindowedDetector, above, peak_of, per_window
 
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    window_seconds: float = 600.0
-    """Tumbling window length in seconds."""
-    min_downloads: int = 25
-    """Successful file-content downloads in the window (the floor)."""
-    min_items: int = 20
-    """Distinct drive items downloaded."""
+    windows: tuple[float, ...] = (600.0, 3600.0, 86_400.0)
+    """Tumbling window lengths in seconds (10 min, 1 h, 1 day)."""
+    min_downloads: tuple[int, ...] = (25, 60, 150)
+    """Successful file-content downloads per window, one floor per window length."""
+    min_items: tuple[int, ...] = (20, 40, 100)
+    """Distinct drive items downloaded, per window length."""
     baseline_multiplier: float = 3.0
-    """With a baseline, downloads must reach this multiple of the principal's peak."""
-    min_baseline_windows: int = 6
-    """Closed windows with downloads before the baseline applies."""
+    """Once established, downloads must reach this multiple of the principal's own peak."""
     download_statuses: tuple[int, ...] = DOWNLOAD_STATUSES
     """Statuses of a download that went through."""
 
     def __post_init__(self) -> None:
         validate_params(self, "min_items")
+        per_window(self.min_downloads, self.windows, "min_downloads")
+        per_window(self.min_items, self.windows, "min_items")
 
 
 @dataclass(slots=True)
-class Downloads(BaselineActivity):
+class Downloads(Activity):
     items: CappedSet = field(default_factory=CappedSet)
     drives: CappedSet = field(default_factory=CappedSet)
     sites: CappedSet = field(default_factory=CappedSet)
 
 
-class StorageExfiltration(BaselineWindowedDetector[Downloads]):
+class StorageExfiltration(WindowedDetector[Downloads]):
     meta = DetectorMeta(
         id="storage_exfiltration",
         title="Bulk file download through Microsoft Graph",
-        description="One principal downloaded many files within one window, above its own "
-                    "baseline.",
+        description="One principal downloaded many files within a window, above its own "
+                    "usual volume at that time of day.",
         severity="high",
         tactics=("TA0009", "TA0010"),
         techniques=("T1530",),
         stage="exfiltration",
-        false_positives=("Backup, migration, eDiscovery or DLP apps before their baseline",
-                         "Graph-based sync clients syncing a library"),
+        fidelity="medium",
+        false_positives=("Backup, migration, eDiscovery or DLP apps in their learning period",
+                         "Graph-based sync clients syncing a library for the first time"),
         references=(
             "https://github.com/elastic/detection-rules/blob/main/rules/integrations/o365/"
             "collection_onedrive_excessive_file_downloads.toml",
@@ -90,12 +85,13 @@ class StorageExfiltration(BaselineWindowedDetector[Downloads]):
             "microsoft/o365/o365_file_download.yaral",
         ),
     )
+    measures = ("downloads",)
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
-        self.window_seconds = self.params.window_seconds
+        self.windows = self.params.windows
 
-    def relevant(self, event: GraphEvent, ctx: EventContext) -> bool:
+    def relevant(self, event: GraphEvent) -> bool:
         return is_file_download(event, self.params.download_statuses)
 
     def new_accumulator(self) -> Downloads:
@@ -108,17 +104,21 @@ class StorageExfiltration(BaselineWindowedDetector[Downloads]):
         acc.drives.add(event.target_drive)
         acc.sites.add(event.target_site)
 
-    def crossed(self, acc: Downloads) -> bool:
+    def gate(self, acc: Downloads, level: int) -> bool:
         p = self.params
-        peak = acc.peak(DOWNLOADS, p.min_baseline_windows)
-        return acc.items.size >= p.min_items and above_floor_and_baseline(
-            acc.requests, p.min_downloads, peak, p.baseline_multiplier)
+        return acc.requests >= p.min_downloads[level] and acc.items.size >= p.min_items[level]
 
-    def baseline_metrics(self, acc: Downloads) -> dict[str, float]:
-        return {DOWNLOADS: float(acc.requests)}
+    def crossed(self, acc: Downloads, level: int, slot: Slot) -> bool:
+        p = self.params
+        return acc.items.size >= p.min_items[level] and above(
+            acc.requests, p.min_downloads[level], peak_of(slot), p.baseline_multiplier)
+
+    def measure(self, acc: Downloads) -> tuple[float, ...]:
+        return (float(acc.requests),)
+
+    def store_minimum(self, level: int) -> tuple[float, ...]:
+        return (self.params.min_downloads[level] / self.params.baseline_multiplier,)
 
     def evidence(self, acc: Downloads) -> dict[str, Any]:
-        return {**acc.evidence(), DOWNLOADS: acc.requests, "items": acc.items.summary(),
-                "drives": acc.drives.summary(), "sites": acc.sites.summary(),
-                "baseline_peak_downloads": acc.peak(DOWNLOADS,
-                                                    self.params.min_baseline_windows)}
+        return {**acc.evidence(), "downloads": acc.requests, "items": acc.items.summary(),
+                "drives": acc.drives.summary(), "sites": acc.sites.summary()}

@@ -3,7 +3,9 @@
 Graph accepts the same endpoint as ``/applications/{id}/addPassword``,
 ``/applications(appId='…')/microsoft.graph.addPassword`` or with a trailing slash; tool
 fingerprints and write rules compare templates in this canonical form: lower case, no API
-version, no ``microsoft.graph.`` cast prefix, key segments ``name(key='v')`` split into
+version, no ``microsoft.graph.`` prefix on a final action or function and no type-cast segment
+(``/applications/{id}/microsoft.graph.agentIdentityBlueprint/addPassword`` is an
+``addPassword`` on the application), key segments ``name(key='v')`` split into
 ``name/{id}``, ``{upn}`` and raw GUIDs as ``{id}``.
 """
 
@@ -35,8 +37,10 @@ def canonical_template(template: str) -> str:
     """E.g. ``/Applications(appId='{id}')/microsoft.graph.addPassword/`` becomes
     ``/applications/{id}/addpassword``."""
     path = _VERSION.sub("", template.strip().lower().split("?", 1)[0])
+    parts = [segment for segment in path.split("/") if segment]
     segments: list[str] = []
-    for segment in path.split("/"):
-        if segment:
-            segments.extend(_canonical_segment(segment))
+    for index, segment in enumerate(parts):
+        if segment.startswith(_CAST_PREFIX) and index + 1 < len(parts):
+            continue  # a type cast (…/microsoft.graph.user/…) narrows, it names nothing
+        segments.extend(_canonical_segment(segment))
     return "/" + "/".join(segments)

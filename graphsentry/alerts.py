@@ -1,105 +1,33 @@
-"""Alerts: a detector ``Finding`` plus its metadata and enrichment, in the shape of
-``schemas/graph_alert.avsc``.
+"""Alerts and signals on the wire: JSON lines and unframed Avro (``schemas/graph_alert.avsc``,
+``schemas/graph_signal.avsc``), and a one-line human form.
 
-An alert is a plain dict with the schema's field names; times are timezone-aware UTC datetimes
-(Avro ``timestamp-micros``) and ISO-8601 UTC strings in the JSON form. Nothing in an alert depends
-on wall-clock time or arrival order beyond the input itself, so replays yield identical alerts.
+Alert and signal dicts are built by ``graphsentry.alerting`` with the schemas' field names;
+times are timezone-aware UTC datetimes (Avro ``timestamp-micros``) and ISO-8601 UTC strings in
+the JSON form. Nothing in them depends on wall-clock time or arrival order beyond the input
+itself (and the ``enrichment.available`` flag), so replays yield identical final versions.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from detectors.base import DetectorMeta, EventContext, Finding
+from graphsentry.alerting.render import evidence_record, to_datetime
 from graphsentry.ingest.timeparse import format_timestamp, parse_timestamp
 
 SCHEMA_NAME = "graph_alert"
+SIGNAL_SCHEMA = "graph_signal"
 TIME_FIELDS = ("first_seen", "last_seen", "window_start", "window_end")
-# Evidence keys copied into the typed evidence fields (first key present wins).
-_LIST_FIELDS = {
-    "source_ips": ("source_ips", "ips", "ip_addresses"),
-    "user_agents": ("user_agents", "uas"),
-    "sample_request_ids": ("sample_request_ids", "request_ids"),
-    "related_alert_ids": ("related_alert_ids", "alert_ids"),
-}
-
-
-def to_datetime(ts: float) -> datetime:
-    """Epoch seconds → UTC datetime, rounded to the microsecond (the Avro resolution)."""
-    return datetime.fromtimestamp(round(ts * 1_000_000) / 1_000_000, UTC)
+__all__ = ["alert_from_avro", "alert_from_json", "alert_to_avro", "alert_to_json",
+           "evidence_record", "format_alert", "iso", "latest_versions", "signal_to_avro",
+           "to_datetime"]
 
 
 def iso(value: datetime) -> str:
     """``2026-01-01T00:00:00.123456Z``: the same form as the records' JSON."""
     return format_timestamp(value)
-
-
-def _string_list(value: Any) -> list[str]:
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return sorted(str(v) for v in value)
-    return []
-
-
-def evidence_record(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``Evidence`` record: the full evidence as JSON plus typed common fields."""
-    counts = {k: int(v) for k, v in evidence.items()
-              if isinstance(v, int) and not isinstance(v, bool)}
-    record: dict[str, Any] = {
-        "evidence_json": json.dumps(evidence, sort_keys=True, default=_json_default),
-        "counts": counts,
-    }
-    for name, keys in _LIST_FIELDS.items():
-        record[name] = next((_string_list(evidence[k]) for k in keys if k in evidence), [])
-    return record
-
-
-def _history_first_seen(history: Any) -> datetime | None:
-    first = getattr(history, "first_seen", None)
-    if isinstance(first, datetime):
-        return first
-    if isinstance(first, (int, float)) and first > 0:
-        return to_datetime(float(first))
-    return None
-
-
-def alert_from_finding(finding: Finding, meta: DetectorMeta, ctx: EventContext) -> dict[str, Any]:
-    """Build the alert dict for ``finding`` of the detector described by ``meta``.
-
-    ``ctx`` is the context of the event that triggered the finding (enrichment, history).
-    """
-    app = ctx.app
-    return {
-        "alert_id": finding.alert_id,
-        "detector": finding.detector,
-        "title": finding.title or meta.title,
-        "severity": finding.severity or meta.severity,
-        "tactic": list(meta.tactics),
-        "technique": list(meta.techniques),
-        "stage": meta.stage,
-        "tenant_id": finding.tenant_id,
-        "app_id": finding.app_id,
-        "app_display_name": app.display_name if app else None,
-        "identity_type": finding.identity_type,
-        "principal_id": finding.principal_id,
-        "service_principal_id": finding.service_principal_id,
-        "user_id": finding.user_id,
-        "first_seen": to_datetime(finding.first_seen),
-        "last_seen": to_datetime(finding.last_seen),
-        "window_start": to_datetime(finding.window_start),
-        "window_end": to_datetime(finding.window_end),
-        "evidence": evidence_record(finding.evidence),
-        "enrichment": {
-            "available": ctx.enrichment_available,
-            "asn": ctx.asn,
-            "asn_name": ctx.asn_name,
-            "app_first_party": app.first_party if app else None,
-            "app_owner_tenant_id": app.owner_tenant_id if app else None,
-            "history_first_seen": _history_first_seen(ctx.history),
-        },
-    }
 
 
 def _json_default(value: Any) -> Any:
@@ -110,19 +38,46 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def latest_versions(items: Iterable[Mapping[str, Any]],
+                    key: str = "alert_id") -> list[Mapping[str, Any]]:
+    """The latest version (highest ``revision``, the later one on a tie) of each alert — or of
+    each signal with ``key="signal_id"`` — in a stable order: first evidence, then id."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for item in items:
+        ident = str(item.get(key))
+        known = latest.get(ident)
+        if known is None or int(item.get("revision") or 1) >= int(known.get("revision") or 1):
+            latest[ident] = item
+    return sorted(latest.values(), key=lambda a: (_epoch(a.get("first_seen")), str(a.get(key))))
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return parse_timestamp(value).timestamp()
+    return 0.0
+
+
 def alert_to_json(alert: Mapping[str, Any]) -> str:
     """One line of JSON: the schema's field names, times as ISO-8601 UTC strings."""
     return json.dumps(alert, default=_json_default, ensure_ascii=False, separators=(",", ":"))
 
 
 def alert_from_json(text: str) -> dict[str, Any]:
-    """Inverse of :func:`alert_to_json` (times back to datetimes)."""
+    """Inverse of :func:`alert_to_json` (times back to datetimes); also reads signals."""
     alert: dict[str, Any] = json.loads(text)
     for name in TIME_FIELDS:
         alert[name] = _parse_iso(alert[name])
     first = alert["enrichment"].get("history_first_seen")
     if first is not None:
         alert["enrichment"]["history_first_seen"] = _parse_iso(first)
+    for ref in alert.get("signals") or ():
+        for name in TIME_FIELDS:
+            if isinstance(ref.get(name), str):
+                ref[name] = _parse_iso(ref[name])
     return alert
 
 
@@ -138,6 +93,21 @@ def alert_to_avro(alert: Mapping[str, Any]) -> bytes:
     return data
 
 
+def signal_to_avro(signal: Mapping[str, Any]) -> bytes:
+    """Unframed Avro (``schemas/graph_signal.avsc``), the value on ``graph.signals.v1``."""
+    from graphsentry import avro
+
+    data: bytes = avro.encode(SIGNAL_SCHEMA, signal)
+    return data
+
+
+def signal_from_avro(data: bytes) -> dict[str, Any]:
+    from graphsentry import avro
+
+    signal: dict[str, Any] = avro.decode(SIGNAL_SCHEMA, data)
+    return signal
+
+
 def alert_from_avro(data: bytes) -> dict[str, Any]:
     from graphsentry import avro
 
@@ -146,11 +116,15 @@ def alert_from_avro(data: bytes) -> dict[str, Any]:
 
 
 def format_alert(alert: Mapping[str, Any]) -> str:
-    """A human one-liner: when (first evidence), severity, detector, who, what."""
+    """A human one-liner: when (first evidence), severity, detector, who, what, and for alerts
+    with several signals their count and revision."""
     app = alert.get("app_display_name") or alert["app_id"]
     first = alert["first_seen"]
     when = iso(first)[:19] + "Z" if isinstance(first, datetime) else str(first)
     enrichment = alert.get("enrichment") or {}
     asn = f" AS{enrichment['asn']}" if enrichment.get("asn") else ""
+    extra = ""
+    if "signal_count" in alert:
+        extra = f" [{alert['signal_count']} signal(s), rev {alert.get('revision', 1)}]"
     return (f"{when} {str(alert['severity']).upper():8} {alert['detector']:24} "
-            f"app={app} principal={alert['principal_id']}{asn} — {alert['title']}")
+            f"app={app} principal={alert['principal_id']}{asn} — {alert['title']}{extra}")

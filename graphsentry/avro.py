@@ -98,8 +98,10 @@ def decode_activities(values: Iterable[bytes]) -> list[dict[str, Any]]:
 
 
 def message_key(record: Mapping[str, Any]) -> bytes:
-    """Kafka key of a graph.activity.v1 message: ``tenant_id/app_id`` in UTF-8."""
-    return f"{record['tenant_id']}/{record['app_id']}".encode()
+    """Kafka key of a graph.activity.v1 message: ``tenant_id/principal_id`` in UTF-8 — one
+    principal's records keep their order in one partition, and a hot first-party app's users
+    spread over all partitions."""
+    return f"{record['tenant_id']}/{record['principal_id']}".encode()
 
 
 def message_timestamp_ms(record: Mapping[str, Any]) -> int:

@@ -15,7 +15,7 @@ from graphsentry.errors import GraphsentryError
 
 COMMANDS = (
     "demo", "normalize", "bridge", "detect", "run", "replay", "simulate", "backtest",
-    "hunt", "enrich", "config",
+    "hunt", "enrich", "exceptions", "warm", "config",
 )
 
 

@@ -168,15 +168,22 @@ class Topics(Section):
     raw: TopicName = "graph.activity.raw"
     """Raw Graph activity JSON (Event Hub export) read by the bridge."""
     activity: TopicName = "graph.activity.v1"
-    """Normalized Avro records (key tenant/app): the detection input."""
+    """Normalized Avro records (key tenant/principal): the detection input."""
     dlq: TopicName = "graph.activity.dlq.v1"
     """Dead letters: JSON {reason, raw, source, at} for input that could not be decoded."""
+    signals: TopicName | None = "graph.signals.v1"
+    """Every detector signal as Avro (schemas/graph_signal.avsc), key signal_id (null: none)."""
     alerts: TopicName = "graph.alerts.v1"
-    """Alerts as Avro (schemas/graph_alert.avsc), key alert_id."""
+    """Alerts as Avro (schemas/graph_alert.avsc), key alert_id; log-compacted: every update of
+    an alert has the same key, and the latest revision survives compaction."""
     alerts_json: TopicName | None = "graph.alerts.json.v1"
     """The same alerts as JSON (null: none)."""
-    late: TopicName | None = None
-    """Topic for events that arrived later than the allowed lateness (null: none)."""
+    alerts_ocsf: TopicName | None = None
+    """The same alerts as OCSF 1.8.0 Detection Findings (class 2004, JSON, key alert_id, one per
+    alert version; log-compact it like `alerts`), mapped as docs/wire-format.md says (null:
+    none)."""
+    late: TopicName | None = "graph.activity.late.v1"
+    """Events that arrived later than the allowed lateness, as JSON (null: counted only)."""
 
 
 LibrdkafkaSettings = dict[str, str | int | float | bool]
@@ -208,9 +215,9 @@ class KafkaConfig(Section):
 
 
 class RedisConfig(Section):
-    """Enrichment (app directory, IP ranges) and principal histories; see
-    [detection.md](detection.md#enrichment). `url: null` runs without Redis (in-process store;
-    histories are not persisted)."""
+    """Enrichment (app directory, IP ranges), the profiles of principals that left worker state,
+    and exceptions; see [detection.md](detection.md#enrichment). `url: null` runs without Redis
+    (in-process store; nothing persisted, idle principals stay in worker state)."""
 
     url: str | None = Field(default="redis://127.0.0.1:6379/0",
                             json_schema_extra={"x-env": "REDIS_URL"})
@@ -227,30 +234,103 @@ class RedisConfig(Section):
     retry_seconds: float = Field(default=5.0, ge=0.1, le=3600)
     """Back-off before trying an unreachable Redis again."""
     history_ttl_days: float = Field(default=30.0, ge=0.01, le=3650)
-    """Stored principal histories expire after this many days without an update."""
+    """Stored principal profiles expire after this many days without an update."""
 
 
 class TimeConfig(Section):
     """Event time. Graph activity logs arrive up to ~2 h late; events older than the newest event
-    of their tenant/app minus `allowed_lateness_seconds` are counted as late and go to
-    `kafka.topics.late` when it is set."""
+    of their principal minus `allowed_lateness_seconds` are counted as late and go to
+    `kafka.topics.late` when it is set; only single-event detectors still examine them."""
 
     allowed_lateness_seconds: float = Field(default=7200.0, ge=0, le=7 * 86_400)
-    """Events older than the newest event of their tenant/app minus this are late: counted,
-    not detected."""
+    """Events older than the newest event of their principal minus this are late: counted, seen
+    by single-event detectors only, not learned."""
     expected_delivery_lag_seconds: float = Field(default=1800.0, ge=0, le=86_400)
     """Typical delay between an event and its arrival (for operators; detection uses the
     lateness)."""
+    max_future_skew_seconds: float = Field(default=900.0, ge=0, le=3600)
+    """Records dated more than this ahead of the wall clock are rejected (`future_timestamp`)
+    by the bridge, `graphsentry detect` and the detection flow (a far-future time would move
+    a principal's clock); keep it below the topics' `message.timestamp.after.max.ms` (Kafka
+    4: 1 h)."""
 
 
 class StateConfig(Section):
-    """How often principal histories are persisted and how many request ids per key are
-    remembered to drop duplicates."""
+    """Worker state per principal: duplicate suppression, and when idle principals leave it (their
+    profile goes to Redis and comes back with their next event)."""
 
-    history_save_every: int = Field(default=1000, ge=1)
-    """Persist a principal's history at least every N of its events (and whenever it learns)."""
     seen_capacity: int = Field(default=200_000, ge=1)
-    """Request ids remembered per key for duplicate suppression (within the lateness horizon)."""
+    """Request ids remembered per principal for duplicate suppression (within the lateness)."""
+    idle_eviction_seconds: float = Field(default=52 * 3600.0, ge=600, le=30 * 86_400)
+    """Event-time seconds a principal may stay idle (by its process's newest event) before it
+    leaves worker state: its windows close and its profile goes to Redis, to come back with
+    its next event. At least the allowed lateness + the longest detector window +
+    `alerts.horizon_seconds` + 30 min (checked at start), so that no result changes."""
+    eviction_check_seconds: float = Field(default=30.0, ge=1, le=3600)
+    """Wall-clock seconds between a key's idle checks."""
+
+
+class LearningConfig(Section):
+    """The learning period: until a principal is established its signals carry `learning` and
+    `alerts.risk.learning_factor` of their risk (signals, not alerts, unless high-fidelity or
+    corroborated). `graphsentry warm` learns profiles from history for a new deployment."""
+
+    min_days: int = Field(default=3, ge=0, le=14)
+    """Days with activity (of the profile's last 14) before a principal is established."""
+    min_age_seconds: float = Field(default=2 * 86_400.0, ge=0, le=30 * 86_400)
+    """Time since the principal was first seen before it is established."""
+
+
+class RiskConfig(Section):
+    """How a signal's risk score (1-100) is made from its severity, fidelity and context; see
+    [detection.md](detection.md#risk)."""
+
+    new_network: float = 20.0
+    """Points when the signal's events came from a network new to the principal."""
+    new_client: float = 10.0
+    """Points for a client app (or, app-only, a user agent) new to the principal."""
+    unusual_hour: float = 10.0
+    """Points when the window started at a time of day the principal is not active at."""
+    familiar: float = -20.0
+    """Points when an established principal acted from known networks and clients only (as
+    strong against token theft as a new network is for it)."""
+    privileged_high: float = 5.0
+    """Points for a token with high-tier permissions (`detectors.microsoft`)."""
+    privileged_critical: float = 15.0
+    """Points for a token with critical-tier permissions (can grant itself more)."""
+    first_party_app_only: float = -10.0
+    """Points for a Microsoft first-party application acting app-only."""
+    learning_factor: float = Field(default=0.5, ge=0, le=1)
+    """Multiplies the risk of a principal in its learning period."""
+
+
+class AlertsConfig(Section):
+    """When signals become alerts and how alerts group and update; see
+    [detection.md](detection.md#alerts)."""
+
+    risk_threshold: float = Field(default=100.0, ge=1)
+    """A principal's risk over the horizon (sum over attack stages of each stage's highest
+    signal risk: risk accumulates across tactics) at or above which a risk alert is raised."""
+    min_detectors: int = Field(default=2, ge=1, le=16)
+    """A risk alert needs signals of at least this many detectors: repeats of one behaviour
+    never make one on their own."""
+    min_stages: int = Field(default=3, ge=2, le=8)
+    """Distinct attack stages within the horizon that make an incident (`attack_chain`)."""
+    horizon_seconds: float = Field(default=86_400.0, ge=600, le=30 * 86_400)
+    """Risk and stages accumulate over this trailing horizon; a principal has at most one
+    alert per horizon bucket (aligned to the epoch), updated as evidence arrives."""
+    promote_fidelity: Literal["high", "medium"] = "high"
+    """Signals of this fidelity raise the principal's alert on their own."""
+    max_signals_per_principal: int = Field(default=512, ge=16)
+    """Signals kept per principal for correlation (the oldest forgotten first)."""
+    risk: RiskConfig = RiskConfig()
+    exceptions: list[dict[str, Any]] = Field(default=[], examples=[[{
+        "reason": "nightly export, ticket CHG-1234", "author": "soc@example.com",
+        "app_id": "00000000-0000-0000-0000-000000000001", "detector": "storage_exfiltration",
+        "expires": "2026-12-31T00:00:00Z"}]])
+    """Exceptions from the configuration, in the fields of `graphsentry exceptions add` (id,
+    reason, author, created, expires, starts, detector, app_id, principal_id, network, asn,
+    template); times as ISO-8601 or epoch seconds."""
 
 
 class DetectorsConfig(Section):
@@ -259,8 +339,8 @@ class DetectorsConfig(Section):
     enabled: Literal["all"] | list[DetectorId] = "all"
     """`all` or a list of detector ids."""
     params: Annotated[dict[str, dict[str, Any]], CatalogParams()] = Field(
-        default={}, examples=[{"graph_enumeration": {"min_families": 6},
-                       "attack_chain": {"horizon_seconds": 43200}}])
+        default={}, examples=[{"graph_enumeration": {"min_families": [6, 7, 8]},
+                               "storage_exfiltration": {"baseline_multiplier": 4.0}}])
     """Per-detector parameter overrides: `{detector_id: {param: value}}`."""
 
     @property
@@ -270,14 +350,14 @@ class DetectorsConfig(Section):
 
 
 class SuppressConfig(Section):
-    """Findings that never become alerts. Apps can also be allow-listed, or have single detectors
-    suppressed, in the app directory (`graphsentry enrich load-apps`, fields `allowed` and
-    `suppressedDetectors`)."""
+    """Permanent allow-lists: each entry is an exception without expiry (signals kept and marked,
+    never alerts). Apps can also be allow-listed, or have single detectors suppressed, in the app
+    directory (`graphsentry enrich load-apps`, fields `allowed` and `suppressedDetectors`)."""
 
     apps: list[str] = []
-    """App ids whose findings never become alerts (allow-list)."""
+    """App ids whose signals are always suppressed."""
     principals: list[str] = []
-    """Principal ids whose findings never become alerts."""
+    """Principal ids whose signals are always suppressed."""
 
 
 class BytewaxConfig(Section):
@@ -296,7 +376,9 @@ class Config(_Model):
     redis: RedisConfig = RedisConfig()
     time: TimeConfig = TimeConfig()
     state: StateConfig = StateConfig()
+    learning: LearningConfig = LearningConfig()
     detectors: DetectorsConfig = DetectorsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     suppress: SuppressConfig = SuppressConfig()
     bytewax: BytewaxConfig = BytewaxConfig()
 

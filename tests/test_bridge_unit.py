@@ -90,12 +90,13 @@ def epoch_ms(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def test_good_message_becomes_avro_keyed_by_tenant_app_at_event_time() -> None:
+def test_good_message_becomes_avro_keyed_by_tenant_principal_at_event_time() -> None:
     first, second = record(1), record(2, "2026-05-04T10:00:01.25Z", app="other-app")
     good, bad = bridge(records_message(first, second))
     assert bad == []
     assert [m.topic for m in good] == [TOPICS.activity] * 2
-    assert [m.key for m in good] == [f"{TENANT}/{APP}".encode(), f"{TENANT}/other-app".encode()]
+    principals = [decode(m.value)["principal_id"] for m in good]
+    assert [m.key for m in good] == [f"{TENANT}/{p}".encode() for p in principals]
     assert [m.timestamp for m in good] == [epoch_ms(first["time"]), epoch_ms(second["time"])]
     assert ("content-type", b"avro/binary") in good[0].headers
     decoded = [decode(m.value) for m in good]
@@ -176,7 +177,7 @@ def test_empty_message_is_a_dead_letter() -> None:
 def test_file_reader_items_have_no_key() -> None:
     reject = Reject("invalid_json: Expecting value at line 1 column 1", "nope", "blob.json:3")
     good, bad = bridge((record(1), "blob.json:2"))
-    assert good[0].key == f"{TENANT}/{APP}".encode()
+    assert good[0].key == f"{TENANT}/{decode(good[0].value)['principal_id']}".encode()
     _, bad = bridge(reject)
     assert bad[0].key is None and bad[0].timestamp == 0
     assert json.loads(bad[0].value)["source"] == "blob.json:3"

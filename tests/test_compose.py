@@ -13,14 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
+from graphsentry.config import Topics
+
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE_TOPICS = {
-    "graph.activity.raw",
-    "graph.activity.v1",
-    "graph.activity.dlq.v1",
-    "graph.alerts.v1",
-    "graph.alerts.json.v1",
-}
+PIPELINE_TOPICS = {name for name in Topics().model_dump().values() if name}
+"""Every topic the default configuration reads or writes."""
+COMPACTED = {Topics().alerts, Topics().alerts_json}
 APP_SERVICES = ("bridge", "detect-0", "detect-1")
 APP_ENV = {"KAFKA_BOOTSTRAP", "REDIS_URL", "GRAPHSENTRY_CONFIG"}
 
@@ -91,9 +89,12 @@ def test_kafka_runs_kraft_with_single_node_settings(services: dict[str, dict[str
 def test_topics_job_creates_every_pipeline_topic(services: dict[str, dict[str, Any]]) -> None:
     topics = services["topics"]
     script = " ".join(str(part) for part in topics["command"])
-    created = dict(re.findall(r"(graph\.[a-z.0-9]+):(\d+)", script))
-    assert set(created) == PIPELINE_TOPICS
-    assert all(int(partitions) >= 2 for partitions in created.values())
+    specs = {m[0]: m[1:] for m in re.findall(r"(graph\.[a-z.0-9]+):(\d+):(-?\d+):(\w+)", script)}
+    assert set(specs) == PIPELINE_TOPICS
+    assert all(int(partitions) >= 2 for partitions, _, _ in specs.values())
+    assert {t for t, (_, _, policy) in specs.items() if policy == "compact"} == COMPACTED
+    assert all(policy == "delete" for t, (_, _, policy) in specs.items() if t not in COMPACTED)
+    assert "cleanup.policy=$$policy" in script
     assert "--if-not-exists" in script
     assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
 

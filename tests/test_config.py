@@ -62,8 +62,8 @@ def test_every_setting_has_a_long_env_name_read_as_yaml() -> None:
              "graphsentry_kafka__topics__alerts": "alerts.v2",
              "GRAPHSENTRY_KAFKA__TOPICS__LATE": "null",
              "GRAPHSENTRY_KAFKA__CONSUMER": '{sasl.password: "s3cret"}',
-             "GRAPHSENTRY_DETECTORS__ENABLED": "[graph_enumeration, attack_chain]",
-             "GRAPHSENTRY_DETECTORS__PARAMS__GRAPH_ENUMERATION__MIN_FAMILIES": "7",
+             "GRAPHSENTRY_DETECTORS__ENABLED": "[graph_enumeration, new_origin]",
+             "GRAPHSENTRY_DETECTORS__PARAMS__GRAPH_ENUMERATION__MIN_FAMILIES": "[7, 8, 9]",
              "GRAPHSENTRY_REDIS__KEY_PREFIX": "123",  # text setting: kept as text
              "GRAPHSENTRY_BYTEWAX__BATCH_SIZE": "",  # empty: ignored
              "GRAPHSENTRY_CONFIG": "", "GRAPHSENTRY_PYTHON": "python3.11"})
@@ -72,8 +72,8 @@ def test_every_setting_has_a_long_env_name_read_as_yaml() -> None:
     assert cfg.kafka.topics.alerts == "alerts.v2"
     assert cfg.kafka.topics.late is None
     assert cfg.kafka.consumer == {"security.protocol": "SASL_SSL", "sasl.password": "s3cret"}
-    assert cfg.detectors.enabled_ids == ["graph_enumeration", "attack_chain"]
-    assert cfg.detectors.params["graph_enumeration"]["min_families"] == 7
+    assert cfg.detectors.enabled_ids == ["graph_enumeration", "new_origin"]
+    assert cfg.detectors.params["graph_enumeration"]["min_families"] == (7, 8, 9)
     assert cfg.redis.key_prefix == "123"
     assert cfg.bytewax.batch_size == 1000
 
@@ -153,35 +153,37 @@ def test_detector_ids_and_parameters_are_checked_against_the_catalog() -> None:
            "(did you mean 'min_families'?)" in \
         problems_of({"detectors": {"params": {"graph_enumeration": {"min_familes": 3}}}})
     # the detector's own check (Params.__post_init__), moved onto the parameter's path
-    assert "detectors.params.graph_enumeration.min_families: must be a positive number, " \
-           "got -3" in \
-        problems_of({"detectors": {"params": {"graph_enumeration": {"min_families": -3}}}})
-    assert "detectors.params.denied_requests.min_ratio: at most 1, got 2.0" in \
-        problems_of({"detectors": {"params": {"denied_requests": {"min_ratio": 2}}}})
-    assert "detectors.params.graph_enumeration.min_families: expected int, got str '3'" in \
+    assert "detectors.params.graph_enumeration.min_families: every value must be a positive " \
+           "number, got (-3, 6, 7)" in problems_of(
+        {"detectors": {"params": {"graph_enumeration": {"min_families": [-3, 6, 7]}}}})
+    assert "detectors.params.graph_enumeration.min_families: expected 3 values (one per " \
+           "window length), got 2" in problems_of(
+        {"detectors": {"params": {"graph_enumeration": {"min_families": [5, 6]}}}})
+    assert "detectors.params.denied_requests.min_families: must be a positive number, got 0" in \
+        problems_of({"detectors": {"params": {"denied_requests": {"min_families": 0}}}})
+    assert "detectors.params.graph_enumeration.min_families: expected a list, got str '3'" in \
         problems_of({"detectors": {"params": {"graph_enumeration": {"min_families": "3"}}}})
-    assert "detectors.params.new_origin.alert_on_new_prefix_in_known_asn: expected bool, " \
-           "got int 1" in problems_of(
-        {"detectors": {"params": {"new_origin": {"alert_on_new_prefix_in_known_asn": 1}}}})
+    assert "detectors.params.new_origin.window_seconds: expected float, got a boolean" in \
+        problems_of({"detectors": {"params": {"new_origin": {"window_seconds": True}}}})
     assert "detectors.enabled: expected 'all' or a list, got str 'some'" in \
         problems_of({"detectors": {"enabled": "some"}})
     cfg = config_from_dict({"detectors": {
         "enabled": ["graph_enumeration"],
-        "params": {"graph_enumeration": {"min_families": 3},
+        "params": {"graph_enumeration": {"min_families": [3, 4, 5]},
                    "storage_exfiltration": {"download_statuses": [200]}}}}, env={})
     assert cfg.detectors.enabled_ids == ["graph_enumeration"]
-    assert cfg.detectors.params["graph_enumeration"]["min_families"] == 3
+    assert cfg.detectors.params["graph_enumeration"]["min_families"] == (3, 4, 5)
     assert cfg.detectors.params["storage_exfiltration"]["download_statuses"] == (200,)
 
 
 def test_detector_params_feed_the_catalog() -> None:
     import detectors.catalog as catalog
 
-    cfg = config_from_dict({"detectors": {"params": {"graph_enumeration": {"min_families": 3}}}},
-                           env={})
+    cfg = config_from_dict(
+        {"detectors": {"params": {"graph_enumeration": {"min_families": [3, 4, 5]}}}}, env={})
     built = catalog.build_detectors(cfg.detectors.params, cfg.detectors.enabled_ids)
     enumeration = next(d for d in built if d.meta.id == "graph_enumeration")
-    assert enumeration.params.min_families == 3  # type: ignore[attr-defined]
+    assert enumeration.params.min_families == (3, 4, 5)  # type: ignore[attr-defined]
 
 
 def test_every_problem_is_reported_at_once() -> None:

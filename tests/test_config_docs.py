@@ -61,7 +61,7 @@ def test_reference_rows() -> None:
     assert "Environment: `KAFKA_BOOTSTRAP`." in text
     assert "| `storage_exfiltration` | exfiltration | high | `download_statuses` | " \
            "list of integer | `[200, 302]` |" in text
-    assert "| `attack_chain` | - | critical | `min_stages` | integer | `3` |" in text
+    assert "| `alerts.min_stages` | integer in [2, 8] | `3` |" in text
 
 
 def test_example_lists_every_setting_with_its_default() -> None:

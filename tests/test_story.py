@@ -1,98 +1,118 @@
+"""The story: alerts (latest versions) with their signals as evidence, grouped by principal."""
+
 from __future__ import annotations
 
-import json
-from datetime import timedelta
 from typing import Any
 
+from detectors.base import Signal, SignalContext, Who
+from graphsentry.alerting.book import AlertBook, AlertLayer
+from graphsentry.alerting.policy import AlertPolicy
 from graphsentry.story import key_evidence, render_story
-from tests.backtest.factory import ATTACKER, MONITOR, T0, alert
 
-MINUTE = timedelta(minutes=1)
-
-
-def with_evidence(base: dict[str, Any], stage: str, evidence: dict[str, Any],
-                  related: list[str] | None = None) -> dict[str, Any]:
-    base["stage"] = stage
-    base["evidence"] = {
-        "evidence_json": json.dumps(evidence, sort_keys=True),
-        "counts": {k: v for k, v in evidence.items() if isinstance(v, int)},
-        "source_ips": evidence.get("source_ips", []), "user_agents": [],
-        "sample_request_ids": [], "related_alert_ids": related or [],
-    }
-    return base
+T0 = 1_790_000_000.0  # 2026-09-21T12:53:20Z
+MINUTE = 60.0
+TENANT = "11111111-1111-1111-1111-111111111111"
+ATTACKER = "33333333-3333-3333-3333-333333333333"
+MONITOR = "55555555-5555-5555-5555-555555555555"
+APP = "22222222-2222-2222-2222-222222222222"
 
 
-def incident() -> list[dict[str, Any]]:
-    discovery = with_evidence(
-        alert("graph_enumeration", ATTACKER, T0, T0 + 4 * MINUTE, title="Directory enumeration"),
-        "discovery", {"requests": 412, "distinct_templates": 37, "denied_ratio": 0.125,
-                      "source_ips": ["203.0.113.7", "203.0.113.9"]})
-    exfil = with_evidence(
-        alert("storage_exfiltration", ATTACKER, T0 + 30 * MINUTE, T0 + 41 * MINUTE,
-              title="Mass file downloads"),
-        "exfiltration", {"downloads": 640, "distinct_drives": 18})
-    persist = with_evidence(
-        alert("app_credential_added", ATTACKER, T0 + 70 * MINUTE, title="Credential added"),
-        "persistence", {"target_application": "app-9"})
-    chain = with_evidence(
-        alert("attack_chain", ATTACKER, T0, T0 + 70 * MINUTE, title="Attack chain on one app",
-              severity="critical"),
-        "persistence", {"stages": 3},
-        related=[persist["alert_id"], discovery["alert_id"], exfil["alert_id"], "gone-id"])
-    noise = with_evidence(alert("denied_requests", MONITOR, T0 - 600 * MINUTE,
-                                title="Denial burst"), "discovery", {"denied": 120})
-    return [chain, noise, persist, exfil, discovery]
+def who(principal: str) -> Who:
+    return Who(TENANT, principal, "app_only", APP, None, principal)
 
 
-def test_incident_lists_stages_in_time_order_with_evidence() -> None:
-    text = render_story(incident())
-    lines = text.splitlines()
-    assert lines[0] == "INCIDENT 1: Attack chain on one app"
-    assert f"principal  {ATTACKER} (app_only)" in text
-    assert "span       2026-01-02 09:00:00Z -> 2026-01-02 10:10:00Z (1h10m)" in text
-    assert "stages     discovery -> exfiltration -> persistence" in text
-    order = [text.index(t) for t in ("[DISCOVERY]", "[EXFILTRATION]", "[PERSISTENCE]")]
+def signal(detector: str, principal: str, start: float, first: float, evidence: dict[str, Any],
+           *, severity: str = "high", fidelity: str = "medium", final: bool = True,
+           length: float = 600.0, title: str | None = None) -> Signal:
+    return Signal(detector, who(principal), start, start + length, first, first + MINUTE,
+                  evidence, severity, fidelity, final, SignalContext(new_network="203.0.113.0/24"),
+                  title or f"{detector} title", "", 3)
+
+
+def run(signals: list[Signal]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every alert version and signal record the alert layer makes of ``signals``."""
+    from detectors import catalog
+
+    layer = AlertLayer(AlertPolicy(), {d: catalog.meta_of(d) for d in catalog.DETECTOR_IDS})
+    books: dict[str, AlertBook] = {}
+    alerts, records = [], []
+    for item in signals:
+        book = books.setdefault(item.who.principal_id, AlertBook(
+            TENANT, item.who.principal_id, "app_only", None, item.who.principal_id))
+        record, made = layer.on_signal(book, item, None, True)
+        records.append(record)
+        alerts.extend(made)
+    return alerts, records
+
+
+def attack() -> list[Signal]:
+    """Discovery, then collection, then persistence (arriving out of order, provisional
+    first), and a denial burst of another principal."""
+    discovery = dict(requests=412, families={"count": 9, "capped": False, "sample": []},
+                     source_ips={"count": 2, "capped": False,
+                                 "sample": ["203.0.113.7", "203.0.113.9"]})
+    return [
+        signal("sharepoint_enumeration", ATTACKER, T0 + 30 * MINUTE, T0 + 31 * MINUTE,
+               {"requests": 60, "sites": {"count": 6, "capped": False, "sample": []}},
+               title="Sites walked", final=False),
+        signal("graph_enumeration", ATTACKER, T0, T0 + 2 * MINUTE, discovery,
+               title="Directory read"),
+        signal("sharepoint_enumeration", ATTACKER, T0 + 30 * MINUTE, T0 + 31 * MINUTE,
+               {"requests": 64, "sites": {"count": 7, "capped": False, "sample": []}},
+               title="Sites walked"),
+        signal("app_credential_added", ATTACKER, T0 + 60 * MINUTE, T0 + 70 * MINUTE,
+               {"target_application": "app-9", "template": "/applications/{id}/addPassword"},
+               fidelity="high", length=3600.0, title="Credential added"),
+        signal("denied_requests", MONITOR, T0 - 600 * MINUTE, T0 - 599 * MINUTE,
+               {"denied": 120}, severity="medium", fidelity="high", title="Denial burst"),
+    ]
+
+
+def test_each_alert_is_told_once_at_its_latest_version_with_its_signals() -> None:
+    alerts, records = run(attack())
+    assert len(alerts) > len({a["alert_id"] for a in alerts})  # several versions were made
+    text = render_story(alerts, signals=records)
+    assert text.count("INCIDENT ") == 1
+    assert "Attack chain: discovery -> collection -> persistence" in text
+    assert "stages     discovery -> collection -> persistence" in text
+    # signals in the order they happened, with their final evidence
+    order = [text.index(t) for t in ("Directory read", "Sites walked", "Credential added")]
     assert order == sorted(order)
-    assert "denied ratio 0.12" in text and "requests 412" in text
+    assert "requests 64" in text and "requests 60" not in text  # the final version
+    assert "distinct families 9" in text
     assert "source IPs 203.0.113.7, 203.0.113.9" in text
-    assert "downloads 640" in text
     assert "target application app-9" in text
-    assert "(stage alerts not in the input: gone-id)" in text
 
 
-def test_other_alerts_grouped_by_principal_after_incidents() -> None:
-    text = render_story(incident())
-    other = text.index("OTHER ALERTS")
-    assert text.index(f"principal {MONITOR} (app_only)") > other
-    assert text.count("Denial burst") == 1
-    assert text.count("Mass file downloads") == 1  # told inside the incident only
+def test_principals_in_order_of_their_first_evidence_incidents_first() -> None:
+    alerts, records = run(attack())
+    text = render_story(alerts, signals=records)
+    monitor, attacker = text.index(f"principal {MONITOR}"), text.index(f"principal {ATTACKER}")
+    assert monitor < attacker  # the monitor's burst came first
+    block = text[attacker:]
+    assert block.count("INCIDENT ") == 1 and "ALERT " not in block  # one alert: the incident
+    assert text.count("Denial burst") == 2  # its alert heading and its one signal
+
+
+def test_without_signal_records_the_references_are_told() -> None:
+    alerts, _ = run(attack())
+    text = render_story(alerts)
+    assert "graph_enumeration — Directory read" in text
+    assert "requests 412" not in text  # no signal evidence given
 
 
 def test_plain_text_within_width_and_colour_only_on_request() -> None:
-    text = render_story(incident(), width=100)
+    alerts, records = run(attack())
+    text = render_story(alerts, width=100, signals=records)
     assert "\x1b[" not in text
     assert max(len(line) for line in text.splitlines()) <= 100
-    assert "\x1b[1m" in render_story(incident(), colour=True)
+    assert "\x1b[1" in render_story(alerts, colour=True)
 
 
 def test_no_alerts_and_odd_evidence_do_not_crash() -> None:
     assert render_story([]) == "No alerts.\n"
-    odd = alert("new_origin", ATTACKER, T0)
-    odd["evidence"] = "not json"
+    odd = {"alert_id": "x", "detector": "new_origin", "evidence": "not json",
+           "first_seen": T0, "last_seen": T0, "principal_id": ATTACKER, "app_id": APP}
     assert key_evidence(odd) == []
-    assert "new_origin" in render_story([odd])
-
-
-def test_later_alerts_of_the_chained_principal_join_the_incident() -> None:
-    alerts = incident()
-    later = with_evidence(alert("high_volume_transfer", ATTACKER, T0 + 3 * 60 * MINUTE,
-                                title="Transfer after the chain fired"), "exfiltration",
-                          {"history_age_seconds": 5400.0})
-    earlier = with_evidence(alert("new_origin", ATTACKER, T0 - 5 * 60 * MINUTE,
-                                  title="Long before the chain"), "initial_access", {})
-    text = render_story([*alerts, later, earlier])
-    other = text.index("OTHER ALERTS")
-    assert text.index("Transfer after the chain fired") < other
-    assert "history age 1h30m" in text
-    assert text.index("Long before the chain") > other
-    assert text.count("[EXFILTRATION]") == 2  # two runs of exfiltration, persistence between
+    text = render_story([odd])
+    assert text.startswith("=") and f"principal {ATTACKER}" in text and "ALERT " in text

@@ -148,8 +148,7 @@ def run(args: argparse.Namespace) -> int:
                                                         progress=progress)
             events = stats.events
         else:
-            found, events = _replay(args, config, progress)
-            signals = None
+            found, signals, events = _replay(args, config, progress)
         runs.append(compute_metrics(found, labels, events, name=name, signals=signals,
                                     principal_days=days, latency=args.latency))
     out = sys.stdout
@@ -190,15 +189,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace, config: Config, progress: bool | None
-            ) -> tuple[list[dict[str, Any]], int]:
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     from dataflows.range_source import parse_range
     from graphsentry.commands.replay import replay
 
     start, end = parse_range(args.start, args.end)
     config = with_bootstrap(config, args)
     alerts: list[dict[str, Any]] = []
-    stats = replay(config, args.topic, start, end, on_alert=alerts.append, progress=progress)
-    return alerts, stats.events
+    signals: list[dict[str, Any]] = []
+    stats = replay(config, args.topic, start, end, on_alert=alerts.append, progress=progress,
+                   on_signal=signals.append)
+    return alerts, signals, stats.events
 
 
 def _write(path: str, text: str) -> None:

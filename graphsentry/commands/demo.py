@@ -24,8 +24,11 @@ RAW_NAME = "activity.jsonl"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
-    p.add_argument("--days", type=int, default=2,
-                   help="simulated days: warm-up days, then the attack day (default 2)")
+    from graphsentry.simulate import DEMO_DAYS
+
+    p.add_argument("--days", type=int, default=DEMO_DAYS,
+                   help="simulated days: history days (the principals' learning period is "
+                   f"3 days), then the attack day (default {DEMO_DAYS})")
     p.add_argument("--users", type=int, default=40, help="users in the tenant (default 40)")
     p.add_argument("--keep", metavar="DIR",
                    help="keep the simulated logs, labels and alerts in DIR (default: a "
@@ -60,8 +63,8 @@ def _section(title: str, colour: bool) -> str:
 
 
 def _demo(folder: Path, args: argparse.Namespace) -> int:
-    from graphsentry.alerts import alert_to_json, format_alert
-    from graphsentry.backtest import detect_records
+    from graphsentry.alerts import alert_to_json, format_alert, latest_versions
+    from graphsentry.backtest import detect_with_signals, principal_days
     from graphsentry.backtest.matching import load_labels
     from graphsentry.backtest.metrics import compute_metrics, summary_lines
     from graphsentry.commands.replay import sort_alerts
@@ -88,16 +91,22 @@ def _demo(folder: Path, args: argparse.Namespace) -> int:
     out.write(f"ingest: {len(records)} records normalized, {dropped['duplicates']} duplicate "
               f"deliveries dropped, {dropped['rejects']} rejected\n\n")
     config = load_config(None, env={})  # the built-in defaults: no Kafka, no Redis
-    found, stats = detect_records(records, config, label="demo: detecting",
-                                  progress=True if args.progress else None)
+    found, signals, stats = detect_with_signals(records, config, label="demo: detecting",
+                                                progress=True if args.progress else None)
     alerts = sort_alerts(found)
+    signals = signals or []
     (folder / "alerts.jsonl").write_text("".join(alert_to_json(a) + "\n" for a in alerts),
                                          encoding="utf-8")
-    out.write(_section(f"{len(alerts)} alerts", colour) + "\n")
-    out.writelines(format_alert(alert) + "\n" for alert in alerts)
+    (folder / "signals.jsonl").write_text("".join(alert_to_json(s) + "\n" for s in signals),
+                                          encoding="utf-8")
+    latest = latest_versions(alerts)
+    out.write(_section(f"{len(latest)} alerts ({len(alerts)} versions) from "
+                       f"{len(latest_versions(signals, 'signal_id'))} signals", colour) + "\n")
+    out.writelines(format_alert(alert) + "\n" for alert in latest)
     out.write("\n" + _section("the story", colour) + "\n")
-    out.write(render_story(alerts, width=100, colour=colour))
-    metrics = compute_metrics(alerts, load_labels(labels_path), stats.events, name="demo")
+    out.write(render_story(alerts, width=100, colour=colour, signals=signals))
+    metrics = compute_metrics(alerts, load_labels(labels_path), stats.events, name="demo",
+                              signals=signals, principal_days=principal_days(records))
     out.write("\n" + _section("backtest against the labels", colour) + "\n")
     out.write("\n".join(summary_lines(metrics)) + "\n")
     out.write(f"\n{stats.summary()}; {time.perf_counter() - began:.1f}s in all\n")

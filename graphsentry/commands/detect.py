@@ -20,7 +20,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rejects", metavar="FILE",
                    help="write input that could not be normalized here, one JSON per line")
     p.add_argument("--alerts-out", metavar="FILE",
-                   help="write alerts here instead of stdout (one JSON per line)")
+                   help="write alerts here instead of stdout (one JSON per line; every version "
+                   "of an alert, the latest has the highest revision)")
+    p.add_argument("--signals-out", metavar="FILE",
+                   help="also write every signal (provisional and final) here, one JSON per "
+                   "line ('-': stdout, interleaved with the alerts)")
+    p.add_argument("--format", choices=("json", "ocsf"), default="json",
+                   help="alert and signal lines: graphsentry's JSON (schemas/graph_alert.avsc, "
+                   "graph_signal.avsc) or OCSF Detection Findings (class 2004, "
+                   "docs/wire-format.md); default json")
     p.add_argument("--asn", metavar="FILE", action="append",
                    help="ip2asn TSV to enrich with (repeatable, .gz ok)")
     p.add_argument("--apps", metavar="FILE", help="app directory (Graph JSON export or CSV)")
@@ -36,7 +44,8 @@ def _open(path: str | None, stack: ExitStack, default: IO[str] | None) -> IO[str
 
 
 def run(args: argparse.Namespace) -> int:
-    from graphsentry.alerts import alert_to_json, format_alert
+    from graphsentry.alerting.ocsf import alert_to_ocsf_json, signal_to_ocsf, to_json
+    from graphsentry.alerts import alert_to_json, format_alert, latest_versions
     from graphsentry.config import load_config
     from graphsentry.detection import run_embedded
     from graphsentry.enrichment.apps import load_apps
@@ -54,9 +63,13 @@ def run(args: argparse.Namespace) -> int:
         notes.append(load_apps(args.apps, store).summary("apps"))
     reject_codes: Counter[str] = Counter()
     alerts: list[dict[str, Any]] = []
+    signals: list[dict[str, Any]] = []
+    ocsf = args.format == "ocsf"
+    encode = alert_to_ocsf_json if ocsf else alert_to_json
     with ExitStack() as stack:
         rejects_out = _open(args.rejects, stack, None)
         alerts_out = _open(args.alerts_out, stack, sys.stdout)
+        signals_out = _open(args.signals_out, stack, None)
 
         def on_reject(rej: Reject | dict[str, Any]) -> None:
             body = rej.to_json() if isinstance(rej, Reject) else rej
@@ -67,11 +80,19 @@ def run(args: argparse.Namespace) -> int:
         def on_alert(alert: dict[str, Any]) -> None:
             alerts.append(alert)
             if alerts_out is not None:
-                alerts_out.write(alert_to_json(alert) + "\n")
+                alerts_out.write(encode(alert) + "\n")
                 alerts_out.flush()
 
-        stats = run_embedded(iter_records(args.paths, on_reject=on_reject), config, store,
-                             on_alert=on_alert, on_reject=on_reject)
+        def on_signal(signal: dict[str, Any]) -> None:
+            signals.append(signal)
+            if signals_out is not None:
+                signals_out.write((to_json(signal_to_ocsf(signal)) if ocsf
+                                   else alert_to_json(signal)) + "\n")
+
+        records = iter_records(args.paths, on_reject=on_reject,
+                               max_future_skew=float(config.time.max_future_skew_seconds))
+        stats = run_embedded(records, config, store,
+                             on_alert=on_alert, on_reject=on_reject, on_signal=on_signal)
     if args.quiet:
         return 0
     err = sys.stderr
@@ -81,12 +102,15 @@ def run(args: argparse.Namespace) -> int:
     if reject_codes:
         print("rejects: " + ", ".join(f"{c} {n}" for c, n in reject_codes.most_common()),
               file=err)
+    if stats.signals:
+        print("signals: " + ", ".join(f"{d} {n}" for d, n in sorted(stats.signals.items())),
+              file=err)
     if stats.alerts:
         print("alerts: " + ", ".join(f"{d} {n}" for d, n in sorted(stats.alerts.items())),
               file=err)
         print("", file=err)
-        for alert in sorted(alerts, key=lambda a: (a["window_start"], a["detector"])):
+        for alert in latest_versions(alerts):
             print(format_alert(alert), file=err)
     print("", file=err)
-    print(render_story(alerts, colour=err.isatty()), file=err, end="")
+    print(render_story(alerts, colour=err.isatty(), signals=signals), file=err, end="")
     return 0

@@ -85,6 +85,7 @@ class ReplayJob:
     ranges: tuple[Any, ...]
     alerts_topic: str | None = None
     use_config_store: bool = False
+    signals: bool = False
 
 
 def _print_reject(reject: dict[str, Any], shown: list[int]) -> None:
@@ -95,8 +96,10 @@ def _print_reject(reject: dict[str, Any], shown: list[int]) -> None:
 
 
 def _build(job: ReplayJob, on_alert: AlertCallback | None,
-           on_read: Callable[[int], None] | None) -> Any:
-    """The detection flow fed by the range source; alerts to ``on_alert`` or the topic."""
+           on_read: Callable[[int], None] | None,
+           on_signal: AlertCallback | None = None) -> Any:
+    """The detection flow fed by the range source; alerts to ``on_alert`` or the topic,
+    signals to ``on_signal`` (None: not collected)."""
     from dataflows import kafka_io
     from dataflows.detect import CallbackSink, DetectSinks, build_flow
     from dataflows.range_source import TimeRangeSource
@@ -105,12 +108,14 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
 
     config = job.config
     if job.alerts_topic:
-        config = config.replace("kafka.topics", alerts=job.alerts_topic, alerts_json=None)
+        config = config.replace("kafka.topics", alerts=job.alerts_topic, alerts_json=None,
+                                alerts_ocsf=None)
         alerts: Any = kafka_io.alert_sink(config)
     else:
         alerts = CallbackSink(on_alert or (lambda _a: None))
     shown = [0]
-    sinks = DetectSinks(alerts=alerts, rejects=CallbackSink(lambda r: _print_reject(r, shown)))
+    sinks = DetectSinks(alerts=alerts, rejects=CallbackSink(lambda r: _print_reject(r, shown)),
+                        signals=CallbackSink(on_signal) if on_signal else None)
     source = TimeRangeSource(config.kafka.bootstrap, job.topic, job.start, job.end,
                              ranges=job.ranges, batch_size=config.bytewax.batch_size,
                              add_config={str(k): v for k, v in config.kafka.consumer.items()},
@@ -128,35 +133,40 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
 def _counts(built: Any, messages: int) -> dict[str, Any]:
     c = built.engine.counters
     return {"messages": messages, "events": c.events, "late": c.late,
-            "duplicates": c.duplicates, "suppressed": c.suppressed,
-            "rejects": built.counters.rejects, "alerts": dict(c.alerts)}
+            "duplicates": c.duplicates, "suppressed": c.suppressed_signals,
+            "rejects": built.counters.rejects, "alerts": dict(+c.alerts)}
 
 
 def build_replay(job: ReplayJob, index: int, on_read: Callable[[int], None],
                  _stop: Any) -> tuple[Any, dict[str, Any], Callable[[], Any]]:
-    """``cluster.Build`` for one process of a multi-process replay."""
-    from graphsentry.alerts import alert_to_json
+    """``cluster.Build`` for one process of a multi-process replay: its counts, alerts (JSON)
+    and, when the job collects them, signals (Avro)."""
+    from graphsentry.alerts import alert_to_json, signal_to_avro
 
     found: list[str] = []
+    signals: list[bytes] = []
     messages = [0]
 
     def count(n: int) -> None:
         messages[0] += n
         on_read(n)
 
-    built = _build(job, lambda a: found.append(alert_to_json(a)), count)
-    return built.flow, {}, lambda: (index, _counts(built, messages[0]), found)
+    built = _build(job, lambda a: found.append(alert_to_json(a)), count,
+                   (lambda s: signals.append(signal_to_avro(s))) if job.signals else None)
+    return built.flow, {}, lambda: (index, _counts(built, messages[0]), found, signals)
 
 
 def replay(config: Config, topic: str, start: datetime, end: datetime, *,
            on_alert: AlertCallback | None = None, alerts_topic: str | None = None,
            processes: int = 1, use_config_store: bool = False,
-           progress: bool | None = None) -> ReplayStats:
+           progress: bool | None = None,
+           on_signal: AlertCallback | None = None) -> ReplayStats:
     """Run detection over ``topic``'s messages timestamped in ``[start, end)``.
 
     Alerts go to ``on_alert`` (in this process, also for several processes) or, with
-    ``alerts_topic``, to that topic. A progress line (messages read / messages in range) is drawn
-    on stderr when it is a terminal, or always with ``progress=True``.
+    ``alerts_topic``, to that topic; signals to ``on_signal`` (None: not collected). A
+    progress line (messages read / messages in range) is drawn on stderr when it is a
+    terminal, or always with ``progress=True``.
     """
     from dataflows.range_source import resolve_ranges
     from graphsentry.progress import Progress
@@ -165,7 +175,8 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
         raise GraphsentryError(f"--processes must be at least 1, got {processes}")
     ranges = resolve_ranges(config.kafka.bootstrap, topic, start, end,
                             {str(k): v for k, v in config.kafka.consumer.items()})
-    job = ReplayJob(config, topic, start, end, tuple(ranges), alerts_topic, use_config_store)
+    job = ReplayJob(config, topic, start, end, tuple(ranges), alerts_topic, use_config_store,
+                    signals=on_signal is not None)
     stats = ReplayStats()
     started = time.perf_counter()
     with Progress(sum(r.size for r in ranges), "replay", force=progress or None) as bar:
@@ -176,25 +187,30 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
                 messages[0] += n
                 bar.advance(n)
 
-            built = _build(job, on_alert, on_read)
+            built = _build(job, on_alert, on_read, on_signal)
             run_in_process(built.flow, {}, redirect=False)
             stats.add(_counts(built, messages[0]))
         else:
-            from graphsentry.alerts import alert_from_json
+            from graphsentry.alerts import alert_from_json, signal_from_avro
 
-            for _index, counts, alerts in run_spawned(build_replay, job, processes,
-                                                      "replay", bar.advance, grace_seconds=30):
+            for _index, counts, alerts, signals in run_spawned(
+                    build_replay, job, processes, "replay", bar.advance, grace_seconds=30):
                 stats.add(counts)
                 if on_alert is not None:
                     for text in alerts:
                         on_alert(alert_from_json(text))
+                if on_signal is not None:
+                    for data in signals:
+                        on_signal(signal_from_avro(data))
     stats.elapsed = time.perf_counter() - started
     return stats
 
 
 def sort_alerts(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alerts in a stable order: event time of firing, then id."""
-    return sorted(alerts, key=lambda a: (str(a.get("last_seen")), str(a.get("alert_id"))))
+    """Alert versions in a stable order: first evidence, then id, then revision (the order
+    in which a consumer of the compacted topic would apply them)."""
+    return sorted(alerts, key=lambda a: (str(a.get("first_seen")), str(a.get("alert_id")),
+                                         int(a.get("revision") or 1)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 HELP = "run the Kafka detection dataflow (graph.activity.v1 -> graph.alerts.v1) on N processes"
 STOP_GRACE_SECONDS = 15.0
-COUNTERS = ("events", "late", "duplicates", "suppressed", "rejects",
-            "enrichment_unavailable_batches")
+COUNTERS = ("events", "late", "duplicates", "future", "suppressed", "rejects", "evicted",
+            "enrichment_unavailable_batches", "signals", "alert_updates")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -88,9 +88,11 @@ def build_detect(job: DetectJob, _index: int, _on_read: Any, stop: Any) -> tuple
     def report() -> dict[str, Any]:
         c, flow = built.engine.counters, built.counters
         return {"events": c.events, "late": c.late, "duplicates": c.duplicates,
-                "suppressed": c.suppressed, "rejects": flow.rejects,
+                "future": c.future, "suppressed": c.suppressed_signals,
+                "rejects": flow.rejects, "evicted": flow.evicted,
                 "enrichment_unavailable_batches": flow.enrichment_unavailable_batches,
-                "alerts": sum(c.alerts.values()), "delivery": built.delivery.as_dict()}
+                "signals": sum(c.signals.values()), "alerts": sum(c.alerts.values()),
+                "alert_updates": c.alert_updates, "delivery": built.delivery.as_dict()}
 
     return built.flow, options, report
 

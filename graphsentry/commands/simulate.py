@@ -32,7 +32,12 @@ def _fraction(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from graphsentry.simulate import BENCHMARK_SCENARIO_NAMES, DEFAULT_START, SCENARIO_NAMES
+    from graphsentry.simulate import (
+        BENCHMARK_SCENARIO_NAMES,
+        DEFAULT_START,
+        DEMO_DAYS,
+        SCENARIO_NAMES,
+    )
     from graphsentry.simulate.benchmark import DEFAULT_DAYS, DEFAULT_USERS, MIN_DAYS
 
     p.add_argument("--out", help=f"output file, '-' for stdout (default {DEFAULT_OUT}, "
@@ -43,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    f"the multi-day tenant (at least {MIN_DAYS} days) with recurring look-alike "
                    "jobs and quiet attacks (docs/simulation.md)")
     p.add_argument("--days", type=int, help="simulated days; scenarios run on the last one, "
-                   f"the others are history (default 2, benchmark {DEFAULT_DAYS})")
+                   f"the others are history (default {DEMO_DAYS}, benchmark {DEFAULT_DAYS})")
     p.add_argument("--users", type=int, help="users in the tenant (default 40, benchmark "
                    f"{DEFAULT_USERS})")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
@@ -77,7 +82,7 @@ def _labels_path(args: argparse.Namespace, out: str | None) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     from graphsentry.progress import Progress
-    from graphsentry.simulate import DeliveryOptions, SimulationConfig, simulate
+    from graphsentry.simulate import DEMO_DAYS, DeliveryOptions, SimulationConfig, simulate
     from graphsentry.simulate.benchmark import DEFAULT_DAYS, DEFAULT_USERS
     from graphsentry.simulate.labels import write_labels
     from graphsentry.simulate.writer import KafkaSink, write_messages
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     bench = args.profile == "benchmark"
     config = SimulationConfig(
         seed=args.seed, users=args.users or (DEFAULT_USERS if bench else 40),
-        days=args.days or (DEFAULT_DAYS if bench else 2), start=args.start,
+        days=args.days or (DEFAULT_DAYS if bench else DEMO_DAYS), start=args.start,
         scenarios=tuple(args.scenario or ("all",)),
         delivery=DeliveryOptions(args.late_fraction, args.duplicate_fraction,
                                  args.records_per_message),

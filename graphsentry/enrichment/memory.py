@@ -12,24 +12,38 @@ from typing import Any
 
 from detectors.base import AppInfo
 from graphsentry.enrichment.apps import first_party_app
-from graphsentry.enrichment.store import AppEntry, AsnRange, Lookup, app_entry, ip_key
+from graphsentry.enrichment.store import (
+    PROFILE_VERSIONS,
+    AppEntry,
+    AsnRange,
+    Lookup,
+    app_entry,
+    ip_key,
+    pick_version,
+    version_field,
+)
 
 
 class MemoryStore:
-    """Apps, ASN ranges and histories in dicts and sorted lists; always available."""
+    """Apps, ASN ranges and profile versions in dicts and sorted lists; always available, not
+    durable (nothing outlives the process)."""
 
     def __init__(self) -> None:
         self.apps: dict[str, AppInfo] = {}
         self._starts: dict[int, list[int]] = {4: [], 6: []}
         self._ranges: dict[int, list[AsnRange]] = {4: [], 6: []}
-        self._histories: dict[str, dict[str, Any]] = {}
+        self._profiles: dict[str, dict[str, dict[str, Any]]] = {}
 
     @property
     def available(self) -> bool:
         return True
 
+    @property
+    def durable(self) -> bool:
+        return False
+
     def lookup(self, app_ids: Iterable[str], ips: Iterable[str],
-               principal_keys: Iterable[str]) -> Lookup:
+               profiles_before: Mapping[str, float]) -> Lookup:
         result = Lookup(available=True)
         for app_id in app_ids:
             info = self.get_app(app_id)
@@ -39,8 +53,8 @@ class MemoryStore:
             found = self.asn_of(ip)
             if found is not None:
                 result.asns[ip] = (found.asn, found.name)
-        for key in principal_keys:
-            result.histories[key] = self.history(key)
+        for key, before in profiles_before.items():
+            result.profiles[key] = self.profile(key, before)
         return result
 
     def asn_of(self, ip: str) -> AsnRange | None:
@@ -54,17 +68,20 @@ class MemoryStore:
         candidate = self._ranges[version][index]
         return candidate if candidate.end >= value else None
 
-    def history(self, key: str) -> Any:
-        from detectors.history import PrincipalHistory
+    def profile(self, key: str, before: float = float("inf")) -> Any:
+        """The newest stored version of ``key``'s profile older than ``before`` (or None)."""
+        from detectors.profile import Profile
 
-        data = self._histories.get(key)
-        return None if data is None else PrincipalHistory.from_dict(data)
+        data = pick_version(self._profiles.get(key, {}), before)
+        return None if data is None else Profile.from_dict(data)
 
-    def save_histories(self, histories: Mapping[str, Any]) -> int:
-        for key, history in histories.items():
-            self._histories[key] = dict(history) if isinstance(history, Mapping) \
-                else history.to_dict()
-        return len(histories)
+    def save_profiles(self, profiles: Mapping[str, Any]) -> int:
+        for key, profile in profiles.items():
+            versions = self._profiles.setdefault(key, {})
+            versions[version_field(profile.last_seen)] = profile.to_dict()
+            for name in sorted(versions)[:-PROFILE_VERSIONS]:
+                del versions[name]
+        return len(profiles)
 
     def put_apps(self, apps: Iterable[AppEntry]) -> int:
         count = 0

@@ -10,14 +10,17 @@ Keys (under ``key_prefix``, default ``graphsentry:``):
   ``start|end|asn|name``. A lookup takes the few members with the greatest score ≤ the address
   (``ZREVRANGEBYSCORE … LIMIT 0 n``) and checks the ends exactly in Python, because scores are
   doubles: IPv4 is exact, IPv6 starts that differ only below the 53rd bit share a score.
-* ``hist:{tenant}/{app}/{principal}`` JSON string with a TTL (``history_ttl_days``).
+* ``prof:{tenant}/{principal}`` hash: one field per stored profile version (its newest event
+  time, ``version_field``) → the profile's JSON; the :data:`PROFILE_VERSIONS` newest kept, the
+  whole key expiring after ``history_ttl_days`` without a write.
 
 One ``lookup`` is one pipelined round trip for whatever the process-local TTL cache misses.
 When Redis cannot be reached a lookup answers at once with ``available=False`` and tries
-again after ``retry_seconds``. Writes are different: a history save that Redis does not
+again after ``retry_seconds``. Writes are different: a profile save that Redis does not
 acknowledge is retried in place (:data:`WRITE_ATTEMPTS`, backing off from
 :data:`WRITE_BACKOFF_S`) and then raises :class:`~graphsentry.errors.StoreWriteError`, so the
-dataflow's epoch fails and is retried from its last snapshot instead of counting a lost write.
+dataflow's epoch fails and is retried from its last snapshot (where the principal being
+evicted is still in worker state) instead of counting a lost write.
 
 :meth:`RedisStore.probe` is the start-up check of ``graphsentry run``/``enrich``: a persistent
 configuration problem (wrong password or user, a database index the server does not have,
@@ -39,14 +42,17 @@ from redis.retry import Retry
 from detectors.base import AppInfo
 from graphsentry.enrichment.apps import first_party_app
 from graphsentry.enrichment.store import (
+    PROFILE_VERSIONS,
     AppEntry,
     AsnRange,
     Lookup,
     TTLCache,
     app_entry,
-    history_from_json,
-    history_to_json,
     ip_key,
+    pick_version,
+    profile_from_json,
+    profile_to_json,
+    version_field,
 )
 from graphsentry.errors import GraphsentryError, StoreWriteError, redact
 
@@ -57,7 +63,7 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 ASN_CANDIDATES = 8
 WRITE_CHUNK = 2000
 WRITE_ATTEMPTS = 6
-"""Tries of one history save before :class:`StoreWriteError` (wanted config key:
+"""Tries of one profile save before :class:`StoreWriteError` (wanted config key:
 ``redis.write_attempts``)."""
 WRITE_BACKOFF_S = 0.5
 """Wait before the second try, doubled before each further one up to
@@ -192,13 +198,17 @@ class RedisStore:
     def asn_key(self, version: int) -> str:
         return f"{self.prefix}asn:v{version}"
 
-    def history_key(self, principal_key: str) -> str:
-        return f"{self.prefix}hist:{principal_key}"
+    def profile_key(self, principal_key: str) -> str:
+        return f"{self.prefix}prof:{principal_key}"
 
     # -- reads --------------------------------------------------------------------------------
 
+    @property
+    def durable(self) -> bool:
+        return True
+
     def lookup(self, app_ids: Iterable[str], ips: Iterable[str],
-               principal_keys: Iterable[str]) -> Lookup:
+               profiles_before: Mapping[str, float]) -> Lookup:
         result = Lookup(available=True)
         miss = TTLCache.MISSING
         app_misses: list[str] = []
@@ -220,7 +230,7 @@ class RedisStore:
                 self._cache.put("i" + ip, None)
             else:
                 ip_misses.append((ip, parsed[0], parsed[1]))
-        hist_keys = list(dict.fromkeys(principal_keys))
+        hist_keys = list(profiles_before)
         if not (app_misses or ip_misses or hist_keys):
             result.available = self.available
             return result
@@ -231,7 +241,7 @@ class RedisStore:
             pipe.zrevrangebyscore(self.asn_key(version), repr(float(value)), "-inf",
                                   start=0, num=ASN_CANDIDATES)
         for key in hist_keys:
-            pipe.get(self.history_key(key))
+            pipe.hgetall(self.profile_key(key))
         replies = self._run(pipe)
         if replies is None:
             result.available = False
@@ -248,8 +258,9 @@ class RedisStore:
             self._cache.put("i" + ip, answer)
             if answer is not None:
                 result.asns[ip] = answer
-        for key, text in zip(hist_keys, it, strict=False):
-            result.histories[key] = history_from_json(text) if text else None
+        for key, versions in zip(hist_keys, it, strict=False):
+            text = pick_version(versions or {}, profiles_before[key])
+            result.profiles[key] = profile_from_json(text) if text else None
         return result
 
     def get_app(self, app_id: str) -> AppInfo | None:
@@ -271,38 +282,57 @@ class RedisStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def save_histories(self, histories: Mapping[str, Any]) -> int:
-        """Write histories (one pipelined round trip, with TTL); return how many Redis
-        acknowledged, which is all of them.
-
-        A failed round trip is retried in place (``write_attempts`` tries, backing off from
-        ``write_backoff`` seconds, doubling, at most :data:`WRITE_BACKOFF_MAX_S`); then
-        :class:`StoreWriteError` is raised. Nothing is kept for later: the caller's batch
-        failed.
-        """
-        if not histories:
+    def save_profiles(self, profiles: Mapping[str, Any]) -> int:
+        """Write a version of each profile and trim each principal to the
+        :data:`PROFILE_VERSIONS` newest (two pipelined round trips); return how many Redis
+        acknowledged, which is all of them. Each round trip is retried in place
+        (:meth:`_acknowledged`); then :class:`StoreWriteError` is raised."""
+        if not profiles:
             return 0
-        texts = {self.history_key(key): history_to_json(h) for key, h in histories.items()}
+        texts = {self.profile_key(k): (version_field(p.last_seen), profile_to_json(p))
+                 for k, p in profiles.items()}
+
+        def write(pipe: Any) -> None:
+            for key, (field, text) in texts.items():
+                pipe.hset(key, field, text)
+                pipe.expire(key, self.history_ttl)
+                pipe.hkeys(key)
+
+        replies = self._acknowledged(write, f"{len(texts)} profile write(s)")
+        stale = {key: sorted(names)[:-PROFILE_VERSIONS]
+                 for key, names in zip(texts, replies[2::3], strict=True)}
+        stale = {key: names for key, names in stale.items() if names}
+        if stale:
+            def trim(pipe: Any) -> None:
+                for key, names in stale.items():
+                    pipe.hdel(key, *names)
+
+            self._acknowledged(trim, f"{len(stale)} profile trim(s)")
+        return len(texts)
+
+    def _acknowledged(self, build: Callable[[Any], None], what: str) -> list[Any]:
+        """Run the pipeline ``build`` fills until Redis acknowledges it: ``write_attempts``
+        tries, backing off from ``write_backoff`` seconds (doubling, at most
+        :data:`WRITE_BACKOFF_MAX_S`); then :class:`StoreWriteError`. Nothing is kept for
+        later: the caller's batch failed."""
         delay = self.write_backoff
         for attempt in range(1, self.write_attempts + 1):
             pipe = self.client.pipeline(transaction=False)
-            for key, text in texts.items():
-                pipe.set(key, text, ex=self.history_ttl)
+            build(pipe)
             self.round_trips += 1
             try:
-                pipe.execute()
+                replies: list[Any] = pipe.execute()
             except (*REDIS_ERRORS, redis.ResponseError) as exc:
                 self._failed()
                 if attempt == self.write_attempts:
-                    raise StoreWriteError(
-                        f"Redis at {self.where} did not acknowledge {len(texts)} history "
-                        f"write(s) after {attempt} tries: {exc}") from exc
+                    raise StoreWriteError(f"Redis at {self.where} did not acknowledge {what} "
+                                          f"after {attempt} tries: {exc}") from exc
                 self.sleep(delay)
                 delay = min(delay * 2, WRITE_BACKOFF_MAX_S)
                 continue
             self._down_until = 0.0
-            return len(texts)
-        return 0  # not reached: write_attempts >= 1
+            return replies
+        return []  # not reached: write_attempts >= 1
 
     def put_apps(self, apps: Iterable[AppEntry]) -> int:
         """Store apps (replacing each app's hash), ``WRITE_CHUNK`` per round trip."""
@@ -399,3 +429,38 @@ def _pick_range(members: list[str], version: int, value: int) -> AsnRange | None
         if item.start <= value <= item.end and (best is None or item.start > best.start):
             best = item
     return best
+
+
+class ExceptionStore:
+    """Exceptions in Redis: hash ``{prefix}exceptions``, field = id, value = JSON. Removing one
+    keeps it with ``removed``/``removed_by`` set (the audit trail); it no longer applies."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.key = f"{store.prefix}exceptions"
+
+    def load(self) -> list[Any]:
+        """Every stored exception (removed ones included); unreadable entries are skipped
+        with a warning on stderr. Raises ``GraphsentryError`` when Redis cannot be reached."""
+        import json
+        import sys
+
+        from graphsentry.alerting.exceptions import AlertException
+
+        pipe = self.store.client.pipeline(transaction=False)
+        pipe.hgetall(self.key)
+        (raw,) = self.store._write(pipe)
+        items = []
+        for ident, text in sorted(raw.items()):
+            try:
+                items.append(AlertException.from_dict(json.loads(text)))
+            except (ValueError, TypeError) as exc:
+                print(f"graphsentry: skipping stored exception {ident}: {exc}", file=sys.stderr)
+        return items
+
+    def put(self, item: Any) -> None:
+        import json
+
+        pipe = self.store.client.pipeline(transaction=False)
+        pipe.hset(self.key, item.id, json.dumps(item.to_dict(), sort_keys=True))
+        self.store._write(pipe)

@@ -1,10 +1,15 @@
 """The enrichment store contract shared by the Redis and in-memory stores.
 
 A store answers, for one batch of events at once, three questions: what is known about these
-apps (``AppInfo``), which autonomous system announces these IPs, and what history these
-principals had before (``detectors.history.PrincipalHistory``). It also persists histories.
-``available`` is False while the backing service cannot be reached; callers carry on without
-enrichment and say so in their alerts.
+apps (``AppInfo``), which autonomous system announces these IPs, and what profile
+(``detectors.profile.Profile``) these principals had stored before a given time. It also
+stores profiles — of principals leaving worker state, and of ``graphsentry warm`` — as
+*versions* keyed by the newest event time each holds (:data:`PROFILE_VERSIONS` kept per
+principal). A lookup asks for the newest version older than the principal's first event in
+the batch, so a run that resumes from a snapshot after a crash never reads a version written
+after that snapshot (it holds the events being processed again): the stored profile and the
+snapshot agree. ``available`` is False while the backing service cannot be reached; callers
+carry on without enrichment and say so. A failed write raises.
 """
 
 from __future__ import annotations
@@ -51,7 +56,12 @@ class Lookup:
     available: bool = True
     apps: dict[str, AppInfo] = field(default_factory=dict)
     asns: dict[str, tuple[int, str]] = field(default_factory=dict)
-    histories: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, Any] = field(default_factory=dict)
+    """principal key → the stored ``Profile`` (or None) asked for."""
+
+
+PROFILE_VERSIONS = 3
+"""Stored versions of one principal's profile (the newest kept)."""
 
 
 @dataclass
@@ -90,10 +100,21 @@ class EnrichmentStore(Protocol):
     @property
     def available(self) -> bool: ...
 
-    def lookup(self, app_ids: Iterable[str], ips: Iterable[str],
-               principal_keys: Iterable[str]) -> Lookup: ...
+    @property
+    def durable(self) -> bool:
+        """Whether stored profiles outlive this process (Redis: yes; memory: no)."""
+        ...
 
-    def save_histories(self, histories: Mapping[str, Any]) -> int: ...
+    def lookup(self, app_ids: Iterable[str], ips: Iterable[str],
+               profiles_before: Mapping[str, float]) -> Lookup:
+        """Apps, ASNs, and per principal key the newest stored profile whose newest event is
+        older than the given time."""
+        ...
+
+    def save_profiles(self, profiles: Mapping[str, Any]) -> int:
+        """Store a version of each ``Profile`` (keyed by its ``last_seen``); raises
+        ``GraphsentryError`` when the write fails."""
+        ...
 
     def put_apps(self, apps: Iterable[AppEntry]) -> int: ...
 
@@ -154,23 +175,41 @@ def ip_key(ip: str) -> tuple[int, int] | None:
     return addr.version, int(addr)
 
 
-def history_to_json(history: Any) -> str:
+def profile_to_json(profile: Any) -> str:
     import json
 
-    data = history if isinstance(history, Mapping) else history.to_dict()
-    return json.dumps(data, separators=(",", ":"), sort_keys=True, default=_json_default)
+    return json.dumps(profile.to_dict(), separators=(",", ":"), sort_keys=True,
+                      default=_json_default)
 
 
-def history_from_json(text: str | bytes) -> Any:
-    """A ``PrincipalHistory`` from its stored JSON (None when unreadable)."""
+def profile_from_json(text: str | bytes) -> Any:
+    """A ``Profile`` from its stored JSON (None when unreadable: an older format, damage)."""
     import json
 
-    from detectors.history import PrincipalHistory
+    from detectors.profile import Profile
 
     try:
-        return PrincipalHistory.from_dict(json.loads(text))
+        return Profile.from_dict(json.loads(text))
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def version_field(last_seen: float | None) -> str:
+    """The hash field of a stored profile version: its newest event time, fixed width."""
+    return f"{(last_seen or 0.0):017.6f}"
+
+
+def pick_version(fields: Mapping[str, Any], before: float) -> Any:
+    """The value of the newest version whose newest event time is older than ``before``."""
+    best: tuple[float, Any] | None = None
+    for name, value in fields.items():
+        try:
+            last = float(name)
+        except ValueError:
+            continue
+        if last < before and (best is None or last > best[0]):
+            best = (last, value)
+    return None if best is None else best[1]
 
 
 def _json_default(value: Any) -> Any:

@@ -37,8 +37,8 @@ MAX_FUTURE_SKEW_SECONDS = 15 * 60.0
 Default 15 min: clock skew between Microsoft's log pipeline and ours, well below Kafka 4's
 default ``log.message.timestamp.after.max.ms`` of 1 h, so that a record we accept is never
 refused by the broker for its timestamp (which would fail its whole producer batch).
-Configurable: ``normalize_record(..., max_future_skew=...)``, ``graphsentry normalize
---max-future-skew``."""
+Configurable: ``time.max_future_skew_seconds`` (bridge, detection), ``normalize_record(...,
+max_future_skew=...)``, ``graphsentry normalize --max-future-skew``."""
 
 RAW_EXCERPT_CHARS = 4 * KIB
 """How much of the original text a reject keeps."""

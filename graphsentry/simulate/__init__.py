@@ -32,6 +32,9 @@ from graphsentry.simulate.writer import DeliveryOptions, DeliveryStats, Message,
 DEFAULT_START = date(2026, 11, 2)
 MAX_USERS = 5000
 MAX_DAYS = 60
+DEMO_DAYS = 4
+"""Demo profile days: three history days (the learning period, `learning.min_days`) and the
+attack day; with fewer, principals are still learning and new-origin signals stay quiet."""
 PROFILES = ("demo", "benchmark")
 
 
@@ -39,7 +42,7 @@ PROFILES = ("demo", "benchmark")
 class SimulationConfig:
     seed: int = 7
     users: int = 40
-    days: int = 2
+    days: int = DEMO_DAYS
     start: date = DEFAULT_START
     scenarios: tuple[str, ...] = ("all",)
     delivery: DeliveryOptions = field(default_factory=DeliveryOptions)

@@ -74,12 +74,13 @@ def _benign(job: Job) -> BenchScenario:
 
 ATTACKS: tuple[BenchScenario, ...] = (
     _attack("slow_exfiltration_stolen_secret", ("initial_access", "collection", "exfiltration"),
-            ("T1078.004", "T1530"), ("new_origin", "storage_exfiltration"),
+            ("T1078.004", "T1530"), ("new_origin", "concurrent_origin", "storage_exfiltration"),
             quiet_attacks.slow_exfiltration,
             "the invoice daemon's secret used from 203.0.113.50: ~330 files over 6 h, never "
             "more than 15 downloads in 10 minutes"),
     _attack("teams_chat_collection", ("initial_access", "collection"), ("T1550.001", "T1213"),
-            ("chat_collection", "new_origin"), quiet_attacks.teams_chat_collection,
+            ("chat_collection", "new_origin", "concurrent_origin", "high_volume_transfer"),
+            quiet_attacks.teams_chat_collection,
             "a replayed Teams token reads 130 chats from 203.0.113.90, ~14 MiB per 10 min"),
     _attack("sp_role_assignment_walk", ("discovery",), ("T1069.003", "T1526"),
             ("graph_enumeration",), quiet_attacks.sp_role_assignment_walk,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from detectors.base import alert_id
+from graphsentry.alerting.book import alert_id
 
 T0 = datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -35,7 +35,7 @@ def alert(detector: str, principal: str, first: datetime, last: datetime | None 
           **overrides: Any) -> dict[str, Any]:
     last = last or first
     body = {
-        "alert_id": alert_id(detector, TENANT, APP, principal, first.timestamp()),
+        "alert_id": alert_id(TENANT, principal, detector, first.timestamp()),
         "detector": detector, "title": f"{detector} title", "severity": "high",
         "tenant_id": TENANT, "app_id": APP, "principal_id": principal,
         "identity_type": "app_only", "first_seen": first, "last_seen": last,

@@ -52,8 +52,8 @@ def test_backtest_command_compares_two_configurations(simulated: tuple[Path, Pat
     assert first["events"] == second["events"] > 10_000
     assert first["overall"]["expected"] == second["overall"]["expected"] > 0
     assert second["overall"]["recall"] < first["overall"]["recall"]
-    chain = {row["detector"]: row for row in document["comparison"]}["attack_chain"]
-    assert chain["recall_a"] == "100.0%" and chain["recall_b"] == "0.0%"
+    credential = {row["detector"]: row for row in document["comparison"]}["app_credential_added"]
+    assert credential["recall_a"] == "100.0%" and credential["recall_b"] == "0.0%"
     html = report.read_text(encoding="utf-8")
     assert "Comparison: base vs no_chain" in html and html.count("<svg xmlns=") == 2
 

@@ -1,77 +1,98 @@
-"""app_credential_added: credential writes on applications and service principals."""
+"""app_credential_added: credential writes on applications and service principals, graded by
+whose object it is (self-rotation, another principal's, unknown) and where it came from."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from detectors.app_credential_added import AppCredentialAdded, Params
-from detectors.base import EMPTY_CONTEXT, EventContext, Finding
+from detectors.app_credential_added import AppCredentialAdded, Params, credential_kind
+from detectors.base import AppInfo
 from detectors.event import GraphEvent
-from detectors.history import PrincipalHistory
-from tests.detectors.factory import APP, SP, T0, event
+from graphsentry.ingest.normalize import normalize_record
+from tests.detectors.factory import (
+    APP,
+    DAY,
+    GRAPH,
+    HOUR,
+    NEW_IP,
+    OTHER_APP,
+    OTHER_SP,
+    SP,
+    T0,
+    TENANT,
+    event,
+    in_time_order,
+    routine,
+    run,
+)
 
-OTHER_APP = "55555555-5555-5555-5555-555555555555"
+OBJECT_ID = "0b0b0b0b-0000-0000-0000-00000000000a"
+"""The caller's own application object id (the app directory knows it)."""
 
 
-def add_password(target: str = OTHER_APP, **overrides: object) -> GraphEvent:
-    fields: dict[str, object] = {
-        "method": "POST", "template": "/applications/{id}/addPassword", "family": "applications",
-        "uri": f"https://graph.microsoft.com/v1.0/applications/{target}/addPassword",
-        "target_application": target, "is_write": True, "status": 200,
+def add_password(target: str = OTHER_APP, template: str = "/applications/{id}/addPassword",
+                 **overrides: Any) -> GraphEvent:
+    fields: dict[str, Any] = {
+        "method": "POST", "template": template, "family": "applications",
+        "uri": f"{GRAPH}{template.replace('{id}', target)}", "target_application": target,
+        "is_write": True, "status": 200, "ts": T0 + 10 * HOUR,
     }
     fields.update(overrides)
     return event(**fields)
 
 
-def run(events: list[GraphEvent], ctx: EventContext = EMPTY_CONTEXT,
-        detector: AppCredentialAdded | None = None) -> list[Finding]:
-    detector = detector or AppCredentialAdded()
-    state = detector.new_state()
-    return [f for e in events for f in detector.observe(state, e, ctx)]
-
-
-def test_fires_critical_on_another_application() -> None:
-    [finding] = run([add_password()])
-    assert finding.severity == "critical"
-    assert finding.dedup == OTHER_APP
-    assert finding.evidence["credential_kind"] == "password"
-    assert finding.evidence["target_is_caller"] is False
-    assert (finding.window_start, finding.window_end) == (T0, T0 + 3600)
-
-
-def test_fires_high_on_own_service_principal_without_prior_discovery() -> None:
-    [finding] = run([add_password(SP, template="/servicePrincipals/{id}/addKey")])
-    assert finding.severity == "high"
-    assert finding.evidence["credential_kind"] == "key"
-    assert finding.evidence["target_is_caller"] is True
-
-
-def test_fires_critical_on_own_app_after_directory_discovery() -> None:
-    history = PrincipalHistory()
-    history.observe(event(ts=T0 - 600, family="users"))
-    [finding] = run([add_password(APP, ts=T0)], EventContext(history=history))
-    assert finding.severity == "critical"
-    assert finding.evidence["prior_directory_families"] == ["users"]
-    assert finding.evidence["first_write_of_template"] is True
+def only(events: list[GraphEvent], **kwargs: Any) -> Any:
+    """The one final signal of today, the events fed in time order."""
+    [signal] = run(AppCredentialAdded(), in_time_order(events), **kwargs).finals(since=T0)
+    return signal
 
 
 @pytest.mark.parametrize(("method", "template", "kind"), [
+    ("POST", "/applications/{id}/addPassword", "password"),
+    ("POST", "/applications/{id}/addKey", "key"),
     ("POST", "/applications(appId='{id}')/addPassword", "password"),
     ("POST", "/applications/{id}/microsoft.graph.addKey", "key"),
+    ("POST", "/applications/{id}/microsoft.graph.agentIdentityBlueprint/addPassword",
+     "password"),
+    ("POST", "/applications/{id}/microsoft.graph.agentIdentityBlueprint/addKey", "key"),
+    ("POST", "/servicePrincipals/{id}/microsoft.graph.servicePrincipal/addPassword",
+     "password"),
     ("POST", "/servicePrincipals/{id}/addTokenSigningCertificate", "token_signing_certificate"),
     ("POST", "/applications/{id}/federatedIdentityCredentials", "federated"),
     ("PATCH", "/applications/{id}/federatedIdentityCredentials/{id}", "federated"),
     ("PUT", "/applications/{id}/federatedIdentityCredentials(name={id})", "federated"),
     ("PATCH", "/applications/{id}/federatedIdentityCredentials/myCredential", "federated"),
+    ("POST", "/beta/applications/{id}/addPassword/", "password"),
 ])
 def test_fires_on_every_credential_write_form(method: str, template: str, kind: str) -> None:
-    [finding] = run([add_password(method=method, template=template, status=201)])
-    assert finding.evidence["credential_kind"] == kind
+    signal = only([add_password(method=method, template=template, status=201)])
+    assert signal.evidence["credential_kind"] == kind
+    assert credential_kind(add_password(method=method, template=template)) == kind
+
+
+@pytest.mark.parametrize("action", ["addPassword", "addKey"])
+def test_fires_on_an_odata_type_cast_as_the_normalizer_writes_it(action: str) -> None:
+    """``POST /applications/{id}/microsoft.graph.agentIdentityBlueprint/addPassword`` straight
+    from a raw Graph activity record: no type-cast segment hides the template."""
+    record = normalize_record({"properties": {
+        "timeGenerated": "2026-01-01T10:00:00Z", "requestId": "r-cast", "requestMethod": "POST",
+        "requestUri": f"{GRAPH}/applications/{OTHER_APP}/microsoft.graph."
+                      f"agentIdentityBlueprint/{action}",
+        "responseStatusCode": 200, "tenantId": TENANT, "appId": APP,
+        "servicePrincipalId": SP, "ipAddress": "203.0.113.10", "userAgent": "ci/1.0"}})
+    assert isinstance(record, dict), record
+    graph_event = GraphEvent.from_record(record)
+    signal = only([graph_event])
+    assert signal.evidence["credential_kind"] == {"addPassword": "password", "addKey": "key"}[
+        action]
+    assert signal.evidence["target_application"] == OTHER_APP
 
 
 @pytest.mark.parametrize("status", [302, 400, 401, 403, 404, 500])
 def test_silent_when_the_write_did_not_succeed(status: int) -> None:
-    assert run([add_password(status=status)]) == []
+    assert run(AppCredentialAdded(), [add_password(status=status)]).signals == []
 
 
 @pytest.mark.parametrize(("method", "template"), [
@@ -82,34 +103,104 @@ def test_silent_when_the_write_did_not_succeed(status: int) -> None:
     ("DELETE", "/applications/{id}/federatedIdentityCredentials/{id}"),
     ("GET", "/applications/{id}/addPassword"),
     ("POST", "/users/{id}/addPassword"),
+    ("POST", "/applications/{id}/microsoft.graph.agentIdentityBlueprint"),
 ])
 def test_silent_on_other_requests(method: str, template: str) -> None:
-    assert run([add_password(method=method, template=template)]) == []
+    assert run(AppCredentialAdded(), [add_password(method=method, template=template)]).signals \
+        == []
 
 
-def test_repeats_within_the_hour_collapse_and_the_next_hour_fires_again() -> None:
-    findings = run([add_password(ts=T0 + 10), add_password(ts=T0 + 3000),
-                    add_password(OTHER_APP[::-1], ts=T0 + 3100), add_password(ts=T0 + 3700)])
-    assert [(f.dedup, f.window_start) for f in findings] == [
-        (OTHER_APP, T0), (OTHER_APP[::-1], T0), (OTHER_APP, T0 + 3600)]
+# -- whose object: self-rotation, another principal's, unknown ---------------------------------
+
+@pytest.mark.parametrize(("target", "template", "app", "grade", "own", "other"), [
+    (APP, "/applications(appId='{id}')/addPassword", None, ("low", "low"), True, False),
+    (SP, "/servicePrincipals/{id}/addPassword", None, ("low", "low"), True, False),
+    (OBJECT_ID, "/applications/{id}/addPassword", AppInfo(APP, object_id=OBJECT_ID.upper()),
+     ("low", "low"), True, False),
+    (OTHER_SP, "/servicePrincipals/{id}/addPassword", None, ("high", "high"), False, True),
+    (OTHER_APP, "/applications(appId='{id}')/addKey", None, ("high", "high"), False, True),
+    (OBJECT_ID, "/applications/{id}/addPassword", None, ("high", "high"), False, False),
+])
+def test_grade_by_whose_object_it_is(target: str, template: str, app: AppInfo | None,
+                                     grade: tuple[str, str], own: bool, other: bool) -> None:
+    signal = only([*routine(5), add_password(target, template)], app=app)
+    assert (signal.severity, signal.fidelity) == grade
+    assert signal.evidence["target_is_caller"] is own
+    assert signal.evidence["target_is_other_principal"] is other
 
 
-def test_alert_id_does_not_depend_on_arrival_order() -> None:
-    events = [add_password(ts=T0 + 10), add_password(ts=T0 + 3000)]
-    forward = run(events)
-    backward = run(events[::-1])
-    assert [f.alert_id for f in forward] == [f.alert_id for f in backward]
+def test_self_rotation_learnt_from_history_is_low() -> None:
+    """A CI pipeline rotating the secret of its own application, addressed by an object id the
+    log does not tie to it: the first time (still learning) a signal, then its own rotation."""
+    weekly = [add_password(OBJECT_ID, ts=T0 - d * DAY + 10 * HOUR) for d in (14, 7)]
+    result = run(AppCredentialAdded(),
+                 in_time_order([*routine(15), *weekly, add_password(OBJECT_ID)]))
+    grades = [(s.severity, s.fidelity, s.evidence["recurring"])
+              for s in sorted(result.finals(), key=lambda s: s.window_start)]
+    assert grades == [("high", "medium", False), ("low", "low", True), ("low", "low", True)]
+    assert result.finals()[-1].title == "Password credential added to its own application"
 
 
-def test_window_is_configurable_and_state_expires() -> None:
-    detector = AppCredentialAdded(Params(window_seconds=60))
-    state = detector.new_state()
-    assert detector.observe(state, add_password(ts=T0 + 61), EMPTY_CONTEXT)[0].window_start \
-        == T0 + 60
-    assert not detector.expire(state, T0 + 120)
-    assert detector.expire(state, T0 + 121)
+def test_the_same_rotation_within_the_lateness_is_not_yet_recurring() -> None:
+    """The mark is read sealed (one lateness before the event): a repeat an hour later is
+    still a first time, whatever order the two arrive in."""
+    first, again = add_password(OBJECT_ID), add_password(OBJECT_ID, ts=T0 + 11 * HOUR)
+    for order in ([first, again], [again, first]):
+        result = run(AppCredentialAdded(), [*in_time_order(routine(5)), *order])
+        assert {s.evidence["recurring"] for s in result.finals(since=T0)} == {False}
 
 
-def test_params_reject_nonsense() -> None:
+@pytest.mark.parametrize(("history", "grade"), [
+    ([], ("critical", "high")),
+    ([add_password(OBJECT_ID, ts=T0 - 3 * DAY)], ("high", "medium")),
+])
+def test_from_a_network_new_to_an_established_caller(history: list[GraphEvent],
+                                                      grade: tuple[str, str]) -> None:
+    signal = only(routine(5) + history + [add_password(OBJECT_ID, ip=NEW_IP)])
+    assert (signal.severity, signal.fidelity) == grade
+    assert signal.evidence["new_network"] == "198.51.100.0/24"
+    assert signal.context.new_network == "198.51.100.0/24"
+
+
+def test_a_new_network_does_not_count_while_learning() -> None:
+    signal = only([add_password(OTHER_SP, "/servicePrincipals/{id}/addPassword", ip=NEW_IP)])
+    assert (signal.severity, signal.fidelity) == ("high", "high")
+    assert signal.context.learning and signal.evidence["new_network"] is None
+
+
+# -- one signal per target and hour; late events ----------------------------------------------
+
+def test_repeats_within_the_hour_collapse_with_the_earliest_as_evidence() -> None:
+    events = [add_password(ts=T0 + 3000, ip="192.0.2.2"), add_password(ts=T0 + 10,
+                                                                        ip="192.0.2.1"),
+              add_password(OTHER_APP[::-1], ts=T0 + 3100), add_password(ts=T0 + 3700)]
+    result = run(AppCredentialAdded(), events)
+    finals = sorted(result.finals(), key=lambda s: (s.window_start, s.dedup))
+    assert sorted((s.window_start, s.dedup) for s in finals) == sorted([
+        (T0, OTHER_APP[::-1]), (T0, OTHER_APP), (T0 + 3600, OTHER_APP)])
+    [first] = [s for s in finals if s.window_start == T0 and s.dedup == OTHER_APP]
+    assert first.evidence["ip"] == "192.0.2.1" and first.evidence["matches"] == 2
+    assert first.evidence["source_ips"]["sample"] == ["192.0.2.1", "192.0.2.2"]
+    assert first.first_seen == T0 + 10 and first.last_seen == T0 + 3000
+
+
+def test_fires_on_a_credential_added_later_than_the_lateness() -> None:
+    newest = event(ts=T0 + DAY)
+    late = add_password(ts=T0)
+    result = run(AppCredentialAdded(), [newest, late])
+    [signal] = result.finals()
+    assert signal.dedup == f"{OTHER_APP}|late|{late.request_id}"
+    assert not result.profile().marks  # nothing learnt from a late event
+
+
+def test_missing_target_falls_back_to_the_template() -> None:
+    signal = only([add_password(target_application=None)])
+    assert signal.dedup == "/applications/{id}/addpassword"
+    assert signal.evidence["target_is_caller"] is False
+
+
+def test_window_is_configurable() -> None:
+    events = [add_password(ts=T0 + n * 120) for n in range(3)]
+    assert len(run(AppCredentialAdded(Params(window_seconds=60)), events).finals()) == 3
     with pytest.raises(ValueError, match="window_seconds"):
         Params(window_seconds=0)

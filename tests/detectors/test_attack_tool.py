@@ -1,18 +1,35 @@
-"""attack_tool: tool User-Agents and coverage of tools' endpoint sets."""
+"""attack_tool: tool User-Agents (single events, late ones too) and coverage of a tool's
+endpoint set per hour / day, against the principal's own peak coverage."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from detectors.attack_tool import TOOL_TEMPLATES, AttackTool, Params
-from detectors.base import EMPTY_CONTEXT, Finding
+from detectors.attack_tool import (
+    TOOL_TEMPLATES,
+    AttackTool,
+    Params,
+    covered_templates,
+    tool_of_user_agent,
+)
 from detectors.event import GraphEvent
-from tests.detectors.factory import T0, event
+from tests.detectors.factory import (
+    DAY,
+    HOUR,
+    LATENESS,
+    T0,
+    daily,
+    event,
+    in_time_order,
+    routine,
+    run,
+)
 
 GRAPHRUNNER_UA = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
                   "(KHTML, like Gecko) Chrome/103.0.0.0 Safari/537.36")
+TEAMFILTRATION_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+                     "Gecko) Teams/1.3.00.30866 Chrome/80.0.3987.165 Electron/8.5.1 "
+                     "Safari/537.36")
 # AzureHound's calls as the normaliser writes them (mixed case, {id}, API version removed).
 AZUREHOUND_CALLS = [
     "/applications", "/applications/{id}/owners", "/devices", "/devices/{id}/registeredOwners",
@@ -21,16 +38,13 @@ AZUREHOUND_CALLS = [
     "/servicePrincipals", "/servicePrincipals/{id}/appRoleAssignedTo",
     "/servicePrincipals/{id}/owners", "/users",
 ]
+ONE_HOUR = 3600.0
 
 
-def run(events: list[GraphEvent], detector: AttackTool | None = None) -> list[Finding]:
-    detector = detector or AttackTool()
-    state = detector.new_state()
-    return [f for e in events for f in detector.observe(state, e, EMPTY_CONTEXT)]
-
-
-def calls(templates: list[str], start: float = T0, step: float = 1.0) -> list[GraphEvent]:
-    return [event(ts=start + i * step, template=t, user_agent="Mozilla/5.0")
+def calls(templates: list[str], start: float = T0, step: float = 1.0,
+          user_agent: str = "Mozilla/5.0") -> list[GraphEvent]:
+    return [event(ts=start + i * step, template=t, user_agent=user_agent,
+                  family=t.split("/")[1].lower())
             for i, t in enumerate(templates)]
 
 
@@ -44,12 +58,16 @@ def calls(templates: list[str], start: float = T0, step: float = 1.0) -> list[Gr
     (GRAPHRUNNER_UA, "GraphRunner"),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
      "Chrome/70.0.3538.102 Safari/537.36 Edge/18.19042", "Graphpython/TokenTactics"),
+    (TEAMFILTRATION_UA, "TeamFiltration"),
 ])
 def test_fires_on_tool_user_agents(user_agent: str, tool: str) -> None:
-    [finding] = run([event(user_agent=user_agent, status=403)])
-    assert finding.dedup == tool
-    assert finding.evidence["signal"] == "user_agent"
-    assert finding.evidence["user_agent"] == user_agent
+    result = run(AttackTool(), [event(user_agent=user_agent, status=403)])
+    [signal] = result.finals()
+    assert signal.dedup == f"ua:{tool}" and signal.fidelity == "high"
+    assert signal.evidence["signal"] == "user_agent" and signal.evidence["tool"] == tool
+    assert signal.evidence["user_agent"] == user_agent
+    assert signal.evidence["user_agents"]["sample"] == [user_agent]
+    assert result.alerts()  # high fidelity: an alert on its own
 
 
 @pytest.mark.parametrize("user_agent", [
@@ -57,75 +75,82 @@ def test_fires_on_tool_user_agents(user_agent: str, tool: str) -> None:
     "azsdk-python-identity/1.16.0 Python/3.11.9", GRAPHRUNNER_UA + " Edg/103.0.1264.37", None, "",
 ])
 def test_silent_on_generic_or_ordinary_user_agents(user_agent: str | None) -> None:
-    assert run([event(user_agent=user_agent)]) == []
+    assert run(AttackTool(), [event(user_agent=user_agent)]).signals == []
+    assert tool_of_user_agent(user_agent) is None
 
 
-def test_fires_on_azurehound_coverage_at_the_threshold() -> None:
-    needed = 10  # 10 / 14 = 0.714 >= 0.7
-    findings = run(calls(AZUREHOUND_CALLS[:needed]))
-    [finding] = findings
-    assert finding.dedup == "AzureHound"
-    assert finding.evidence["signal"] == "templates"
-    assert finding.evidence["coverage"] == round(needed / 14, 3)
-    assert len(finding.evidence["missing_templates"]) == 14 - needed
-    assert (finding.first_seen, finding.last_seen) == (T0, T0 + needed - 1)
+def test_tool_requests_within_the_hour_make_one_signal_with_the_earliest_as_evidence() -> None:
+    events = [event(ts=T0 + 50, user_agent="azurehound/2", ip="192.0.2.2"),
+              event(ts=T0 + 10, user_agent="azurehound/2", ip="192.0.2.1"),
+              event(ts=T0 + 3700, user_agent="azurehound/2")]
+    result = run(AttackTool(), events)
+    finals = sorted(result.finals(), key=lambda s: s.window_start)
+    assert [s.window_start for s in finals] == [T0, T0 + 3600]
+    assert finals[0].evidence["ip"] == "192.0.2.1" and finals[0].evidence["requests"] == 2
+    assert finals[0].evidence["source_ips"]["sample"] == ["192.0.2.1", "192.0.2.2"]
 
 
-def test_silent_just_below_the_coverage_threshold() -> None:
-    assert run(calls(AZUREHOUND_CALLS[:9] * 5)) == []
+def test_fires_on_a_tool_user_agent_later_than_the_lateness() -> None:
+    newest = event(ts=T0 + DAY)
+    late = event(ts=T0, user_agent="azurehound/2")
+    result = run(AttackTool(), [newest, late])
+    [signal] = result.finals()
+    assert signal.dedup == f"ua:AzureHound|late|{late.request_id}"
+    assert result.engine.counters.late == 1
 
 
-def test_fires_on_graphrunner_spellings_with_keys_and_versions() -> None:
-    templates = ["/me", "/organization", "/domains", "/policies/authorizationPolicy",
-                 "/roleManagement/directory/estimateAccess", "/search/query",
-                 "/servicePrincipals(appId='{id}')/appRoleAssignedTo", "/users/{upn}",
-                 "/v1.0/groups/", "/groups/{id}/members"]
-    [finding] = run(calls(templates))
-    assert finding.dedup == "GraphRunner"
+@pytest.mark.parametrize(("count", "fires"), [(9, False), (10, True)])
+def test_fires_on_coverage_of_the_azurehound_set(count: int, fires: bool) -> None:
+    """0.7 of 14 templates: ten are needed."""
+    result = run(AttackTool(), calls(AZUREHOUND_CALLS[:count]))
+    found = [s for s in result.finals() if s.evidence["signal"] == "templates"]
+    assert bool(found) is fires
+    if fires:
+        hourly = [s for s in found if s.window_end - s.window_start == ONE_HOUR]
+        assert hourly[0].evidence["coverage"] == round(10 / 14, 3)
+        assert len(hourly[0].evidence["matched_templates"]) == 10
+        assert hourly[0].fidelity == "medium"
 
 
-def test_silent_when_calls_are_spread_over_two_windows() -> None:
-    half = calls(AZUREHOUND_CALLS[:7], start=T0 + 3000) + calls(AZUREHOUND_CALLS[7:],
-                                                                start=T0 + 3600)
-    assert run(half) == []
+def test_templates_compare_in_canonical_form() -> None:
+    spelled = [t.upper() if i % 2 else f"/v1.0{t}/" for i, t in enumerate(AZUREHOUND_CALLS)]
+    assert run(AttackTool(), calls(spelled)).finals()
+    assert covered_templates("AzureHound", 0b11) == sorted(TOOL_TEMPLATES["AzureHound"])[:2]
 
 
-def test_min_templates_guards_small_sets() -> None:
-    detector = AttackTool(Params(min_coverage=0.1, min_templates=3))
-    assert run(calls(AZUREHOUND_CALLS[:2]), detector) == []
-    assert len(run(calls(AZUREHOUND_CALLS[:3]), detector)) == 1
+def test_silent_when_split_by_the_hour_edge_and_slow_coverage_crosses_the_day() -> None:
+    split = calls(AZUREHOUND_CALLS[:7], T0 + 3590) + calls(AZUREHOUND_CALLS[7:], T0 + 3600)
+    found = run(AttackTool(), split).finals()
+    assert [s.window_end - s.window_start for s in found] == [DAY]
 
 
-def test_one_alert_per_tool_and_window_whichever_signal_comes_first() -> None:
-    events = [event(ts=T0, user_agent="azurehound/v2"), *calls(AZUREHOUND_CALLS, start=T0 + 1)]
-    findings = run(events)
-    assert [f.evidence["signal"] for f in findings] == ["user_agent"]
-    later = run([*events, event(ts=T0 + 3600, user_agent="azurehound/v2")])
-    assert [f.window_start for f in later] == [T0, T0 + 3600]
+def test_silent_for_coverage_events_later_than_the_lateness() -> None:
+    newest = event(ts=T0 + ONE_HOUR + LATENESS + 1)
+    assert run(AttackTool(), [newest, *calls(AZUREHOUND_CALLS)]).signals == []
 
 
-def test_coverage_alert_does_not_depend_on_arrival_order() -> None:
-    events = calls(AZUREHOUND_CALLS)
-    shuffled = list(events)
-    random.Random(7).shuffle(shuffled)
-    assert [f.alert_id for f in run(events)] == [f.alert_id for f in run(shuffled)]
+def test_any_status_counts_and_missing_user_agents_do_not_matter() -> None:
+    denied = [event(ts=T0 + i, template=t, status=403, user_agent=None)
+              for i, t in enumerate(AZUREHOUND_CALLS)]
+    assert run(AttackTool(), denied).finals()
 
 
-def test_tool_template_sets_are_canonical() -> None:
-    assert all(t == t.lower() and t.startswith("/") for s in TOOL_TEMPLATES.values() for t in s)
+def auditor(days: int = 5) -> list[GraphEvent]:
+    """A directory auditor reading every AzureHound template at 04:00 every day."""
+    return routine(days, hours=(4, 5)) + daily(lambda s: calls(AZUREHOUND_CALLS, s), days,
+                                               4 * HOUR)
 
 
-def test_expire_forgets_closed_windows() -> None:
-    detector = AttackTool()
-    state = detector.new_state()
-    for e in calls(AZUREHOUND_CALLS[:3]):
-        detector.observe(state, e, EMPTY_CONTEXT)
-    assert not detector.expire(state, T0 + 3600)
-    assert detector.expire(state, T0 + 3601)
+def test_silent_for_a_principal_that_covers_the_set_as_usual() -> None:
+    events = in_time_order(auditor() + calls(AZUREHOUND_CALLS, T0 + 4 * HOUR))
+    result = run(AttackTool(), events)
+    assert result.finals(since=T0 - DAY) == []
+    learning = [s for s in result.finals() if s.context.learning]
+    assert learning  # it did fire while its profile was learning
 
 
-@pytest.mark.parametrize("values", [{"min_coverage": 1.5}, {"min_coverage": 0},
-                                    {"min_templates": "6"}])
-def test_params_reject_nonsense(values: dict[str, object]) -> None:
-    with pytest.raises(ValueError, match="min_"):
-        Params(**values)  # type: ignore[arg-type]
+def test_params_validated() -> None:
+    with pytest.raises(ValueError, match="min_coverage: at most 1"):
+        Params(min_coverage=1.5)
+    with pytest.raises(ValueError, match="min_templates"):
+        Params(min_templates=0)

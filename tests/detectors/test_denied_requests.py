@@ -1,83 +1,98 @@
-"""denied_requests: 401/403 bursts across families, with a ratio and a family floor."""
+"""denied_requests: bursts of 401/403 across several families, above the principal's own
+usual denials."""
 
 from __future__ import annotations
 
-import pickle
+from typing import Any
 
 import pytest
 
 from detectors.denied_requests import DeniedRequests, Params
 from detectors.event import GraphEvent
-from tests.detectors.factory import T0, event, run, shuffled
+from tests.detectors.factory import (
+    GRAPH,
+    HOUR,
+    LATENESS,
+    T0,
+    daily,
+    event,
+    in_time_order,
+    routine,
+    run,
+)
 
-FAMILIES = ("users", "groups", "applications", "mail", "onedrive")
+TEN_MIN, ONE_HOUR = 600.0, 3600.0
+FAMILIES = ("users", "mail", "sites", "groups")
 
 
-def calls(count: int, families: tuple[str, ...] = FAMILIES, status: int = 403,
-          start: float = T0) -> list[GraphEvent]:
-    return [event(family=families[n % len(families)], template=f"/{families[n % len(families)]}",
-                  status=status, ts=start + n)
-            for n in range(count)]
+def denied(n: int, families: int = 2, start: float = T0, step: float = 10.0,
+           status: int = 403, **fields: Any) -> list[GraphEvent]:
+    return [event(ts=start + i * step, status=status, family=FAMILIES[i % families],
+                  template=f"/{FAMILIES[i % families]}/{{id}}",
+                  uri=f"{GRAPH}/{FAMILIES[i % families]}/x{i}", **fields) for i in range(n)]
 
 
-@pytest.mark.parametrize(("denied", "fires"), [(4, False), (5, True)])
-def test_denied_count_threshold(denied: int, fires: bool) -> None:
-    findings = run(DeniedRequests(), calls(denied))
-    assert bool(findings) is fires
+@pytest.mark.parametrize(("n", "families", "fires"), [
+    (4, 2, False),   # threshold - 1
+    (5, 2, True),    # threshold
+    (30, 1, False),  # one family only: a workload missing one permission
+])
+def test_fires_at_the_floor_across_families(n: int, families: int, fires: bool) -> None:
+    result = run(DeniedRequests(), denied(n, families))
+    assert (TEN_MIN in result.lengths()) is fires
     if fires:
-        evidence = findings[0].evidence
-        assert evidence["denied"] == 5 and evidence["denied_ratio"] == 1.0
-        assert evidence["denied_families"]["count"] == 5
+        evidence = result.final(TEN_MIN).evidence
+        assert evidence["denied"] == 5 and evidence["denied_families"]["count"] == 2
+        assert evidence["denied_templates"]["sample"] == ["/mail/{id}", "/users/{id}"]
 
 
-def test_single_family_denials_do_not_fire() -> None:
-    monitor = calls(40, families=("groups",))
-    assert run(DeniedRequests(), monitor) == []
+def test_401_counts_and_other_failures_do_not() -> None:
+    assert run(DeniedRequests(), denied(5, status=401)).finals()
+    assert run(DeniedRequests(), denied(50, status=404)).signals == []
+    assert run(DeniedRequests(), denied(50, status=429)).signals == []
 
 
-def test_monitor_with_occasional_403_does_not_fire() -> None:
-    healthy = calls(200, status=200) + calls(1, families=("groups",), status=401)
-    assert run(DeniedRequests(), healthy) == []
+def test_silent_for_batch_envelopes() -> None:
+    envelopes = [event(ts=T0 + i, status=403, family="batch", template="/$batch")
+                 for i in range(20)]
+    assert run(DeniedRequests(), envelopes).signals == []
 
 
-@pytest.mark.parametrize(("successes", "fires"), [(11, True), (12, False)])
-def test_ratio_threshold(successes: int, fires: bool) -> None:
-    # 5 denied of 16 requests = 0.3125 ≥ 0.3; of 17 = 0.294 < 0.3 (successes first)
-    events = calls(successes, status=200) + calls(5)
-    assert bool(run(DeniedRequests(), events)) is fires
+def test_slow_probing_crosses_the_hour_window() -> None:
+    slow = denied(15, step=240.0)  # two or three per ten minutes
+    assert run(DeniedRequests(), slow).lengths() == [ONE_HOUR]
 
 
-def test_final_crossing_fires_in_every_order() -> None:
-    events = calls(10, status=200) + calls(6)  # 6 / 16 ≥ 0.3 at the end
-    for seed in range(10):
-        assert len(run(DeniedRequests(), shuffled(events, seed))) == 1
+def test_silent_when_split_by_the_window_edge_and_late() -> None:
+    split = denied(3, start=T0 + 570) + denied(3, start=T0 + 600)
+    assert TEN_MIN not in run(DeniedRequests(), split).lengths()
+    newest = event(ts=T0 + TEN_MIN + LATENESS + 1)
+    assert run(DeniedRequests(), [newest, *denied(10)]).signals == []
 
 
-def test_ratio_evaluated_on_arrival_front_loaded_denials_fire() -> None:
-    denials_first = calls(5) + calls(100, status=200)
-    assert run(DeniedRequests(), denials_first)
-    assert run(DeniedRequests(), list(reversed(denials_first))) == []
+def test_missing_family_still_counts_as_one() -> None:
+    blank = [event(ts=T0 + i, status=403, family="", template="/x") for i in range(10)]
+    assert run(DeniedRequests(), blank).signals == []  # no family known: not across families
 
 
-def test_batch_rows_are_not_counted() -> None:
-    batch = [event(family="batch", template="/$batch", category="batch", method="POST")] * 50
-    assert run(DeniedRequests(), batch + calls(5))
+def monitor(days: int = 5) -> list[GraphEvent]:
+    """A monitor denied on two families ten times every day at 08:00."""
+    return routine(days, hours=(8, 9)) + daily(lambda s: denied(10, start=s), days, 8 * HOUR)
 
 
-def test_fires_once_per_window_and_window_edge() -> None:
-    assert len(run(DeniedRequests(), calls(30))) == 1
-    split = calls(4, start=T0 + 596) + calls(4, start=T0 + 600)
-    assert [f.window_start for f in run(DeniedRequests(), split)] == []
+@pytest.mark.parametrize(("n", "at", "fires"), [
+    (10, 8 * HOUR, False),   # its usual denials
+    (29, 8 * HOUR, False),   # below three times its peak
+    (30, 8 * HOUR, True),
+    (10, 20 * HOUR, True),   # the usual burst at an unusual hour
+])
+def test_baseline_table(n: int, at: float, fires: bool) -> None:
+    events = in_time_order(monitor() + denied(n, start=T0 + at, step=5.0))
+    assert (TEN_MIN in run(DeniedRequests(), events).lengths(since=T0)) is fires
 
 
-def test_state_pickles_expires_and_validates() -> None:
-    detector = DeniedRequests()
-    state = detector.new_state()
-    run(detector, calls(4), state)
-    restored = pickle.loads(pickle.dumps(state))
-    assert run(detector, calls(1, start=T0 + 10), restored)
-    assert detector.expire(restored, T0 + 601) is True
-    with pytest.raises(ValueError, match="min_ratio"):
-        Params(min_ratio=1.5)
-    with pytest.raises(ValueError, match="min_ratio"):
-        Params(min_ratio=True)
+def test_params_validated() -> None:
+    with pytest.raises(ValueError, match="min_denied: expected 2 values"):
+        Params(min_denied=(5,))
+    with pytest.raises(ValueError, match="min_families"):
+        Params(min_families=0)

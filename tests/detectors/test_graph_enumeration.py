@@ -1,144 +1,164 @@
-"""graph_enumeration: broad family sweeps and deep per-object walks of the directory."""
+"""graph_enumeration: broad sweeps across directory families, deep walks of many objects (one
+family is enough), role walks, each against the principal's own peak."""
 
 from __future__ import annotations
 
-import pickle
-from urllib.parse import urlsplit
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from detectors.event import GraphEvent
 from detectors.graph_enumeration import GraphEnumeration, Params, object_path
-from tests.detectors.factory import T0, alert_ids_in_orders, delegated, event, run
+from tests.detectors.factory import (
+    DAY,
+    GRAPH,
+    HOUR,
+    LATENESS,
+    T0,
+    daily,
+    delegated,
+    event,
+    in_time_order,
+    routine,
+    run,
+)
 
-FAMILIES = ("users", "groups", "applications", "servicePrincipals", "directoryRoles", "devices")
-
-
-def reads(families: tuple[str, ...], per_family: int, start: float = T0,
-          status: int = 200) -> list[GraphEvent]:
-    return [event(family=f, template=f"/{f}", uri=f"https://graph.microsoft.com/v1.0/{f}",
-                  ts=start + i, status=status)
-            for i in range(per_family) for f in families]
-
-
-def member_walk(groups: int, start: float = T0) -> list[GraphEvent]:
-    return [event(family="groups", template="/groups/{id}/members", ts=start + i % 500,
-                  uri=f"https://graph.microsoft.com/v1.0/groups/g{i:04d}/members?$top=999")
-            for i in range(groups)]
-
-
-def test_broad_sweep_fires_once_with_evidence() -> None:
-    detector = GraphEnumeration()
-    findings = run(detector, reads(FAMILIES[:5], 2) + reads(FAMILIES[:5], 3, start=T0 + 100))
-    assert len(findings) == 1
-    finding = findings[0]
-    assert finding.detector == "graph_enumeration"
-    assert (finding.window_start, finding.window_end) == (T0, T0 + 600)
-    assert finding.evidence["families"]["count"] == 5
-    assert finding.evidence["requests"] == 10
-    assert finding.first_seen == T0 and finding.last_seen == T0 + 1
+TEN_MIN, ONE_HOUR = 600.0, 3600.0
+FAMILIES = ("users", "groups", "applications", "servicePrincipals", "directoryRoles",
+            "devices", "domains")
 
 
-@pytest.mark.parametrize(("families", "per_family", "fires"), [
-    (4, 5, False),   # families - 1
-    (5, 2, True),    # exactly the thresholds
-    (6, 1, False),   # requests - 4
+def sweep(families: int, requests: int, start: float = T0, step: float = 5.0,
+          **fields: Any) -> list[GraphEvent]:
+    """``requests`` list calls over the first ``families`` directory families."""
+    return [event(ts=start + i * step, uri=f"{GRAPH}/{FAMILIES[i % families]}",
+                  template=f"/{FAMILIES[i % families]}", family=FAMILIES[i % families],
+                  category="directory", **fields) for i in range(requests)]
+
+
+def walk(objects: int, start: float = T0, step: float = 1.0, family: str = "users",
+         template: str = "/users/{id}/memberOf", **fields: Any) -> list[GraphEvent]:
+    """Per-object reads of ``objects`` distinct objects of one family."""
+    return [event(ts=start + i * step, family=family, category="directory",
+                  template=template,
+                  uri=f"{GRAPH}/{template.replace('{id}', f'o-{i:05d}')}".replace("//", "/")
+                  .replace("https:/", "https://"), **fields)
+            for i in range(objects)]
+
+
+def role_walk(objects: int, start: float = T0, **fields: Any) -> list[GraphEvent]:
+    return walk(objects, start, step=3.0, family="servicePrincipals",
+                template="/servicePrincipals/{id}/appRoleAssignments", **fields)
+
+
+@pytest.mark.parametrize(("families", "requests", "fires"), [
+    (4, 30, False),   # families - 1
+    (5, 9, False),    # requests - 1
+    (5, 10, True),    # both floors
 ])
-def test_broad_sweep_thresholds(families: int, per_family: int, fires: bool) -> None:
-    findings = run(GraphEnumeration(), reads(FAMILIES[:families], per_family))
-    assert bool(findings) is fires
+def test_fires_on_a_broad_sweep_at_the_floors(families: int, requests: int,
+                                              fires: bool) -> None:
+    result = run(GraphEnumeration(), sweep(families, requests))
+    assert (TEN_MIN in result.lengths()) is fires
+    if fires:
+        evidence = result.final(TEN_MIN).evidence
+        assert evidence["families"]["count"] == 5 and evidence["requests"] == 10
 
 
-def test_nine_requests_over_five_families_stay_quiet() -> None:
-    events = reads(FAMILIES[:5], 2)[:9]
-    assert run(GraphEnumeration(), events) == []
+@pytest.mark.parametrize(("objects", "fires"), [(199, False), (200, True)])
+def test_fires_on_a_walk_of_every_user_in_one_family(objects: int, fires: bool) -> None:
+    result = run(GraphEnumeration(), walk(objects))
+    assert (TEN_MIN in result.lengths()) is fires
+    if fires:
+        assert result.final(TEN_MIN).evidence["objects"]["count"] == 200
+        assert result.final(TEN_MIN).evidence["families"]["count"] == 1
 
 
-def test_denied_probing_counts() -> None:
-    findings = run(GraphEnumeration(), reads(FAMILIES[:5], 2, status=403))
-    assert findings and findings[0].evidence["denied"] == 10
+@pytest.mark.parametrize(("objects", "fires"), [(9, False), (10, True)])
+def test_fires_on_ten_service_principals_app_role_assignments(objects: int,
+                                                               fires: bool) -> None:
+    """f-bader F5: ten-plus service principals' appRoleAssignments in a minute."""
+    result = run(GraphEnumeration(), role_walk(objects))
+    assert (TEN_MIN in result.lengths()) is fires
+    if fires:
+        assert result.final(TEN_MIN).evidence["role_objects"]["count"] == 10
 
 
-def test_deep_walk_needs_objects_and_two_families() -> None:
-    one_user = reads(("users",), 1)
-    assert run(GraphEnumeration(), member_walk(199) + one_user) == []
-    assert run(GraphEnumeration(), member_walk(200)) == []  # one family only
-    findings = run(GraphEnumeration(), member_walk(200) + one_user)
-    assert findings and findings[0].evidence["objects"]["count"] == 200
+def test_denied_reads_count_and_type_cast_templates_are_role_reads() -> None:
+    denied = role_walk(10, status=403)
+    assert TEN_MIN in run(GraphEnumeration(), denied).lengths()
+    cast = walk(10, template="/servicePrincipals/{id}/microsoft.graph.x/appRoleAssignments",
+                family="servicePrincipals", step=3.0)
+    assert TEN_MIN in run(GraphEnumeration(), cast).lengths()
 
 
-def test_repeated_object_counts_once() -> None:
-    walk = member_walk(1) * 300 + reads(("users",), 1)
-    detector, state = GraphEnumeration(), GraphEnumeration().new_state()
-    assert run(detector, walk, state) == []
-    assert len(state.windows[T0].objects) == 1
+def test_silent_for_me_batch_envelopes_and_other_categories() -> None:
+    me = [delegated(ts=T0 + i, family="me", template="/me", category="directory")
+          for i in range(50)]
+    batch = [event(ts=T0 + i, family="batch", template="/$batch", category="directory")
+             for i in range(50)]
+    mail = [event(ts=T0 + i, family="mail", template="/users/{id}/messages", category="mail",
+                  uri=f"{GRAPH}/users/u{i}/messages") for i in range(300)]
+    assert run(GraphEnumeration(), me + batch + mail).signals == []
 
 
-def test_object_path_drops_host_version_and_query() -> None:
-    assert object_path("https://graph.microsoft.com/beta/Groups/ABC/members?$top=5") \
-        == "/groups/abc/members"
+def test_silent_when_split_by_the_window_edge() -> None:
+    split = walk(150, start=T0 + 450) + walk(150, start=T0 + 600)
+    assert TEN_MIN not in run(GraphEnumeration(), split).lengths()
 
 
-def test_batch_row_is_skipped_sub_requests_count() -> None:
-    batch = event(family="batch", template="/$batch", category="batch", method="POST",
-                  uri="https://graph.microsoft.com/v1.0/$batch")
-    quiet = reads(FAMILIES[:4], 3) + [batch] * 5
-    assert run(GraphEnumeration(), quiet) == []
-    assert run(GraphEnumeration(), [*quiet, *reads(FAMILIES[4:5], 1)])
+def test_slow_enumeration_crosses_the_day_window() -> None:
+    """A walk of 1,000 users spread over a day, 42 an hour."""
+    result = run(GraphEnumeration(), walk(1000, step=86.0))
+    assert result.lengths() == [DAY]
 
 
-def test_non_directory_requests_do_not_count() -> None:
-    mail = [delegated(family=f"mail{i}", category="mail", template="/me/messages")
-            for i in range(20)]
-    assert run(GraphEnumeration(), mail) == []
+def test_silent_for_events_later_than_the_lateness() -> None:
+    newest = event(ts=T0 + TEN_MIN + LATENESS + 1)
+    assert run(GraphEnumeration(), [newest, *walk(300)]).signals == []
 
 
-def test_window_edge_split_does_not_fire() -> None:
-    first = reads(FAMILIES[:3], 4, start=T0 + 590)
-    second = reads(FAMILIES[3:5], 4, start=T0 + 600)
-    assert [e.ts for e in first if e.ts >= T0 + 600] == []
-    assert run(GraphEnumeration(), first + second) == []
+def test_missing_uri_parts_still_count_as_one_object() -> None:
+    assert object_path("https://graph.microsoft.com/v1.0/users/A/memberOf?$top=5") \
+        == "/users/a/memberof"
+    assert object_path("https://graph.microsoft.com/beta/groups/G") == "/groups/g"
+    assert object_path("/users/x") == "/users/x"
+    assert object_path("https://graph.microsoft.com") == ""
 
 
-def test_arrival_order_does_not_change_alerts() -> None:
-    events = (reads(FAMILIES, 2) + reads(FAMILIES[:3], 5, start=T0 + 700)
-              + member_walk(250, start=T0 + 1300) + reads(("users",), 1, start=T0 + 1300))
-    first, *others = alert_ids_in_orders(GraphEnumeration, events)
-    assert len(first) == 2 and all(ids == first for ids in others)
+# -- a governance app's usual reads --------------------------------------------------------------
+
+def governance(days: int = 5) -> list[GraphEvent]:
+    """Every day at 02:00: five families, 300 objects of which 30 role assignments (and its
+    own profile, which is not directory enumeration, during 02:00-03:59)."""
+    return routine(days, hours=(2, 3), family="me", template="/me") + daily(
+        lambda s: sweep(5, 20, s) + walk(270, s + 100, step=0.5) + role_walk(30, s + 300),
+        days, 2 * HOUR)
 
 
-def test_state_pickles_and_expires() -> None:
-    detector = GraphEnumeration()
-    state = detector.new_state()
-    run(detector, reads(FAMILIES[:4], 3), state)
-    restored = pickle.loads(pickle.dumps(state))
-    assert run(detector, reads(FAMILIES[4:5], 1), restored)
-    assert detector.expire(restored, T0 + 1201) is True
-    assert restored.windows == {} and restored.closed_windows == 1
+@pytest.mark.parametrize(("make", "fires"), [
+    (lambda s: sweep(5, 20, s) + walk(300, s + 100, step=0.5), False),  # as usual
+    (lambda s: sweep(6, 20, s), True),           # one more family than ever
+    (lambda s: walk(899, s, step=0.5), False),   # below three times its peak of 300
+    (lambda s: walk(900, s, step=0.5), True),    # three times its peak
+    (lambda s: role_walk(90, s), True),          # three times its role peak of 30
+])
+def test_baseline_table(make: Any, fires: bool) -> None:
+    events = in_time_order(governance() + make(T0 + 2 * HOUR))
+    result = run(GraphEnumeration(), events)
+    assert (TEN_MIN in result.lengths(since=T0)) is fires
 
 
-def test_params_are_configurable_and_validated() -> None:
-    assert run(GraphEnumeration(Params(min_families=2, min_requests=2)), reads(FAMILIES[:2], 1))
-    with pytest.raises(ValueError, match="min_families"):
-        Params(min_families="5")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="min_objects"):
-        Params(min_objects=1_000_000)
-    with pytest.raises(ValueError, match="window_seconds"):
-        Params(window_seconds=0)
+def test_the_same_walk_at_an_unusual_hour_fires() -> None:
+    events = in_time_order(governance() + walk(300, T0 + 14 * HOUR, step=0.5))
+    signal = run(GraphEnumeration(), events).final(TEN_MIN, since=T0)
+    assert signal.context.unusual_hour is True
+    assert signal.evidence["baseline_peaks"] == {"families": 0.0, "objects": 0.0,
+                                                 "role_objects": 0.0}
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.text(alphabet="hts:/?#[]\t\n Aé.v1%=&", max_size=30).map(
-    lambda tail: f"https://graph.microsoft.com{tail}") | st.text(max_size=40))
-def test_object_path_reads_paths_as_urlsplit_does(uri: str) -> None:
-    try:
-        expected = urlsplit(uri).path.lower()
-    except ValueError:  # e.g. an unbalanced IPv6 bracket: the general parser refuses it
-        return
-    for version in ("/v1.0/", "/beta/"):
-        if expected.startswith(version):
-            expected = expected[len(version) - 1:]
-            break
-    assert object_path(uri) == expected
+def test_params_validated() -> None:
+    with pytest.raises(ValueError, match="min_objects: at most 10000"):
+        Params(min_objects=(200, 400, 20_000))
+    with pytest.raises(ValueError, match="min_families: expected 3 values"):
+        Params(min_families=(5,))

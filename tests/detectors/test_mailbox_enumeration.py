@@ -1,80 +1,97 @@
-"""mailbox_enumeration: many distinct mailboxes touched by one principal."""
+"""mailbox_enumeration: many other users' mailboxes touched, against the principal's own peak."""
 
 from __future__ import annotations
 
-import pickle
+from typing import Any
 
 import pytest
 
 from detectors.event import GraphEvent
 from detectors.mailbox_enumeration import MailboxEnumeration, Params
-from tests.detectors.factory import T0, USER, alert_ids_in_orders, delegated, event, run
+from tests.detectors.factory import (
+    DAY,
+    GRAPH,
+    HOUR,
+    LATENESS,
+    NEW_IP,
+    T0,
+    USER,
+    daily,
+    delegated,
+    event,
+    in_time_order,
+    routine,
+    run,
+)
 
-GRAPH = "https://graph.microsoft.com/v1.0"
+TEN_MIN = 600.0
 
 
-def inbox_reads(mailboxes: int, start: float = T0, status: int = 200) -> list[GraphEvent]:
-    return [event(family="mail", category="mail",
-                  template="/users/{upn}/mailFolders/Inbox/messages",
-                  uri=f"{GRAPH}/users/user{n}@contoso.com/mailFolders/Inbox/messages?$top=999",
-                  target_user=f"user{n}@contoso.com", ts=start + n, status=status)
-            for n in range(mailboxes)]
+def mailboxes(n: int, start: float = T0, step: float = 10.0, make: Any = event,
+              **fields: Any) -> list[GraphEvent]:
+    return [make(**{"ts": start + i * step, "family": "mail", "category": "mail",
+                    "template": "/users/{id}/mailFolders/Inbox/messages",
+                    "uri": f"{GRAPH}/users/u{i}@contoso.com/mailFolders/Inbox/messages",
+                    "target_user": f"U{i}@contoso.com", **fields}) for i in range(n)]
 
 
-@pytest.mark.parametrize(("mailboxes", "fires"), [(4, False), (5, True)])
-def test_distinct_mailboxes_threshold(mailboxes: int, fires: bool) -> None:
-    findings = run(MailboxEnumeration(), inbox_reads(mailboxes))
-    assert bool(findings) is fires
+@pytest.mark.parametrize(("n", "fires"), [(4, False), (5, True)])
+def test_fires_at_the_mailbox_floor(n: int, fires: bool) -> None:
+    result = run(MailboxEnumeration(), mailboxes(n))
+    assert (TEN_MIN in result.lengths()) is fires
     if fires:
-        evidence = findings[0].evidence
-        assert evidence["mailboxes"]["count"] == 5
-        assert evidence["sample_request_ids"] == sorted(evidence["sample_request_ids"])
+        assert result.final(TEN_MIN).evidence["mailboxes"]["sample"] == [
+            f"u{i}@contoso.com" for i in range(5)]
 
 
 def test_denied_attempts_count() -> None:
-    findings = run(MailboxEnumeration(), inbox_reads(5, status=403))
-    assert findings and findings[0].evidence["denied"] == 5
+    assert run(MailboxEnumeration(), mailboxes(5, status=403)).finals()
 
 
-def test_own_mailbox_by_me_and_by_id_is_one_mailbox() -> None:
-    own = [delegated(family="mail", category="mail", template="/me/messages", target_user="me"),
-           delegated(family="mail", category="mail", template="/users/{id}/messages",
-                     target_user=USER.upper())]
-    state = MailboxEnumeration().new_state()
-    others = inbox_reads(3)
-    assert run(MailboxEnumeration(), own * 20 + others, state) == []
-    assert len(state.windows[T0].mailboxes) == 4
+def test_silent_for_the_callers_own_mailbox() -> None:
+    own = [delegated(ts=T0 + i, family="mail", template="/me/messages", target_user="me")
+           for i in range(20)]
+    own += [delegated(ts=T0 + 30 + i, family="mail", template="/users/{id}/messages",
+                      target_user=USER.upper()) for i in range(20)]
+    assert run(MailboxEnumeration(), own).signals == []
 
 
-def test_same_mailbox_repeated_counts_once_and_fires_once() -> None:
-    detector, state = MailboxEnumeration(), MailboxEnumeration().new_state()
-    assert run(detector, inbox_reads(4) * 25, state) == []
-    assert len(run(detector, inbox_reads(12), state)) == 1
+def test_silent_without_a_target_and_outside_mail() -> None:
+    blank = mailboxes(20, target_user=None)
+    drives = [event(ts=T0 + i, family="onedrive", target_user=f"u{i}") for i in range(20)]
+    assert run(MailboxEnumeration(), blank + drives).signals == []
 
 
-def test_other_families_ignored() -> None:
-    users = [event(target_user=f"u{n}") for n in range(10)]  # directory reads of users
-    assert run(MailboxEnumeration(), users) == []
+def test_silent_when_split_by_the_window_edge_or_late() -> None:
+    split = mailboxes(4, T0 + 560) + mailboxes(4, T0 + 600)
+    assert TEN_MIN not in run(MailboxEnumeration(), split).lengths()
+    newest = event(ts=T0 + TEN_MIN + LATENESS + 1)
+    assert run(MailboxEnumeration(), [newest, *mailboxes(10)]).signals == []
 
 
-def test_window_edge_split_does_not_fire() -> None:
-    events = inbox_reads(3, start=T0 + 590) + inbox_reads(4, start=T0 + 600)
-    assert run(MailboxEnumeration(), events) == []
+def test_slow_sweep_crosses_the_day_window() -> None:
+    assert run(MailboxEnumeration(), mailboxes(25, step=3400.0)).lengths() == [DAY]
 
 
-def test_arrival_order_does_not_change_alerts() -> None:
-    events = inbox_reads(7) + inbox_reads(4, start=T0 + 600) + inbox_reads(5, start=T0 + 1200)
-    first, *others = alert_ids_in_orders(MailboxEnumeration, events)
-    assert len(first) == 2 and all(ids == first for ids in others)
+def test_a_delegated_user_reading_other_mailboxes_fires_too() -> None:
+    result = run(MailboxEnumeration(), mailboxes(5, make=delegated, ip=NEW_IP))
+    assert result.final(TEN_MIN).who.identity_type == "delegated"
 
 
-def test_state_pickles_expires_and_is_configurable() -> None:
-    detector = MailboxEnumeration(Params(min_mailboxes=2, window_seconds=60))
-    state = detector.new_state()
-    run(detector, inbox_reads(1), state)
-    restored = pickle.loads(pickle.dumps(state))
-    findings = run(detector, inbox_reads(2), restored)
-    assert findings and findings[0].window_end == T0 + 60
-    assert detector.expire(restored, T0 + 61) is True
-    with pytest.raises(ValueError, match="min_mailboxes"):
-        Params(min_mailboxes=-1)
+def archiver(days: int = 5) -> list[GraphEvent]:
+    """A compliance archiver reading 120 mailboxes every night at 02:00."""
+    return routine(days, hours=(2, 3)) + daily(lambda s: mailboxes(120, s, step=2.0), days,
+                                               2 * HOUR)
+
+
+@pytest.mark.parametrize(("n", "at", "fires"), [
+    (120, 2 * HOUR, False), (359, 2 * HOUR, False), (360, 2 * HOUR, True),
+    (120, 12 * HOUR, True)])
+def test_baseline_table(n: int, at: float, fires: bool) -> None:
+    events = in_time_order(archiver() + mailboxes(n, T0 + at, step=1.0))
+    assert (TEN_MIN in run(MailboxEnumeration(), events).lengths(since=T0)) is fires
+
+
+def test_params_validated() -> None:
+    with pytest.raises(ValueError, match="min_mailboxes: expected 3 values"):
+        Params(min_mailboxes=(5,))

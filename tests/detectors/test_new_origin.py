@@ -1,130 +1,140 @@
-"""new_origin: an established principal calls from a network (and ASN) it never used."""
+"""new_origin: an established principal calls from a network (and AS) it never used before."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
-from detectors.base import EventContext, Finding
+from detectors.base import AppInfo
 from detectors.event import GraphEvent
-from detectors.history import MAX_ENTRIES, PrincipalHistory
 from detectors.new_origin import NewOrigin, Params
-from tests.detectors.factory import T0, delegated, event
+from graphsentry.engine import CtxParts
+from tests.detectors.factory import (
+    APP,
+    DAY,
+    HOUR,
+    LATENESS,
+    NEW_IP,
+    OTHER_APP,
+    T0,
+    delegated,
+    event,
+    in_time_order,
+    routine,
+    run,
+)
 
-DAY = 86_400.0
-HOME_ASN, CLOUD_ASN = 64500, 64999
-NOW = T0 + 3 * DAY
-
-
-def established(events: int = 60, span: float = 2 * DAY) -> PrincipalHistory:
-    """A principal that called from 203.0.113.0/24 (ASN 64500) for ``span`` seconds."""
-    history = PrincipalHistory()
-    for i in range(events):
-        history.observe(event(ts=T0 + i * span / events, ip=f"203.0.113.{i % 200}"), HOME_ASN)
-    return history
-
-
-def run(events: Sequence[tuple[GraphEvent, int | None]], history: PrincipalHistory,
-        detector: NewOrigin | None = None) -> list[Finding]:
-    """Like the engine: detectors see the history before the event, then it is observed."""
-    detector = detector or NewOrigin()
-    state = detector.new_state()
-    findings: list[Finding] = []
-    for e, asn in events:
-        findings += detector.observe(state, e, EventContext(history=history, asn=asn))
-        history.observe(e, asn)
-    return findings
+NEW_NET = "198.51.100.0/24"
 
 
-def test_fires_high_for_an_app_only_principal_on_a_new_network_and_asn() -> None:
-    [finding] = run([(event(ts=NOW, ip="198.51.100.23"), CLOUD_ASN)], established())
-    assert finding.severity == "high"
-    assert (finding.dedup, finding.window_start) == ("198.51.100.0/24", 0.0)
-    evidence = finding.evidence
-    assert evidence["asn"] == CLOUD_ASN and evidence["asn_known"] is False
-    assert evidence["known_networks_sample"] == ["203.0.113.0/24"]
-    assert evidence["history_age_seconds"] == 3 * DAY
-    assert evidence["history_events"] == 60 and evidence["user_agent_known"] is True
+def established(days: int = 5, **fields: Any) -> list[GraphEvent]:
+    return routine(days, **fields)
 
 
-def test_fires_medium_for_a_delegated_user() -> None:
-    [finding] = run([(delegated(ts=NOW, ip="2001:db8:9::1"), None)], established())
-    assert finding.severity == "medium"
-    assert finding.dedup == "2001:db8:9::/48"
+def test_fires_for_an_established_principal_on_a_new_network() -> None:
+    result = run(NewOrigin(), [*established(), event(ts=T0 + 10 * HOUR, ip=NEW_IP)])
+    [signal] = result.finals()
+    assert signal.dedup == NEW_NET and signal.severity == "high"  # app-only: fixed origins
+    assert signal.fidelity == "medium" and not signal.context.learning
+    evidence = signal.evidence
+    assert evidence["network"] == NEW_NET and evidence["ip"] == NEW_IP
+    assert evidence["known_networks"] == 1 and evidence["known_networks_sample"] == [
+        "203.0.113.0/24"]
+    assert evidence["user_agent_known"] is True and evidence["requests_from_network"] == 1
 
 
-def test_fires_once_per_network_and_again_for_another_network() -> None:
-    findings = run([(event(ts=NOW, ip="198.51.100.1"), None),
-                    (event(ts=NOW + 1, ip="198.51.100.2"), None),
-                    (event(ts=NOW + 2, ip="192.0.2.5"), None)], established())
-    assert [f.dedup for f in findings] == ["198.51.100.0/24", "192.0.2.0/24"]
+def test_a_delegated_user_is_medium_and_low_fidelity() -> None:
+    history = established(make=delegated)
+    [signal] = run(NewOrigin(), [*history, delegated(ts=T0 + 10 * HOUR, ip=NEW_IP)]).finals()
+    assert (signal.severity, signal.fidelity) == ("medium", "low")
 
 
-def test_fires_on_new_prefix_in_known_asn_when_asked() -> None:
-    detector = NewOrigin(Params(alert_on_new_prefix_in_known_asn=True))
-    [finding] = run([(event(ts=NOW, ip="198.51.100.1"), HOME_ASN)], established(), detector)
-    assert finding.evidence["asn_known"] is True
+@pytest.mark.parametrize(("days", "fires"), [(2, False), (3, True)])
+def test_the_learning_period_edge(days: int, fires: bool) -> None:
+    """Established after three active days (first seen at least two days before)."""
+    events = [*established(days), event(ts=T0 + 10 * HOUR, ip=NEW_IP)]
+    assert bool(run(NewOrigin(), events).finals()) is fires
 
 
-def test_fires_for_a_late_event_that_predates_the_networks_first_use() -> None:
-    """Out of order: the network entered the history later than this (late) event's time."""
-    history = established()
-    history.observe(event(ts=NOW + 600, ip="198.51.100.9"), None)
-    [finding] = run([(event(ts=NOW, ip="198.51.100.1"), None)], history)
-    assert finding.dedup == "198.51.100.0/24"
+def test_silent_on_a_known_network_or_a_new_address_in_it() -> None:
+    events = [*established(), event(ts=T0 + 10 * HOUR, ip="203.0.113.250")]
+    assert run(NewOrigin(), events).signals == []
 
 
-def test_alert_id_does_not_depend_on_arrival_order() -> None:
-    events = [(event(ts=NOW, ip="198.51.100.1"), None), (event(ts=NOW + 60, ip="198.51.100.2"),
-                                                        None)]
-    forward = run(events, established())
-    backward = run(events[::-1], established())
-    assert [f.alert_id for f in forward] == [f.alert_id for f in backward]
+def test_silent_on_a_new_network_of_a_known_autonomous_system() -> None:
+    asns = {"203.0.113.10": 64500, "192.0.2.9": 64500}
+    events = [*established(), event(ts=T0 + 10 * HOUR, ip="192.0.2.9")]
+    result = run(NewOrigin(), events, parts=lambda e: CtxParts(asn=asns.get(str(e.ip))))
+    assert result.signals == []
 
 
-@pytest.mark.parametrize(("history", "ts"), [
-    (established(events=49), NOW),  # too few events
-    (established(span=DAY), T0 + DAY - 1),  # younger than a day at the event
-    (PrincipalHistory(), NOW),
-])
-def test_silent_without_an_established_history(history: PrincipalHistory, ts: float) -> None:
-    assert run([(event(ts=ts, ip="198.51.100.1"), None)], history) == []
+def test_silent_without_an_address() -> None:
+    events = [*established(), event(ts=T0 + 10 * HOUR, ip=None),
+              event(ts=T0 + 11 * HOUR, ip="not-an-ip")]
+    assert run(NewOrigin(), events).signals == []
 
 
-def test_silent_without_any_history_object() -> None:
-    detector = NewOrigin()
-    assert detector.observe(detector.new_state(), event(ts=NOW, ip="198.51.100.1"),
-                            EventContext()) == []
+def test_one_signal_per_network_and_hour_with_the_earliest_as_evidence() -> None:
+    uses = [event(ts=T0 + 10 * HOUR + 300, ip=NEW_IP, template="/users"),
+            event(ts=T0 + 10 * HOUR + 100, ip="198.51.100.78", template="/groups"),
+            event(ts=T0 + 10 * HOUR + 200, ip="2001:db8:5:1::1")]
+    result = run(NewOrigin(), established() + uses)
+    by_network = {s.dedup: s for s in result.finals()}
+    assert set(by_network) == {NEW_NET, "2001:db8:5::/48"}
+    v4 = by_network[NEW_NET]
+    assert v4.evidence["ip"] == "198.51.100.78" and v4.evidence["template"] == "/groups"
+    assert v4.evidence["requests_from_network"] == 2
+    assert v4.evidence["source_ips"]["sample"] == ["198.51.100.77", "198.51.100.78"]
 
 
-@pytest.mark.parametrize(("ip", "asn"), [
-    ("203.0.113.250", None),  # known /24
-    ("198.51.100.1", HOME_ASN),  # new prefix inside the principal's usual ASN
-    (None, None),
-    ("garbage", None),
-])
-def test_silent_on_known_origins_or_unusable_ips(ip: str | None, asn: int | None) -> None:
-    assert run([(event(ts=NOW, ip=ip), asn)], established()) == []
+def test_a_network_in_continuous_use_stops_being_new_after_one_lateness() -> None:
+    uses = [event(ts=T0 + 10 * HOUR + n * 600, ip=NEW_IP) for n in range(24)]  # four hours
+    result = run(NewOrigin(), established() + uses)
+    windows = sorted(s.window_start for s in result.finals())
+    assert windows == [T0 + 10 * HOUR, T0 + 11 * HOUR, T0 + 12 * HOUR]
+    last_new = max(s.last_seen for s in result.finals())
+    assert last_new == T0 + 10 * HOUR + LATENESS  # first use + lateness still new
 
 
-def test_silent_when_the_network_history_is_saturated() -> None:
-    history = established()
-    for i in range(MAX_ENTRIES):
-        history.observe(event(ts=T0, ip=f"10.{i // 256}.{i % 256}.1"), None)
-    assert run([(event(ts=NOW, ip="198.51.100.1"), None)], history) == []
+def test_where_from_is_learnt_per_user_across_apps() -> None:
+    """A user who worked from home in Teams for days opens the Azure CLI from home: not a new
+    origin (issue 12, case 8); the same from a new network is."""
+    history = established(make=delegated, app_id=OTHER_APP)
+    cli = [delegated(ts=T0 + 10 * HOUR, app_id=APP, user_agent="azure-cli/2.61")]
+    assert run(NewOrigin(), history + cli).signals == []
+    away = [delegated(ts=T0 + 10 * HOUR, app_id=APP, ip=NEW_IP)]
+    [signal] = run(NewOrigin(), history + away).finals()
+    assert signal.context.new_client is True  # the app is new to her too
 
 
-def test_state_expires_once_the_watermark_passes_the_alert() -> None:
-    detector = NewOrigin()
-    state = detector.new_state()
-    assert detector.expire(state, NOW)
-    history = established()
-    first = event(ts=NOW, ip="198.51.100.1")
-    assert len(detector.observe(state, first, EventContext(history=history))) == 1
-    history.observe(first)
-    assert not detector.expire(state, NOW)
-    assert detector.expire(state, NOW + 1)
-    # what the state no longer remembers, the history does
-    assert detector.observe(state, event(ts=NOW + 2, ip="198.51.100.3"),
-                            EventContext(history=history)) == []
+def test_silent_for_events_later_than_the_lateness_and_not_learnt_from_them() -> None:
+    newest = event(ts=T0 + DAY)
+    result = run(NewOrigin(), [*established(), newest, event(ts=T0 + 10 * HOUR, ip=NEW_IP)])
+    assert result.signals == []
+    assert NEW_NET not in result.profile().networks
+
+
+def test_a_first_party_app_is_context_not_a_reason_to_stay_quiet() -> None:
+    app = AppInfo(APP, "Microsoft Graph PowerShell", first_party=True)
+    [signal] = run(NewOrigin(), [*established(), event(ts=T0 + 10 * HOUR, ip=NEW_IP)],
+                   app=app).finals()
+    assert signal.context.first_party_app is True
+
+
+def test_window_is_configurable() -> None:
+    uses = [event(ts=T0 + 10 * HOUR + n * 600, ip=NEW_IP) for n in range(4)]
+    result = run(NewOrigin(Params(window_seconds=600)), established() + uses)
+    assert len(result.finals()) == 4
+    with pytest.raises(ValueError, match="window_seconds"):
+        Params(window_seconds=-1)
+
+
+def test_same_signals_in_any_order_within_the_lateness() -> None:
+    uses = [event(ts=T0 + 10 * HOUR + n * 900, ip=ip)
+            for n, ip in enumerate([NEW_IP, "192.0.2.1", NEW_IP, "2001:db8::1"] * 2)]
+    history = in_time_order(established())
+    expected = {s.signal_id: s for s in run(NewOrigin(), history + uses).finals()}
+    for order in (uses[::-1], uses[1::2] + uses[::2]):
+        got = {s.signal_id: s for s in run(NewOrigin(), history + order).finals()}
+        assert got == expected

@@ -1,109 +1,119 @@
-"""onedrive_enumeration: many other users' drives, or a fast folder walk."""
+"""onedrive_enumeration: other users' drives reached, or many folders listed, against the
+principal's own peak; the caller's own drive never counts as another user's."""
 
 from __future__ import annotations
 
-import pickle
+from typing import Any
 
 import pytest
 
 from detectors.event import GraphEvent
-from detectors.onedrive_enumeration import OnedriveEnumeration, Params
-from tests.detectors.factory import T0, USER, alert_ids_in_orders, delegated, event, run
+from detectors.onedrive_enumeration import DRIVES, FOLDERS, OnedriveEnumeration, Params
+from tests.detectors.factory import (
+    GRAPH,
+    HOUR,
+    LATENESS,
+    T0,
+    USER,
+    daily,
+    delegated,
+    event,
+    in_time_order,
+    routine,
+    run,
+)
 
-GRAPH = "https://graph.microsoft.com/v1.0"
-
-
-def user_drives(users: int, start: float = T0, status: int = 200) -> list[GraphEvent]:
-    return [event(family="onedrive", category="storage", template="/users/{id}/drive/root/children",
-                  uri=f"{GRAPH}/users/u{n}/drive/root/children", target_user=f"u{n}",
-                  ts=start + n, status=status)
-            for n in range(users)]
-
-
-def own_walk(folders: int, start: float = T0) -> list[GraphEvent]:
-    return [delegated(family="onedrive", category="storage",
-                      template="/me/drive/items/{id}/children", target_user="me",
-                      uri=f"{GRAPH}/me/drive/items/f{n}/children",
-                      target_item=f"f{n}", ts=start + n % 600)
-            for n in range(folders)]
+TEN_MIN, ONE_HOUR = 600.0, 3600.0
 
 
-@pytest.mark.parametrize(("users", "fires"), [(4, False), (5, True)])
-def test_other_users_drives_threshold(users: int, fires: bool) -> None:
-    findings = run(OnedriveEnumeration(), user_drives(users))
-    assert bool(findings) is fires
+def drives(n: int, start: float = T0, step: float = 10.0, **fields: Any) -> list[GraphEvent]:
+    """Root listings of ``n`` other users' drives (by user)."""
+    return [event(ts=start + i * step, family="onedrive", category="storage",
+                  template="/users/{id}/drive/root/children",
+                  uri=f"{GRAPH}/users/u{i}/drive/root/children", target_user=f"U{i}",
+                  **fields) for i in range(n)]
+
+
+def folders(n: int, start: float = T0, step: float = 2.0, make: Any = delegated,
+            **fields: Any) -> list[GraphEvent]:
+    """``n`` folders of the caller's own drive listed (a TeamFiltration-style walk)."""
+    return [make(ts=start + i * step, family="onedrive", category="storage",
+                 template="/me/drive/items/{id}/children", target_user="me",
+                 uri=f"{GRAPH}/me/drive/items/f{i}/children", target_item=f"F{i}", **fields)
+            for i in range(n)]
+
+
+@pytest.mark.parametrize(("n", "fires"), [(4, False), (5, True)])
+def test_fires_at_the_drive_floor(n: int, fires: bool) -> None:
+    result = run(OnedriveEnumeration(), drives(n))
+    assert (TEN_MIN in result.lengths()) is fires
     if fires:
-        assert findings[0].evidence["other_users_drives"]["count"] == 5
+        evidence = result.final(TEN_MIN).evidence
+        assert evidence[DRIVES]["count"] == 5 and evidence[FOLDERS]["count"] == 5
 
 
-def test_fires_on_drives_by_id_including_denied() -> None:
-    by_id = [event(family="onedrive", category="storage", template="/drives/{id}/root",
-                   target_drive=f"b!{n}", status=403) for n in range(5)]
-    assert run(OnedriveEnumeration(), by_id)
+def test_drives_by_id_count_too() -> None:
+    by_id = [event(ts=T0 + i, family="onedrive", template="/drives/{id}/root/children",
+                   target_drive=f"b!{i}", uri=f"{GRAPH}/drives/b!{i}/root/children")
+             for i in range(5)]
+    assert run(OnedriveEnumeration(), by_id).finals()
 
 
-@pytest.mark.parametrize("own_target", ["me", "ME", USER, USER.upper()])
-def test_silent_on_own_drive_never_counts_as_another_users(own_target: str) -> None:
-    browsing = [delegated(family="onedrive", category="storage", template="/me/drive/root",
-                          target_user=own_target, ts=T0 + n) for n in range(50)]
-    state = OnedriveEnumeration().new_state()
-    assert run(OnedriveEnumeration(), browsing, state) == []
-    assert len(state.windows[T0].drives) == 0
-
-
-@pytest.mark.parametrize(("folders", "fires"), [(99, False), (100, True)])
-def test_folder_walk_threshold(folders: int, fires: bool) -> None:
-    findings = run(OnedriveEnumeration(), own_walk(folders))
-    assert bool(findings) is fires
+@pytest.mark.parametrize(("n", "fires"), [(99, False), (100, True)])
+def test_fires_on_a_fast_folder_walk_of_the_own_drive(n: int, fires: bool) -> None:
+    result = run(OnedriveEnumeration(), folders(n, step=5.0))
+    assert (TEN_MIN in result.lengths()) is fires
     if fires:
-        assert findings[0].evidence["folders_listed"]["count"] == 100
+        assert result.final(TEN_MIN).evidence[DRIVES]["count"] == 0
 
 
-def test_relisting_one_folder_counts_once() -> None:
-    assert run(OnedriveEnumeration(), own_walk(1) * 150) == []
+def test_silent_for_the_callers_own_drive_by_me_or_by_id() -> None:
+    own = [delegated(ts=T0 + i, family="onedrive", template="/users/{id}/drive/root",
+                     target_user=USER.upper() if i % 2 else "me") for i in range(40)]
+    assert run(OnedriveEnumeration(), own).signals == []
 
 
-def test_root_children_of_different_drives_are_different_folders() -> None:
-    detector = OnedriveEnumeration(Params(min_drives=1000, min_items=3))
-    assert run(detector, user_drives(2)) == []
-    assert run(detector, user_drives(3))
+def test_silent_for_writes_and_other_families() -> None:
+    writes = drives(20, method="PUT", is_write=True)
+    sites = [event(ts=T0 + i, family="sharepoint", target_user=f"u{i}") for i in range(20)]
+    assert run(OnedriveEnumeration(), writes + sites).signals == []
 
 
-def test_writes_ignored() -> None:
-    uploads = [event(family="onedrive", category="storage", template="/users/{id}/drive/root",
-                     target_user=f"u{n}", method="PUT", is_write=True) for n in range(10)]
-    assert run(OnedriveEnumeration(), uploads) == []
+def test_silent_when_split_by_the_window_edge_or_late() -> None:
+    split = drives(4, T0 + 560) + drives(4, T0 + 600)
+    assert TEN_MIN not in run(OnedriveEnumeration(), split).lengths()
+    newest = event(ts=T0 + TEN_MIN + LATENESS + 1)
+    assert run(OnedriveEnumeration(), [newest, *drives(10)]).signals == []
 
 
-def test_window_edge_split_does_not_fire() -> None:
-    events = user_drives(3, start=T0 + 590) + user_drives(4, start=T0 + 600)
-    assert run(OnedriveEnumeration(), events) == []
+def test_a_listing_without_item_is_the_root_folder() -> None:
+    roots = [event(ts=T0 + i, family="onedrive", template="/drives/{id}/root/children",
+                   target_drive="b!same", target_item=None) for i in range(5)]
+    evidence = run(OnedriveEnumeration(), roots).signals
+    assert evidence == []  # one drive, one folder
+    acc = OnedriveEnumeration().new_accumulator()
+    OnedriveEnumeration().add(acc, roots[0], None)  # type: ignore[arg-type]
+    assert acc.folders.summary()["sample"] == ["drive:b!same/root"]
 
 
-def test_arrival_order_does_not_change_alerts() -> None:
-    events = user_drives(6) + own_walk(120, start=T0 + 600) + user_drives(4, start=T0 + 1200)
-    first, *others = alert_ids_in_orders(OnedriveEnumeration, events)
-    assert len(first) == 2 and all(ids == first for ids in others)
+def test_slow_drive_walk_crosses_the_hour_window() -> None:
+    assert run(OnedriveEnumeration(), drives(10, step=350.0)).lengths() == [ONE_HOUR]
 
 
-def test_state_pickles_and_expires() -> None:
-    detector = OnedriveEnumeration()
-    state = detector.new_state()
-    run(detector, user_drives(4), state)
-    restored = pickle.loads(pickle.dumps(state))
-    assert len(run(detector, user_drives(8), restored)) == 1
-    assert detector.expire(restored, T0 + 601) is False  # the baseline peaks stay
-    assert not restored.windows and restored.peaks
-    assert restored.closed_windows == 1
+def backup(days: int = 5) -> list[GraphEvent]:
+    """A backup app listing 40 users' drives every night at 01:00."""
+    return routine(days, hours=(1, 2)) + daily(lambda s: drives(40, s, step=5.0), days,
+                                               1 * HOUR)
 
 
-def test_silent_for_nightly_backup_walk_once_it_has_a_baseline() -> None:
-    detector = OnedriveEnumeration()
-    state = detector.new_state()
-    for night in range(7):
-        start = T0 + night * 86_400
-        run(detector, user_drives(20, start=start), state)
-        detector.expire(state, start + 3_600)
-    assert state.closed_windows == 7
-    assert run(detector, user_drives(20, start=T0 + 7 * 86_400), state) == []
-    assert run(detector, user_drives(60, start=T0 + 8 * 86_400), state)  # 3x the usual walk
+@pytest.mark.parametrize(("n", "at", "fires"), [
+    (40, 1 * HOUR, False), (119, 1 * HOUR, False), (120, 1 * HOUR, True),
+    (40, 13 * HOUR, True)])
+def test_baseline_table(n: int, at: float, fires: bool) -> None:
+    events = in_time_order(backup() + drives(n, T0 + at, step=2.0))
+    assert (TEN_MIN in run(OnedriveEnumeration(), events).lengths(since=T0)) is fires
+
+
+def test_params_validated() -> None:
+    with pytest.raises(ValueError, match="min_folders: at most 10000"):
+        Params(min_folders=(100, 250, 60_000))

@@ -1,114 +1,106 @@
-"""sharepoint_enumeration: many distinct sites, or a tenant-wide site listing."""
+"""sharepoint_enumeration: many sites read, or tenant-wide site listings, against the
+principal's own peak."""
 
 from __future__ import annotations
 
-import pickle
-from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from detectors.event import GraphEvent
 from detectors.sharepoint_enumeration import Params, SharepointEnumeration, is_site_listing
-from tests.detectors.factory import T0, alert_ids_in_orders, delegated, event, run
+from tests.detectors.factory import (
+    DAY,
+    GRAPH,
+    HOUR,
+    LATENESS,
+    T0,
+    daily,
+    event,
+    in_time_order,
+    routine,
+    run,
+)
 
-GRAPH = "https://graph.microsoft.com/v1.0"
-
-
-def site_reads(sites: int, start: float = T0, per_site: int = 1,
-               status: int = 200) -> list[GraphEvent]:
-    return [event(family="sharepoint", category="storage", template="/sites/{id}/drives",
-                  uri=f"{GRAPH}/sites/site-{n}/drives", target_site=f"site-{n}",
-                  ts=start + n, status=status)
-            for n in range(sites) for _ in range(per_site)]
-
-
-def listing(query: str, template: str = "/sites") -> GraphEvent:
-    return event(family="sharepoint", category="storage", template=template,
-                 uri=f"{GRAPH}{template}{query}")
+TEN_MIN = 600.0
 
 
-@pytest.mark.parametrize(("sites", "fires"), [(4, False), (5, True)])
-def test_distinct_sites_threshold(sites: int, fires: bool) -> None:
-    findings = run(SharepointEnumeration(), site_reads(sites))
-    assert bool(findings) is fires
+def sites(n: int, start: float = T0, step: float = 10.0, **fields: Any) -> list[GraphEvent]:
+    return [event(ts=start + i * step, family="sharepoint", category="storage",
+                  template="/sites/{id}/drives", uri=f"{GRAPH}/sites/s{i}/drives",
+                  target_site=f"S{i}", **fields) for i in range(n)]
+
+
+def listing(query: str = "?search=*", template: str = "/sites", ts: float = T0,
+            **fields: Any) -> GraphEvent:
+    return event(ts=ts, family="sharepoint", category="storage", template=template,
+                 uri=f"{GRAPH}{template}{query}", target_site=None, **fields)
+
+
+@pytest.mark.parametrize(("n", "fires"), [(4, False), (5, True)])
+def test_fires_at_the_site_floor(n: int, fires: bool) -> None:
+    result = run(SharepointEnumeration(), sites(n))
+    assert (TEN_MIN in result.lengths()) is fires
     if fires:
-        assert findings[0].evidence["sites"]["count"] == 5
-        assert findings[0].evidence["sites"]["sample"][0] == "site-0"
+        assert result.final(TEN_MIN).evidence["sites"] == {
+            "count": 5, "capped": False, "sample": [f"s{i}" for i in range(5)]}
 
 
-def test_repeated_site_reads_count_once_and_fire_once() -> None:
-    detector, state = SharepointEnumeration(), SharepointEnumeration().new_state()
-    assert run(detector, site_reads(4, per_site=30), state) == []
-    assert len(run(detector, site_reads(10, start=T0 + 10), state)) == 1
-
-
-def test_denied_site_reads_count() -> None:
-    assert run(SharepointEnumeration(), site_reads(5, status=403))
-
-
-def test_writes_are_not_enumeration() -> None:
-    uploads = [replace(e, is_write=True, method="PUT") for e in site_reads(6)]
-    assert run(SharepointEnumeration(), uploads) == []
-
-
-@pytest.mark.parametrize(("query", "template", "expected"), [
-    ("?search=*", "/sites", True),
-    ("?search=", "/sites", True),
-    ("", "/sites", True),
-    ("", "/sites/getAllSites", True),
-    ("?search=marketing", "/sites", False),
-    ("", "/sites/root", False),
+@pytest.mark.parametrize(("event_", "fires"), [
+    (listing("?search=*"), True),
+    (listing('?$search="*"'), True),
+    (listing(""), True),
+    (listing("", template="/sites/getAllSites"), True),
+    (listing("?search=contoso"), False),   # a site picker: a named search
+    (listing("?search=*", status=403), True),
 ])
-def test_site_listing_shapes(query: str, template: str, expected: bool) -> None:
-    assert is_site_listing(listing(query, template)) is expected
+def test_fires_on_a_tenant_wide_site_listing(event_: GraphEvent, fires: bool) -> None:
+    result = run(SharepointEnumeration(), [event_])
+    assert bool(result.finals()) is fires
+    assert is_site_listing(event_) is fires
 
 
-def test_wildcard_site_search_fires_named_search_does_not() -> None:
-    assert run(SharepointEnumeration(), [listing("?search=*")])
-    assert run(SharepointEnumeration(), [listing("?search=finance")] * 3) == []
+def test_silent_for_writes_search_and_one_site() -> None:
+    writes = sites(20, method="POST", is_write=True)
+    search = [event(ts=T0 + i, family="search", template="/search/query", method="POST")
+              for i in range(20)]
+    one = [event(ts=T0 + i, family="sharepoint", template="/sites/{id}/lists",
+                 target_site="s1") for i in range(50)]
+    assert run(SharepointEnumeration(), writes + search + one).signals == []
 
 
-def test_site_listing_threshold_is_configurable() -> None:
-    detector = SharepointEnumeration(Params(min_site_listings=2))
-    assert run(detector, [listing("?search=*")]) == []
-    assert run(detector, [listing("?search=*"), listing("?search=*")])
+def test_silent_when_split_by_the_window_edge_or_late() -> None:
+    assert TEN_MIN not in run(SharepointEnumeration(),
+                              sites(3, T0 + 580) + sites(3, T0 + 600)).lengths()
+    newest = event(ts=T0 + TEN_MIN + LATENESS + 1)
+    assert run(SharepointEnumeration(), [newest, *sites(10)]).signals == []
 
 
-def test_other_families_ignored() -> None:
-    drives = [delegated(family="onedrive", category="storage", target_site=f"s{n}",
-                        template="/drives/{id}") for n in range(10)]
-    assert run(SharepointEnumeration(), drives) == []
+def test_slow_site_walk_crosses_the_day_window() -> None:
+    assert run(SharepointEnumeration(), sites(25, step=3400.0)).lengths() == [DAY]
 
 
-def test_window_edge_split_does_not_fire() -> None:
-    events = site_reads(3, start=T0 + 590) + site_reads(4, start=T0 + 600)
-    assert run(SharepointEnumeration(), events) == []
+def test_site_ids_compare_case_insensitively_and_missing_ones_do_not_count() -> None:
+    same = [*sites(3), *sites(3)]  # S0..S2 twice
+    upper = [event(ts=T0 + 50 + i, family="sharepoint", template="/sites/{id}",
+                   target_site=f"s{i}") for i in range(3)]
+    nameless = [event(ts=T0 + 100 + i, family="sharepoint", template="/sites/{id}/x",
+                      target_site=None) for i in range(10)]
+    assert run(SharepointEnumeration(), same + upper + nameless).signals == []
 
 
-def test_arrival_order_does_not_change_alerts() -> None:
-    events = site_reads(8) + site_reads(3, start=T0 + 600) + site_reads(6, start=T0 + 1200)
-    first, *others = alert_ids_in_orders(SharepointEnumeration, events)
-    assert len(first) == 2 and all(ids == first for ids in others)
+def governance(days: int = 5) -> list[GraphEvent]:
+    return routine(days, hours=(3, 4)) + daily(lambda s: sites(30, s), days, 3 * HOUR)
 
 
-def test_state_pickles_and_expires() -> None:
-    detector = SharepointEnumeration()
-    state = detector.new_state()
-    run(detector, site_reads(4), state)
-    restored = pickle.loads(pickle.dumps(state))
-    assert run(detector, site_reads(5), restored)
-    assert detector.expire(restored, T0 + 599) is False
-    assert detector.expire(restored, T0 + 601) is False  # the baseline peaks stay
-    assert not restored.windows and restored.peaks
-    assert restored.closed_windows == 1 and not restored.fired
+@pytest.mark.parametrize(("n", "at", "fires"), [
+    (30, 3 * HOUR, False), (89, 3 * HOUR, False), (90, 3 * HOUR, True),
+    (30, 15 * HOUR, True)])
+def test_baseline_table(n: int, at: float, fires: bool) -> None:
+    events = in_time_order(governance() + sites(n, T0 + at, step=5.0))
+    assert (TEN_MIN in run(SharepointEnumeration(), events).lengths(since=T0)) is fires
 
 
-def test_silent_for_nightly_site_crawl_once_it_has_a_baseline() -> None:
-    detector = SharepointEnumeration()
-    state = detector.new_state()
-    for night in range(7):
-        start = T0 + night * 86_400
-        run(detector, site_reads(12, start=start), state)
-        detector.expire(state, start + 3_600)
-    assert run(detector, site_reads(12, start=T0 + 7 * 86_400), state) == []
-    assert run(detector, site_reads(40, start=T0 + 8 * 86_400), state)  # > 3x the usual crawl
+def test_params_validated() -> None:
+    with pytest.raises(ValueError, match="min_sites: expected 3 values"):
+        Params(min_sites=(5, 10))

@@ -1,39 +1,53 @@
-"""The detection dataflow run in process (``run_embedded``): same results as the engine alone,
-rejects and late events routed, enrichment applied."""
+"""The detection dataflow run in process (``run_embedded``): the same signals and alerts as the
+engine alone, the same in any arrival order within the lateness, rejects and late events
+routed, enrichment applied."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from detectors import catalog
 from detectors.base import AppInfo
+from detectors.event import GraphEvent
 from graphsentry.detection import run_embedded
 from graphsentry.enrichment.memory import MemoryStore
 from graphsentry.enrichment.store import AsnRange, ip_key
+from tests.detectors.factory import Recorder, Runner, in_time_order, settings
 from tests.engine.scenario import APP, T0, attack, benign, shuffled_within, workload
-from tests.engine.test_engine import engine_with, events_of, run
 
 
-def ids(alerts: list[dict[str, Any]]) -> list[str]:
-    return sorted(a["alert_id"] for a in alerts)
+def last_versions(alerts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {a["alert_id"]: a for a in alerts}
+
+
+def finals(signals: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s["signal_id"]: s for s in signals if s["final"]}
+
+
+def embedded(records: list[dict[str, Any]], **kwargs: Any) -> tuple[Any, list[Any], list[Any]]:
+    alerts: list[dict[str, Any]] = []
+    signals: list[dict[str, Any]] = []
+    stats = run_embedded(records, on_alert=alerts.append, on_signal=signals.append, **kwargs)
+    return stats, signals, alerts
 
 
 def test_embedded_flow_matches_the_engine() -> None:
     records = workload()
-    expected, _, _ = run(engine_with(), events_of(records))
-    alerts: list[dict[str, Any]] = []
-    stats = run_embedded(records, on_alert=alerts.append)
-    assert ids(alerts) == ids(expected)
-    assert stats.events == len(records) and stats.alert_count == len(alerts)
-    assert stats.alerts["attack_chain"] == 1
+    runner = Runner(Recorder(catalog.build_detectors(), settings()))
+    runner.feed(in_time_order(GraphEvent.from_record(r) for r in records)).flush()
+    stats, signals, alerts = embedded(records)
+    assert finals(signals) == finals(runner.out.signals)
+    assert last_versions(alerts) == last_versions(runner.out.alerts)
+    assert stats.events == len(records) and stats.alerts["attack_chain"] == 1
+    assert stats.alert_updates == len(alerts)
 
 
 def test_embedded_flow_is_order_independent_within_the_lateness() -> None:
     records = workload()
-    first: list[dict[str, Any]] = []
-    run_embedded(records, on_alert=first.append)
-    shuffled: list[dict[str, Any]] = []
-    run_embedded(shuffled_within(records, 7000, seed=5), on_alert=shuffled.append)
-    assert ids(first) == ids(shuffled)
+    _, signals, alerts = embedded(records)
+    _, shuffled_signals, shuffled_alerts = embedded(shuffled_within(records, 7000, seed=5))
+    assert finals(signals) == finals(shuffled_signals)
+    assert last_versions(alerts) == last_versions(shuffled_alerts)
 
 
 def test_bad_records_are_rejected_and_late_events_routed() -> None:
@@ -48,17 +62,16 @@ def test_bad_records_are_rejected_and_late_events_routed() -> None:
     assert stats.late == 1 and [e.request_id for e in late] == [late_record["request_id"]]
 
 
-def test_enrichment_reaches_the_alerts() -> None:
+def test_enrichment_reaches_signals_and_alerts() -> None:
     store = MemoryStore()
     store.put_apps([AppInfo(APP, display_name="Backup Runner", owner_tenant_id="t-owner")])
     start, end = ip_key("203.0.113.0"), ip_key("203.0.113.255")
     assert start and end
     store.put_asn_ranges([AsnRange(start[1], end[1], 64500, "EXAMPLE-NET", 4)])
-    alerts: list[dict[str, Any]] = []
-    run_embedded(attack(), store=store, on_alert=alerts.append)
-    assert alerts
-    for alert in alerts:
-        assert alert["app_display_name"] == "Backup Runner"
-        assert alert["enrichment"]["asn"] == 64500
-        assert alert["enrichment"]["app_first_party"] is False
-        assert alert["enrichment"]["available"] is True
+    _, signals, alerts = embedded(attack(), store=store)
+    assert alerts and signals
+    for record in [*signals, *alerts]:
+        assert record["app_display_name"] == "Backup Runner"
+        assert record["enrichment"]["app_first_party"] is False
+        assert record["enrichment"]["available"] is True
+    assert all(64500 in s["context"]["asns"] for s in signals)

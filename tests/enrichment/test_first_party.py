@@ -28,7 +28,7 @@ def test_first_party_app_comes_from_the_snapshot() -> None:
 
 def test_memory_store_answers_first_party_apps_it_does_not_hold() -> None:
     store = MemoryStore()
-    got = store.lookup([GRAPH, OFFICE, CUSTOMER_APP], [], [])
+    got = store.lookup([GRAPH, OFFICE, CUSTOMER_APP], [], {})
     assert got.apps == {GRAPH: AppInfo(GRAPH, display_name="Microsoft Graph", first_party=True),
                         OFFICE: AppInfo(OFFICE, display_name="Microsoft Office",
                                         first_party=True)}
@@ -38,7 +38,7 @@ def test_memory_store_answers_first_party_apps_it_does_not_hold() -> None:
 def test_memory_store_directory_entry_wins() -> None:
     store = MemoryStore()
     store.put_apps([OURS])
-    assert store.lookup([GRAPH], [], []).apps == {GRAPH: OURS}
+    assert store.lookup([GRAPH], [], {}).apps == {GRAPH: OURS}
     assert store.get_app(GRAPH) == OURS
 
 
@@ -64,14 +64,14 @@ def test_an_owner_outside_microsoft_is_respected(tmp_path: Path) -> None:
 
 
 def test_redis_store_answers_first_party_apps_it_does_not_hold(store: RedisStore) -> None:
-    got = store.lookup([GRAPH, OFFICE, CUSTOMER_APP], [], [])
+    got = store.lookup([GRAPH, OFFICE, CUSTOMER_APP], [], {})
     assert got.available
     assert got.apps[GRAPH] == AppInfo(GRAPH, display_name="Microsoft Graph", first_party=True)
     assert got.apps[OFFICE].first_party and CUSTOMER_APP not in got.apps
     assert store.get_app(OFFICE) == AppInfo(OFFICE, display_name="Microsoft Office",
                                             first_party=True)
     trips = store.round_trips
-    assert store.lookup([GRAPH, CUSTOMER_APP], [], []).apps.keys() == {GRAPH}
+    assert store.lookup([GRAPH, CUSTOMER_APP], [], {}).apps.keys() == {GRAPH}
     assert store.round_trips == trips  # both answers were cached
 
 
@@ -79,11 +79,11 @@ def test_redis_store_directory_entry_wins(store: RedisStore, redis_url: str,
                                           redis_namespace: str,
                                           redis_client: redis.Redis) -> None:
     store.put_apps([OURS])
-    assert store.lookup([GRAPH], [], []).apps == {GRAPH: OURS}
+    assert store.lookup([GRAPH], [], {}).apps == {GRAPH: OURS}
     # a fresh process (empty cache) reads the stored hash, not the snapshot
     other = RedisStore(redis_url, key_prefix=redis_namespace)
     try:
-        assert other.lookup([GRAPH], [], []).apps == {GRAPH: OURS}
+        assert other.lookup([GRAPH], [], {}).apps == {GRAPH: OURS}
         assert other.get_app(GRAPH) == OURS
     finally:
         other.close()

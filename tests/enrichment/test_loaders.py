@@ -31,7 +31,7 @@ def test_ip2asn_ranges_bad_lines_and_lookups(ip2asn_file: Path) -> None:
     assert report.loaded == 5 and report.skipped == 1 and report.bad_count == 3
     assert [n for n, _ in report.bad] == [5, 6, 9]
     assert "line 5:" in report.summary("asn")
-    assert store.lookup([], ["203.0.113.77"], []).asns == {"203.0.113.77": (64500, "EXAMPLE-NET")}
+    assert store.lookup([], ["203.0.113.77"], {}).asns == {"203.0.113.77": (64500, "EXAMPLE-NET")}
     assert store.asn_of("20.1.2.3").asn == 8075  # type: ignore[union-attr]
     assert store.asn_of("2001:db8:1::5").asn == 64502  # type: ignore[union-attr]
     assert store.asn_of("2001:db8::5").asn == 64501  # type: ignore[union-attr]

@@ -23,7 +23,7 @@ from graphsentry.avro_compiled import compile_encoder, compile_encoders
 from graphsentry.ingest.limits import MAX_URI_CHARS
 from graphsentry.ingest.normalize import Reject, normalize_record
 from schemas import load_schema
-from tests.ingest.factory import APP, TENANT, eh_record
+from tests.ingest.factory import TENANT, eh_record
 
 
 def normalized(**overrides: Any) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def test_json_form_uses_iso_utc_strings_and_round_trips() -> None:
 
 def test_kafka_key_and_timestamp() -> None:
     record = normalized(timeGenerated="2026-03-02T08:00:01.0159703Z")
-    assert message_key(record) == f"{TENANT}/{APP}".encode()
+    assert message_key(record) == f"{TENANT}/{record['principal_id']}".encode()
     expected = int(datetime(2026, 3, 2, 8, 0, 1, tzinfo=UTC).timestamp()) * 1000 + 15
     assert message_timestamp_ms(record) == expected
 

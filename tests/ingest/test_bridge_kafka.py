@@ -74,5 +74,6 @@ def test_file_without_records_prints_the_summary(kafka_bootstrap: str, topic_fac
     blob.write_text(content)
     done = run_bridge(kafka_bootstrap, "--input", str(blob), "--to-topic", activity,
                       "--dlq-topic", dlq)
-    assert "graphsentry bridge: 0 inputs, 0 bridged, 0 rejected, 0 duplicates in " in done.stderr
+    assert ("graphsentry bridge: 0 inputs, 0 bridged, 0 rejected, 0 duplicates; "
+            "acknowledged by Kafka: nothing in ") in done.stderr
     assert read_all(kafka_bootstrap, activity) == []

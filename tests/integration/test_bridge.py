@@ -1,6 +1,6 @@
 """The bridge on the real broker: raw Event Hub messages (and a storage-account blob) →
 ``graphsentry bridge`` → the activity topic (unframed Avro, proven with fastavro and the schema
-file; key tenant/app; message timestamp = time_generated) and the dead-letter topic (reason,
+file; key tenant/principal; message timestamp = time_generated) and the dead-letter topic (reason,
 raw payload, source, original key)."""
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def check_activity(messages: list[Message], expected: list[dict[str, Any]]) -> N
     assert sorted(d["request_id"] for d in decoded) == sorted(by_id)
     for msg, value in zip(messages, decoded, strict=True):
         source = by_id[value["request_id"]]
-        assert msg.key() == f"{TENANT}/{source['properties']['appId']}".encode()
+        assert msg.key() == f"{TENANT}/{value['principal_id']}".encode()  # tenant/principal
         assert msg.timestamp() == (TIMESTAMP_CREATE_TIME, millis(source))
         assert value["tenant_id"] == TENANT and value["app_id"] == source["properties"]["appId"]
         assert value["request_uri"] == source["properties"]["requestUri"]

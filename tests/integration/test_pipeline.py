@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from graphsentry.alerts import alert_from_avro
+from graphsentry.alerts import alert_from_avro, signal_from_avro
 from graphsentry.backtest.matching import load_labels
 from graphsentry.backtest.metrics import compute_metrics
 from tests.integration.test_detect_kafka import consume_all
@@ -43,7 +43,8 @@ def test_simulate_bridge_run_backtest_end_to_end(
         topic_factory: Callable[..., str], tmp_path: Path) -> None:
     topics = {"raw": topic_factory(3, "raw", KEEP), "activity": topic_factory(3, "activity", KEEP),
               "dlq": topic_factory(1, "dlq", KEEP), "alerts": topic_factory(3, "alerts", KEEP),
-              "alerts_json": topic_factory(3, "alertsjson", KEEP)}
+              "alerts_json": topic_factory(3, "alertsjson", KEEP),
+              "signals": topic_factory(3, "signals", KEEP), "late": topic_factory(1, "late", KEEP)}
     config = tmp_path / "graphsentry.yaml"
     config.write_text(yaml.safe_dump({
         "kafka": {"bootstrap": kafka_bootstrap, "topics": topics},
@@ -68,13 +69,17 @@ def test_simulate_bridge_run_backtest_end_to_end(
 
     backtest = json.loads(metrics_path.read_text())["runs"][0]
     assert backtest["overall"]["recall"] == 1.0, backtest["scenarios"]
-    cluster = compute_metrics(cluster_alerts, labels, events=backtest["events"], name="cluster")
-    assert cluster.overall.recall == 1.0
+    cluster_signals = [signal_from_avro(v) for _, v in consume_all(kafka_bootstrap,
+                                                                   topics["signals"])]
+    cluster = compute_metrics(cluster_alerts, labels, events=backtest["events"], name="cluster",
+                              signals=cluster_signals)
+    assert cluster.attack_recall == 1.0
+    assert cluster.overall.recall == backtest["overall"]["signal_recall"]
     assert cluster.overall.alerts == backtest["overall"]["alerts"]
     chain = next(s for s in labels.attacks if s.name == "mi_token_theft_chain")
-    incidents = [a for a in cluster_alerts
-                 if a["detector"] == "attack_chain" and a["principal_id"] == chain.principal_id]
-    assert len(incidents) == 1
+    incidents = {a["alert_id"] for a in cluster_alerts
+                 if a["detector"] == "attack_chain" and a["principal_id"] == chain.principal_id}
+    assert len(incidents) == 1  # one incident, however many revisions it went through
     assert cluster.overall.fp == backtest["overall"]["fp"]
     assert cluster.benign_alerted == backtest["benign_alerted"]
 

@@ -138,7 +138,7 @@ def simulated_records(tmp_path: Path) -> list[dict[str, Any]]:
 @pytest.fixture
 def activity_topic(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path
                    ) -> tuple[str, list[tuple[int, datetime, dict[str, Any]]]]:
-    """Normalized Avro records keyed tenant/app, message timestamp = time_generated, on 3
+    """Normalized Avro records keyed tenant/principal, message timestamp = time_generated, on 3
     partitions (chosen here, by key, so the expected range can be computed)."""
     from graphsentry.avro import encode_activity, message_key
 

@@ -76,7 +76,8 @@ def simulate(workdir: Path) -> Workload:
 
     raw = workdir / "tenant.jsonl"
     subprocess.run([sys.executable, "-m", "graphsentry.cli", "simulate", "--users", "20",
-                    "--seed", "7", "--scenario", "mi_token_theft_chain", "--out", str(raw)],
+                    "--days", "4", "--seed", "7", "--scenario", "mi_token_theft_chain",
+                    "--out", str(raw)],
                    check=True, capture_output=True, timeout=RUN_TIMEOUT, cwd=ROOT)
     scenario = json.loads(Path(f"{raw}.labels.json").read_text())["scenarios"][0]
     attacker = scenario["principal_id"]
@@ -113,6 +114,8 @@ class Detection:
     alerts: str
     alerts_json: str
     dlq: str
+    signals: str
+    late: str
     workdir: Path
     redis_url: str | None
     producer: dict[str, Any] = field(default_factory=dict)
@@ -128,7 +131,8 @@ class Detection:
         kafka: dict[str, Any] = {
             "bootstrap": self.input_bootstrap or self.bootstrap,
             "topics": {"activity": self.activity, "alerts": self.alerts,
-                       "alerts_json": self.alerts_json, "dlq": self.dlq}}
+                       "alerts_json": self.alerts_json, "dlq": self.dlq,
+                       "signals": self.signals, "late": self.late}}
         producer = dict(self.producer)
         if self.input_bootstrap:
             producer["bootstrap.servers"] = self.bootstrap
@@ -230,7 +234,9 @@ def committed_offsets(recovery: Path) -> dict[str, int]:
 
 @dataclass
 class Comparison:
-    """Alerts of a disturbed run against an undisturbed one (Avro bodies, byte for byte)."""
+    """Alerts of a disturbed run against an undisturbed one (Avro bodies, byte for byte), per
+    alert version: ``alert_id#revision`` (every update of an alert is a message of its own,
+    with the alert id as key)."""
 
     baseline: dict[str, bytes]
     got: dict[str, list[bytes]]
@@ -240,10 +246,11 @@ class Comparison:
            got: list[tuple[bytes, bytes]]) -> Comparison:
         base: dict[str, bytes] = {}
         for key, value in baseline:
-            assert base.setdefault(key.decode(), value) == value, "baseline not deterministic"
+            assert base.setdefault(version(key, value), value) == value, \
+                "baseline not deterministic"
         seen: dict[str, list[bytes]] = defaultdict(list)
         for key, value in got:
-            seen[key.decode()].append(value)
+            seen[version(key, value)].append(value)
         return cls(base, dict(seen))
 
     @property
@@ -272,7 +279,7 @@ class Comparison:
     def describe(self, ids: list[str]) -> str:
         out = []
         for alert_id in ids[:5]:
-            want = self.baseline.get(alert_id)
+            want = self.baseline.get(alert_id) or next(iter(self.got.get(alert_id, [])), None)
             detector = alert_from_avro(want)["detector"] if want else "?"
             fields = sorted({f for v in self.got.get(alert_id, []) if want
                              for f in _differing(alert_from_avro(want), alert_from_avro(v))})
@@ -281,7 +288,7 @@ class Comparison:
         return "; ".join(out)
 
     def figures(self) -> str:
-        return (f"alerts: undisturbed {len(self.baseline)}, got {len(self.got)} ids "
+        return (f"alert versions: undisturbed {len(self.baseline)}, got {len(self.got)} "
                 f"({len(self.missing)} missing, {len(self.extra)} extra), "
                 f"{self.duplicates} duplicate messages ({len(self.inconsistent)} ids with "
                 f"differing bodies), {len(self.changed)} bodies differ from the undisturbed run")
@@ -291,6 +298,11 @@ class Comparison:
         assert not self.extra, f"alerts not in the undisturbed run: {self.extra[:5]}"
         assert not self.inconsistent, f"one id, several bodies: {self.describe(self.inconsistent)}"
         assert not self.changed, f"bodies differ: {self.describe(self.changed)}"
+
+
+def version(key: bytes, value: bytes) -> str:
+    """``alert_id#revision`` of one alert message (key: the alert id)."""
+    return f"{key.decode()}#{alert_from_avro(value)['revision']}"
 
 
 def _differing(want: dict[str, Any], got: dict[str, Any], prefix: str = "") -> list[str]:

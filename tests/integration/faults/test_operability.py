@@ -64,7 +64,8 @@ def test_a_wrong_sasl_password_is_an_error_within_seconds(
         fault_stack: FaultStack, tmp_path: Path, command: str) -> None:
     topics = {"raw": fault_stack.topic("raw"), "activity": fault_stack.topic("activity"),
               "alerts": fault_stack.topic("alerts"), "alerts_json": fault_stack.topic("aj"),
-              "dlq": fault_stack.topic("dlq")}
+              "dlq": fault_stack.topic("dlq"), "signals": fault_stack.topic("signals"),
+              "late": fault_stack.topic("late")}
     config = {"kafka": {"bootstrap": fault_stack.bootstrap, "topics": topics,
                         "consumer": sasl(fault_stack, WRONG)}, "redis": {"url": None}}
     started = time.monotonic()
@@ -149,7 +150,7 @@ def test_a_persistent_redis_problem_is_an_error_at_start(
     host = fault_stack.redis_url.split("//", 1)[1].split("/", 1)[0]
     target = url.format(user="graphsentry-app", wrong=WRONG, host=host)
     topics = {name: topic_factory(1, name.replace("_", ""))
-              for name in ("activity", "alerts", "alerts_json", "dlq")}
+              for name in ("activity", "alerts", "alerts_json", "dlq", "signals", "late")}
     config = {"kafka": {"bootstrap": kafka_bootstrap, "topics": topics},
               "redis": {"url": target, "socket_timeout_seconds": 0.5}}
     done = graphsentry("run", "--bounded", config=config, tmp=tmp_path)
@@ -198,7 +199,8 @@ def live_run(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
              records: list[dict[str, Any]], processes: int) -> subprocess.Popen[str]:
     topics = {"activity": topic_factory(processes, "activity"),
               "alerts": topic_factory(1, "alerts"), "alerts_json": topic_factory(1, "aj"),
-              "dlq": topic_factory(1, "dlq")}
+              "dlq": topic_factory(1, "dlq"), "signals": topic_factory(1, "signals"),
+              "late": topic_factory(1, "late")}
     publish(kafka_bootstrap, topics["activity"], records[:2000])
     path = tmp_path / "live.yaml"
     path.write_text(yaml.safe_dump({"kafka": {"bootstrap": kafka_bootstrap, "topics": topics},
