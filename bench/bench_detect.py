@@ -1,19 +1,24 @@
 """Detection throughput on the local broker and state memory for many principals.
 
 1. build the engine state for P (100k) active principals through the engine and report the
-   pickled size and the RSS growth (first, on a fresh heap);
+   pickled size and the RSS growth (first, on a fresh heap; ``bench_state.state_memory``);
 2. produce N simulated normalized Avro records (``graphsentry simulate`` + ingest, repeated
-   with shifted times until N) to a fresh topic on the local broker;
+   with times shifted a week earlier each repetition until N) to a fresh topic on the local
+   broker;
 3. measure the floor: consume that topic and Avro-decode every value (one process);
 4. measure the Kafka detection dataflow (``dataflows.detect.kafka_flow``, bounded, one process,
-   Redis enrichment, alerts to a throwaway topic) on the same topic, startup included;
+   Redis enrichment, alerts, signals, late events and dead letters to a throwaway topic) on the
+   same topic, startup included (wall clock; the CPU seconds of this process are printed too);
 5. repeat 3 and 4 ``--rounds`` times, alternating (the machine is shared: rates drift), and
    print each round and the medians.
 
 Run with the stack up: ``python bench/bench_detect.py [--records 200000] [--principals 100000]
 [--rounds 3]`` (``KAFKA_BOOTSTRAP``/``REDIS_URL`` default to the local stack). Targets, printed
 with the figures (not asserted): detection ≥ 50 % of the consume+decode rate per process;
-state < 1 GiB for 100k principals.
+state < 1 GiB for 100k principals. The figures stay comparable with the first version's
+(main before the per-principal model: same simulated input, same flow boundaries, same state
+shapes); since state is keyed by ``tenant_id/principal_id`` the 100k principals are 100k keys
+(they were 100 app keys).
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import pickle
 import statistics
 import subprocess
 import sys
@@ -29,7 +33,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,13 +40,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from bench_state import SHAPES, state_memory
+from benchlib import cpu_seconds, load_note, print_header, produce, throwaway_topics
+from confluent_kafka import Consumer, TopicPartition
 
-from detectors.event import GraphEvent
-from graphsentry.avro import decode_activity, encode_activity, message_key, message_timestamp_ms
+from graphsentry.avro import decode_activity
 from graphsentry.config import config_from_dict
-from graphsentry.engine import DetectionEngine, KeyState
 
 RATIO_TARGET = 0.5
 MEMORY_TARGET = 1 << 30
@@ -51,7 +53,9 @@ PARTITIONS = 3
 
 
 def simulated_records(count: int, workdir: Path) -> Iterator[dict[str, Any]]:
-    """Normalized records of a simulated tenant, repeated a week later each round until count."""
+    """Normalized records of a simulated tenant (``graphsentry simulate --users 200 --days 3``,
+    demo profile, 2026-11-02..04), repeated a week earlier each round until count (earlier:
+    later copies would lie in the future, which the engine refuses)."""
     from graphsentry.ingest import iter_records
 
     out = workdir / "sim.jsonl"
@@ -60,7 +64,7 @@ def simulated_records(count: int, workdir: Path) -> Iterator[dict[str, Any]]:
     base = list(iter_records([str(out)]))
     produced, round_ = 0, 0
     while produced < count:
-        shift = timedelta(days=7 * round_)
+        shift = timedelta(days=-7 * round_)
         for record in base:
             if produced >= count:
                 return
@@ -68,25 +72,6 @@ def simulated_records(count: int, workdir: Path) -> Iterator[dict[str, Any]]:
                        request_id=f"{record['request_id']}-{round_}")
             produced += 1
         round_ += 1
-
-
-def produce(bootstrap: str, topic: str, records: Iterator[dict[str, Any]]) -> int:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50,
-                         "compression.type": "lz4", "queue.buffering.max.messages": 500_000})
-    count = 0
-    for record in records:
-        while True:
-            try:
-                producer.produce(topic, key=message_key(record), value=encode_activity(record),
-                                 timestamp=message_timestamp_ms(record))
-                break
-            except BufferError:
-                producer.poll(0.05)
-        count += 1
-        if count % 10_000 == 0:
-            producer.poll(0)
-    producer.flush(60)
-    return count
 
 
 def consume_and_decode(bootstrap: str, topic: str, expected: int) -> float:
@@ -110,8 +95,9 @@ def consume_and_decode(bootstrap: str, topic: str, expected: int) -> float:
 
 
 def detect_on_kafka(bootstrap: str, redis_url: str, topic: str, sink_topic: str) -> tuple[
-        float, int, int]:
-    """(seconds, events, alerts) of the bounded Kafka detection flow in this process."""
+        float, float, int, int, int]:
+    """(seconds, CPU seconds, events, signals, alerts) of the bounded Kafka detection flow in
+    this process; every output topic is ``sink_topic``."""
     from bytewax.testing import run_main
 
     from dataflows.detect import kafka_flow
@@ -119,64 +105,20 @@ def detect_on_kafka(bootstrap: str, redis_url: str, topic: str, sink_topic: str)
     config = config_from_dict({
         "kafka": {"bootstrap": bootstrap, "tail": False,
                   "topics": {"activity": topic, "alerts": sink_topic, "alerts_json": sink_topic,
-                             "dlq": sink_topic}},
+                             "dlq": sink_topic, "signals": sink_topic, "late": sink_topic}},
         "redis": {"url": redis_url, "key_prefix": f"bench:{uuid.uuid4().hex[:8]}:"},
     })
     built = kafka_flow(config, tail=False)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     run_main(built.flow)  # type: ignore[no-untyped-call]
-    elapsed = time.perf_counter() - started
-    client = redis.Redis.from_url(redis_url)  # the histories this run saved
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    client = redis.Redis.from_url(redis_url)  # whatever this run stored
     for key in client.scan_iter(match=f"{config.redis.key_prefix}*", count=1000):
         client.delete(key)
     client.close()
     counters = built.engine.counters
-    return elapsed, counters.events, sum(counters.alerts.values())
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-SHAPES: dict[str, list[dict[str, Any]]] = {
-    # a steady reader: the same directory list three times (most principals most of the time)
-    "reader": [dict(family="users", template="/users")] * 3,
-    # a busy principal: directory reads from two networks and a file download (6 detectors)
-    "mixed": [dict(family="users", template="/users"),
-              dict(family="groups", template="/groups/{id}/members", ip="198.51.100.7"),
-              dict(family="onedrive", template="/drives/{id}/items/{id}/content", status=302,
-                   is_download=True, category="files", target_drive="b!d", target_item="i")],
-}
-
-
-def state_memory(principals: int, shape: str, apps: int = 100) -> tuple[int, int, int]:
-    """(pickled bytes, RSS growth, events) of engine state for ``principals`` principals,
-    each sending the events of ``SHAPES[shape]`` within one hour (all windows still open)."""
-    from tests.detectors.factory import T0, event
-
-    engine = DetectionEngine(config_from_dict({}))
-    gc.collect()
-    before = rss_bytes()
-    states: dict[str, KeyState] = {}
-    template = event()
-    events = 0
-    for p in range(principals):
-        app = f"app-{p % apps:04d}"
-        state = states.setdefault(app, engine.new_state())
-        for i, fields in enumerate(SHAPES[shape]):
-            ev: GraphEvent = replace(template, ts=T0 + (p % 3600) + i, app_id=app,
-                                     principal_id=f"principal-{p:06d}",
-                                     request_id=f"r-{p}-{i}", **fields)
-            engine.process(state, ev)
-            events += 1
-    gc.collect()
-    grown = rss_bytes() - before
-    pickled = sum(len(pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL)) for s in states.values())
-    return pickled, grown, events
+    return (elapsed, cpu, counters.events, sum(counters.signals.values()),
+            sum(counters.alerts.values()))
 
 
 def main() -> int:
@@ -190,19 +132,16 @@ def main() -> int:
                                                               "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
 
+    print_header("bench_detect: Kafka detection dataflow vs consume + Avro decode; state memory")
     for shape in SHAPES:  # first, on a fresh heap (each run's memory is freed before the next)
-        pickled, grown, events = state_memory(args.principals, shape)
+        pickled, grown, events, _sizes = state_memory(args.principals, shape)
         print(f"state for {args.principals:,} {shape} principals ({events:,} events): pickled "
               f"{pickled / 2**20:,.1f} MiB, RSS +{grown / 2**20:,.1f} MiB (target < 1 GiB: "
               f"{'met' if max(pickled, grown) < MEMORY_TARGET else 'NOT met'})")
         gc.collect()
 
-    admin = AdminClient({"bootstrap.servers": args.bootstrap})
-    topic, sink = f"bench.activity.{uuid.uuid4().hex[:8]}", f"bench.alerts.{uuid.uuid4().hex[:8]}"
-    for future in admin.create_topics([NewTopic(topic, PARTITIONS, 1),
-                                       NewTopic(sink, 1, 1)]).values():
-        future.result(30)
-    try:
+    with throwaway_topics(args.bootstrap, {"activity": PARTITIONS, "alerts": 1}) as topics:
+        topic, sink = topics["activity"], topics["alerts"]
         with tempfile.TemporaryDirectory() as workdir:
             started = time.perf_counter()
             count = produce(args.bootstrap, topic, simulated_records(args.records, Path(workdir)))
@@ -212,13 +151,14 @@ def main() -> int:
         rates: list[float] = []
         for round_ in range(1, args.rounds + 1):
             floors.append(count / consume_and_decode(args.bootstrap, topic, count))
-            seconds, events, alerts = detect_on_kafka(args.bootstrap, args.redis_url, topic,
-                                                      sink)
+            seconds, cpu, events, signals, alerts = detect_on_kafka(
+                args.bootstrap, args.redis_url, topic, sink)
             rates.append(events / seconds)
             print(f"round {round_}: consume + Avro decode {floors[-1]:8,.0f} records/s, "
                   f"detection dataflow (1 proc) {rates[-1]:8,.0f} records/s "
-                  f"({events:,} events, {alerts} alerts, {seconds:.1f}s incl. startup): "
-                  f"{rates[-1] / floors[-1]:.0%}")
+                  f"({events:,} events, {signals:,} signals, {alerts} alerts, {seconds:.1f}s "
+                  f"incl. startup, {cpu / events * 1e6:.1f} CPU-µs/event): "
+                  f"{rates[-1] / floors[-1]:.0%}", flush=True)
         floor, rate = statistics.median(floors), statistics.median(rates)
         ratio = rate / floor
         print(f"median of {args.rounds}: consume + Avro decode {floor:,.0f} records/s, "
@@ -226,9 +166,7 @@ def main() -> int:
         print(f"ratio: {ratio:.0%} of consume+decode (per round: "
               f"{', '.join(f'{r / f:.0%}' for r, f in zip(rates, floors, strict=True))}; "
               f"target ≥ {RATIO_TARGET:.0%}: {'met' if ratio >= RATIO_TARGET else 'NOT met'})")
-    finally:
-        for future in admin.delete_topics([topic, sink]).values():
-            future.result(30)
+    print(f"at end: {load_note()}")
     return 0
 
 

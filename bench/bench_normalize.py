@@ -35,6 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchlib import load_note, print_header
+
 from graphsentry.avro import encode_activity
 from graphsentry.ingest import jsonparse
 from graphsentry.ingest.dedup import Deduplicator, dedup_key
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
     args = parser.parse_args(argv)
 
+    print_header("bench_normalize: normalization throughput on one core vs json.loads")
     lines = [line.encode() for line in synthetic_lines(args.records, args.seed)]
     size = sum(map(len, lines)) / len(lines)
     print(f"{len(lines):,} synthetic record lines, {size:,.0f} bytes each on average; "
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "meets" if 1 / full >= TARGET_PER_SECOND else "MISSES"
     print(f"full normalization {verdict} the {TARGET_PER_SECOND:,} records/s target "
           f"({1 / full:,.0f}/s)")
+    print(f"at end: {load_note()}")
     return 0
 
 

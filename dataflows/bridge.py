@@ -47,6 +47,7 @@ from graphsentry.ingest.normalize import normalize_record
 from graphsentry.ingest.readers import RawItem, iter_stream, parse_payload
 from graphsentry.ingest.reject import Reject, excerpt, valid_text
 from graphsentry.ingest.timeparse import format_timestamp
+from graphsentry.metrics.samples import Samples
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
@@ -99,6 +100,16 @@ class BridgeCounters:
     def from_dict(cls, data: dict[str, Any]) -> BridgeCounters:
         return cls(int(data["inputs"]), int(data["bridged"]), int(data["duplicates"]),
                    Counter(data["rejected"]), int(data.get("truncated", 0)))
+
+    @classmethod
+    def from_samples(cls, samples: Samples) -> BridgeCounters:
+        """The bridge counts of metric samples (``graphsentry.metrics``), e.g. summed over
+        the processes of a run."""
+        return cls(samples.count("graphsentry_input_messages_total"),
+                   samples.count("graphsentry_bridged_records_total"),
+                   samples.count("graphsentry_duplicates_total"),
+                   samples.by("graphsentry_rejects_total", "reason"),
+                   samples.count("graphsentry_truncated_records_total"))
 
     def summary(self) -> str:
         """E.g. ``0 inputs, 0 bridged, 0 rejected, 0 duplicates`` (also for an empty input);
@@ -268,16 +279,24 @@ class BridgeFlow:
     delivery: kafka_io.DeliveryStats = field(default_factory=kafka_io.DeliveryStats)
     """What the broker acknowledged (Kafka sinks only)."""
 
+    def samples(self) -> Samples:
+        """Its metric samples now (``graphsentry.metrics``): what a process reports."""
+        from graphsentry.metrics.views import bridge_samples
+
+        return bridge_samples(self)
+
 
 def build_bridge_flow(config: Config, source: Source[Any], activity_sink: DynamicSink[Message],
                       dlq_sink: DynamicSink[Message],
                       dedup_capacity: int | None = DEFAULT_CAPACITY,
-                      flow_id: str = "graphsentry_bridge", now: Clock = _now) -> BridgeFlow:
+                      flow_id: str = "graphsentry_bridge", now: Clock = _now,
+                      delivery: kafka_io.DeliveryStats | None = None) -> BridgeFlow:
     """The bridge over ``source`` (raw Kafka messages / errors, or file reader items).
 
     Topic names come from ``config.kafka.topics`` (``activity``, ``dlq``); both sinks receive
     ``KafkaSinkMessage``s. ``dedup_capacity=None`` turns de-duplication off; records more than
-    ``config.time.max_future_skew_seconds`` ahead of ``now()`` are dead letters.
+    ``config.time.max_future_skew_seconds`` ahead of ``now()`` are dead letters. ``delivery``
+    is the Kafka sinks' stats. The counters are served as metrics while the flow object lives.
     """
     topics = BridgeTopics(config.kafka.topics.activity, config.kafka.topics.dlq)
     counters = BridgeCounters()
@@ -291,7 +310,11 @@ def build_bridge_flow(config: Config, source: Source[Any], activity_sink: Dynami
               activity_sink)
     op.output("write_rejects", op.filter_map("select_rejects", routed, _select(False)),
               dlq_sink)
-    return BridgeFlow(flow, counters)
+    built = BridgeFlow(flow, counters, delivery or kafka_io.DeliveryStats())
+    from graphsentry.metrics.views import bridge_view, track
+
+    track(built, bridge_view(built))
+    return built
 
 
 # --- files as a source ---------------------------------------------------------------------
@@ -389,8 +412,7 @@ def kafka_bridge_flow(config: Config, *, tail: bool | None = None,
     source = activity_source(config, tail=tail, topic=config.kafka.topics.raw,
                              batch_size=min(RAW_BATCH_SIZE, config.bytewax.batch_size), stop=stop)
     sink, stats = _kafka_sink(config, stop)
-    built = build_bridge_flow(config, source, sink, sink, dedup_capacity)
-    return BridgeFlow(built.flow, built.counters, stats)
+    return build_bridge_flow(config, source, sink, sink, dedup_capacity, delivery=stats)
 
 
 def files_bridge_flow(config: Config, paths: Sequence[str], *,
@@ -400,8 +422,8 @@ def files_bridge_flow(config: Config, paths: Sequence[str], *,
     """Files (backfill) → activity + DLQ topics; the input ends when ``stop`` is set."""
     sink, stats = _kafka_sink(config, stop)
     source = FilesSource(paths, config.bytewax.batch_size, on_read)
-    built = build_bridge_flow(config, GuardedSource(source, stop), sink, sink, dedup_capacity)
-    return BridgeFlow(built.flow, built.counters, stats)
+    return build_bridge_flow(config, GuardedSource(source, stop), sink, sink, dedup_capacity,
+                             delivery=stats)
 
 
 def get_flow(tail: bool | None = None) -> Dataflow:
@@ -412,7 +434,11 @@ def get_flow(tail: bool | None = None) -> Dataflow:
     from graphsentry.cluster import stop_on_signals
     from graphsentry.config import load_config
 
-    built = kafka_bridge_flow(load_config(), tail=tail, stop=stop_on_signals())
+    config = load_config()
+    built = kafka_bridge_flow(config, tail=tail, stop=stop_on_signals())
+    from graphsentry.metrics.server import serve
+
+    serve(config, name="bridge")  # one process per host
     atexit.register(lambda: print(f"graphsentry bridge: {built.counters.summary()}; "
                                   f"acknowledged: {built.delivery.summary() or 'nothing'}",
                                   file=sys.stderr))

@@ -32,6 +32,7 @@ import gc
 import pickle
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from detectors.event import GraphEvent
 from graphsentry.engine import CLOSE_SLACK, CtxParts, DetectionEngine, Emits, PrincipalState
 from graphsentry.enrichment.store import EnrichmentStore
+from graphsentry.metrics.samples import Samples, reason_code
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
@@ -102,11 +104,24 @@ class DetectSinks:
 
 @dataclass
 class FlowCounters:
-    rejects: int = 0
+    """What the flow's steps count in this process (read by ``graphsentry.metrics.views``)."""
+
+    messages: int = 0
+    """Items read from the input (records or Kafka messages)."""
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Input refused by the decode step, by reason code."""
     enrichment_unavailable_batches: int = 0
     profiles_saved: int = 0
     evicted: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+    principals: int = 0
+    """Principal states created (new keys, and keys resumed from a snapshot)."""
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason_code(reason)] += 1
+
+    @property
+    def rejects(self) -> int:
+        return sum(self.rejected.values())
 
 
 class StoreHolder:
@@ -124,6 +139,10 @@ class StoreHolder:
                     self._store = self.factory()
         return self._store
 
+    def current(self) -> EnrichmentStore | None:
+        """The store if a step asked for it already (no connection is made)."""
+        return self._store
+
 
 class Decoder:
     """Batch step: items (normalized record dicts, or Kafka messages with ``decode``) → events
@@ -137,16 +156,17 @@ class Decoder:
     def __call__(self, items: list[Any]) -> list[GraphEvent | dict[str, Any]]:
         out: list[GraphEvent | dict[str, Any]] = []
         decode = self.decode
+        self.counters.messages += len(items)
         for item in items:
             record = decode(item) if decode is not None else item
             if "reject" in record:
-                self.counters.rejects += 1
+                self.counters.reject(record["reject"]["reason"])
                 out.append(record["reject"])
                 continue
             try:
                 out.append(GraphEvent.from_record(record))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                self.counters.rejects += 1
+                self.counters.reject("bad_record")
                 out.append({"reason": f"bad_record: {type(exc).__name__}: {exc}",
                             "raw": repr(record)[:4096], "source": "decode_events"})
         return out
@@ -258,6 +278,10 @@ class Clock:
         self.check = timedelta(seconds=check_seconds)
         self.max_ts = float("-inf")
         self._next: tuple[float, datetime] = (0.0, datetime.now(UTC))
+        self.snapshots = 0
+        self.snapshot_seconds = 0.0
+        self.snapshot_bytes = 0
+        """States serialized at epoch ends (with recovery), the time and bytes it took."""
 
     def next_check(self) -> datetime:
         now = time.monotonic()
@@ -327,11 +351,19 @@ class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any
         # Without recovery Bytewax never serializes snapshots; with it, pickled bytes are an
         # immutable copy taken now (cheaper than deepcopy followed by Bytewax's own pickle).
         if self.copy_snapshots:
-            return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+            started = time.perf_counter()
+            data = pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+            clock = self.clock
+            clock.snapshot_seconds += time.perf_counter() - started
+            clock.snapshots += 1
+            clock.snapshot_bytes += len(data)
+            return data
         return self.state
 
 
 def _tagged(out: Emits) -> list[tuple[str, Any]]:
+    if not (out.signals or out.alerts or out.late or out.rejects):
+        return []  # most batches of a principal emit nothing
     emits: list[tuple[str, Any]] = [("signal", s) for s in out.signals]
     emits.extend(("alert", a) for a in out.alerts)
     emits.extend(("late", e) for e in out.late)
@@ -386,18 +418,28 @@ class DetectFlow:
     engine: DetectionEngine
     counters: FlowCounters
     holder: StoreHolder
+    clock: Clock
     delivery: Any = None
     """``kafka_io.DeliveryStats`` of the Kafka sinks (what the broker acknowledged)."""
+
+    def samples(self) -> Samples:
+        """Its metric samples now (``graphsentry.metrics``): what a process reports."""
+        from graphsentry.metrics.views import detect_samples
+
+        return detect_samples(self)
 
 
 def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
                store_factory: Callable[[], EnrichmentStore], *,
                decode: Callable[[Any], dict[str, Any]] | None = None,
                recovery: bool = False, flow_id: str = "graphsentry_detect",
-               engine: DetectionEngine | None = None, warm: bool = False) -> DetectFlow:
+               engine: DetectionEngine | None = None, warm: bool = False,
+               delivery: Any = None) -> DetectFlow:
     """Wire the detection flow. ``source`` yields normalized records, or anything ``decode``
     turns into one (Kafka messages); ``recovery`` makes snapshots real copies; ``warm``
-    stores every principal's profile at the end of a bounded input (``graphsentry warm``)."""
+    stores every principal's profile at the end of a bounded input (``graphsentry warm``);
+    ``delivery`` is the sinks' ``kafka_io.DeliveryStats``. The flow's counters are served as
+    metrics (``graphsentry.metrics.views``) while the returned object lives."""
     tune_gc()
     engine = engine or DetectionEngine.from_config(config)
     counters = FlowCounters()
@@ -425,9 +467,11 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
                               Enricher(holder, counters, state.idle_eviction_seconds / 2,
                                        refresh))
     # keyed: ("tenant_id/principal_id", (GraphEvent, CtxParts))
-    detected = op.stateful_batch("detect_threats", keyed,
-                                 lambda resume: DetectLogic(engine, clock, resume, recovery,
-                                                            warm))
+    def builder(resume: Any) -> DetectLogic:
+        counters.principals += 1
+        return DetectLogic(engine, clock, resume, recovery, warm)
+
+    detected = op.stateful_batch("detect_threats", keyed, builder)
     # detected: (key, (tag, payload))
     results = op.key_rm("unkey_results", detected)
     if sinks.signals is not None:
@@ -445,7 +489,11 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
         op.output("write_rejects", rejects, sinks.rejects)
     op.output("save_profiles", op.filter_map("select_profiles", results, _pick("profile")),
               ProfileSink(holder, counters))
-    return DetectFlow(flow, engine, counters, holder)
+    built = DetectFlow(flow, engine, counters, holder, clock, delivery)
+    from graphsentry.metrics.views import detect_view, track
+
+    track(built, detect_view(built))
+    return built
 
 
 def kafka_flow(config: Config, *, tail: bool | None = None, recovery: bool = False,
@@ -466,10 +514,9 @@ def kafka_flow(config: Config, *, tail: bool | None = None, recovery: bool = Fal
     def decode(item: Any) -> dict[str, Any]:
         return kafka_io.decode_message(item, avro.decode_activity)
 
-    built = build_flow(config, raw_activity_source(config, tail=tail, stop=stop), sinks,
-                       lambda: store_from_config(config), decode=decode, recovery=recovery)
-    built.delivery = stats
-    return built
+    return build_flow(config, raw_activity_source(config, tail=tail, stop=stop), sinks,
+                      lambda: store_from_config(config), decode=decode, recovery=recovery,
+                      delivery=stats)
 
 
 def get_flow(tail: bool | None = None, recovery: bool = False) -> Dataflow:
@@ -480,20 +527,24 @@ def get_flow(tail: bool | None = None, recovery: bool = False) -> Dataflow:
     from graphsentry.config import load_config
 
     recovery = recovery or bool(os.environ.get("BYTEWAX_RECOVERY_DIRECTORY"))
-    built = kafka_flow(load_config(), tail=tail, recovery=recovery, stop=stop_on_signals())
+    config = load_config()
+    built = kafka_flow(config, tail=tail, recovery=recovery, stop=stop_on_signals())
+    from graphsentry.metrics.server import serve
+
+    serve(config, name="detect", store=built.holder.current)  # one process per host
     _install_exit_report(built)
     return built.flow
 
 
 def report_line(built: DetectFlow) -> str:
     """This process's counters in one line (and what the broker acknowledged)."""
-    c, f = built.engine.counters, built.counters
-    acknowledged = built.delivery.summary() if built.delivery is not None else ""
-    return (f"events={c.events} late={c.late} duplicates={c.duplicates} future={c.future} "
-            f"signals={sum(c.signals.values())} alerts={sum(c.alerts.values())} "
-            f"alert_updates={c.alert_updates} rejects={f.rejects} evicted={f.evicted} "
-            f"enrichment_unavailable_batches={f.enrichment_unavailable_batches}"
-            f"{f' acknowledged: {acknowledged}' if acknowledged else ''}")
+    from dataflows.kafka_io import DeliveryStats
+    from graphsentry.detection import DetectStats
+
+    samples = built.samples()
+    acknowledged = DeliveryStats.from_samples(samples).summary()
+    return (DetectStats.from_samples(samples).line()
+            + (f" acknowledged: {acknowledged}" if acknowledged else ""))
 
 
 def _install_exit_report(built: DetectFlow) -> None:

@@ -14,7 +14,10 @@
   reported as soon as librdkafka reports it, usually within a second).
 * :class:`GuardedSource` wraps a Bytewax source so that its partitions end when a stop is
   requested (SIGINT/SIGTERM: the flow drains and finishes cleanly) and raise when a client
-  reported a configuration problem.
+  reported a configuration problem. It also reports to the process's health and metrics
+  (``graphsentry.metrics``): partitions listed and assigned, each poll (liveness), the
+  consumer lag of partitions that can tell it (``lag()``, at most every :data:`LAG_EVERY_S`)
+  and the time between epoch ends.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,11 +36,16 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from graphsentry.errors import GraphsentryError, redact
+from graphsentry.metrics.health import HEALTH
+from graphsentry.metrics.views import EPOCH_SECONDS, publish_lag
 
 METADATA_TIMEOUT_S = 10.0
 """How long the start-up check waits for a metadata answer from an unreachable cluster."""
 LOG_REPEAT_S = 60.0
 """A librdkafka log line that keeps recurring is printed again at most this often."""
+LAG_EVERY_S = 1.0
+"""Seconds between readings of an input partition's consumer lag."""
+CREATE_HINT = "create the configured topics with `graphsentry topics create`"
 
 _AUTHENTICATION = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
 _AUTHORIZATION = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED,
@@ -168,28 +176,54 @@ def check_topics(settings: Mapping[str, Any], topics: Sequence[str], role: str,
     for topic in topics:
         described = existing.topics.get(topic)
         if described is None or described.error is not None or not described.partitions:
-            raise GraphsentryError(f"{role} topic {topic!r} does not exist on {where}")
+            raise GraphsentryError(f"{role} topic {topic!r} does not exist on {where} "
+                                   f"({CREATE_HINT})")
 
 
 class _GuardedPartition(StatefulSourcePartition[Any, Any]):
     def __init__(self, inner: StatefulSourcePartition[Any, Any], stop: threading.Event | None,
                  health: ClientHealth | None) -> None:
         self.inner, self.stop, self.health = inner, stop, health
+        self.lag: Callable[[], tuple[str, int, int] | None] | None = getattr(inner, "lag",
+                                                                               None)
+        self.next_lag = 0.0
+        self.last_epoch: float | None = None
+        self.lag_key: tuple[str, int] | None = None
+        HEALTH.opened()
 
     def next_batch(self) -> Iterable[Any]:
         if self.health is not None:
             self.health.raise_if_failed()
         if self.stop is not None and self.stop.is_set():
             raise StopIteration
+        now = HEALTH.last_beat = time.monotonic()
+        if self.lag is not None and now >= self.next_lag:
+            self.next_lag = now + LAG_EVERY_S
+            self._publish_lag()
         return self.inner.next_batch()
+
+    def _publish_lag(self) -> None:
+        assert self.lag is not None
+        found = self.lag()
+        if found is not None:
+            topic, partition, lag = found
+            self.lag_key = (topic, partition)
+            publish_lag(topic, partition, lag)
 
     def next_awake(self) -> datetime | None:
         return self.inner.next_awake()
 
     def snapshot(self) -> Any:
+        now = HEALTH.last_beat = time.monotonic()
+        if self.last_epoch is not None:
+            EPOCH_SECONDS.observe(now - self.last_epoch)
+        self.last_epoch = now
         return self.inner.snapshot()
 
     def close(self) -> None:
+        HEALTH.closed()
+        if self.lag_key is not None:
+            publish_lag(*self.lag_key, None)
         self.inner.close()
 
 
@@ -207,7 +241,9 @@ class GuardedSource(FixedPartitionedSource[Any, Any]):
         self.inner, self.stop, self.health = inner, stop, health
 
     def list_parts(self) -> list[str]:
-        return self.inner.list_parts()
+        parts = self.inner.list_parts()
+        HEALTH.listed()
+        return parts
 
     def build_part(self, step_id: str, for_part: str,
                    resume_state: Any | None) -> _GuardedPartition:

@@ -48,6 +48,8 @@ from dataflows.kafka_client import ClientHealth, client_config, config_problem
 from graphsentry.alerting.ocsf import alert_to_ocsf_json
 from graphsentry.alerts import alert_to_avro, alert_to_json, signal_to_avro
 from graphsentry.errors import DeliveryError, redact
+from graphsentry.metrics.health import HEALTH
+from graphsentry.metrics.samples import Samples
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
@@ -169,17 +171,31 @@ class DeliveryStats:
     """Messages refused for their content (now dead letters), by broker error name."""
     retried: int = 0
     """Messages produced again after a failure that could pass."""
+    failed: Counter[str] = field(default_factory=Counter)
+    """Messages not acknowledged when their batch was given up (``DeliveryError``), by topic."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, acknowledged: Counter[str], refused: Counter[str], retried: int) -> None:
+    def add(self, acknowledged: Counter[str], refused: Counter[str], retried: int,
+            failed: Counter[str] | None = None) -> None:
         with self._lock:
             self.acknowledged.update(acknowledged)
             self.refused.update(refused)
             self.retried += retried
+            if failed:
+                self.failed.update(failed)
 
     def as_dict(self) -> dict[str, Any]:
         return {"acknowledged": dict(self.acknowledged), "refused": dict(self.refused),
-                "retried": self.retried}
+                "retried": self.retried, "failed": dict(self.failed)}
+
+    @classmethod
+    def from_samples(cls, samples: Samples) -> DeliveryStats:
+        """The delivery counts of metric samples (``graphsentry.metrics``), e.g. summed over
+        the processes of a run."""
+        return cls(samples.by("graphsentry_delivered_messages_total", "topic"),
+                   samples.by("graphsentry_delivery_refused_total", "error"),
+                   samples.count("graphsentry_delivery_retries_total"),
+                   samples.by("graphsentry_delivery_failed_messages_total", "topic"))
 
     def summary(self) -> str:
         """``topic n, …`` acknowledged, then refused and retried counts when there are any;
@@ -195,7 +211,7 @@ class DeliveryStats:
     def merge(self, data: dict[str, Any]) -> None:
         """Add another process's :meth:`as_dict`."""
         self.add(Counter(data.get("acknowledged", {})), Counter(data.get("refused", {})),
-                 int(data.get("retried", 0)))
+                 int(data.get("retried", 0)), Counter(data.get("failed", {})))
 
 
 def _timed(message: Outgoing | TimedOutgoing) -> TimedOutgoing:
@@ -252,6 +268,7 @@ class _Delivery:
     def _flush(self) -> None:
         give_up = None
         while self.producer.flush(FLUSH_SLICE_S) > 0:
+            HEALTH.beat()  # waiting for the broker is progress for /live, not a hang
             if self.stop is not None and self.stop.is_set():
                 give_up = give_up or time.monotonic() + STOP_WAIT_S
                 if time.monotonic() >= give_up:
@@ -266,9 +283,12 @@ class _Delivery:
         :class:`DeliveryError` otherwise."""
         attempt, delay, retried = 1, DELIVERY_BACKOFF_S, 0
         refused: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
         self._acked = Counter()
+        acked_before = Counter[str]()
         try:
             while messages:
+                acked_before = Counter(self._acked)
                 again, passing, suspects = [], [], []
                 for err, message in self._send(messages):
                     if err.code() == INNOCENT:
@@ -304,8 +324,11 @@ class _Delivery:
                     self._pause(delay)
                     delay = min(delay * 2, DELIVERY_BACKOFF_MAX_S)
                 messages = again + [m for _, m in passing]
+        except DeliveryError:  # what this try did not get acknowledged
+            failed = Counter(m[0] for m in messages) - (self._acked - acked_before)
+            raise
         finally:
-            self.stats.add(self._acked, refused, retried)
+            self.stats.add(self._acked, refused, retried, failed)
 
     def _dead_letter(self, message: TimedOutgoing, err: ConfluentKafkaError) -> TimedOutgoing:
         if self.refuse is None:
@@ -318,6 +341,7 @@ class _Delivery:
         return letter
 
     def _pause(self, seconds: float) -> None:
+        HEALTH.beat()
         if self.stop is not None:
             if self.stop.wait(seconds):
                 raise DeliveryError("stopping while Kafka was unavailable; the batch is "

@@ -25,7 +25,13 @@ from confluent_kafka import (
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
-from dataflows.kafka_client import METADATA_TIMEOUT_S, ClientHealth, GuardedSource, client_config
+from dataflows.kafka_client import (
+    CREATE_HINT,
+    METADATA_TIMEOUT_S,
+    ClientHealth,
+    GuardedSource,
+    client_config,
+)
 from dataflows.kafka_io import brokers
 from graphsentry.errors import GraphsentryError
 
@@ -73,8 +79,10 @@ class RawActivitySource(FixedPartitionedSource[Message, int | None]):
             raise GraphsentryError(f"cannot list the partitions of Kafka topic {self.topic!r}: "
                                    f"{exc.args[0].str() if exc.args else exc}") from None
         if topic.error is not None:
+            hint = (f" ({CREATE_HINT})" if topic.error.code() ==
+                    ConfluentKafkaError.UNKNOWN_TOPIC_OR_PART else "")
             raise GraphsentryError(f"error listing partitions of Kafka topic {self.topic!r}: "
-                                   f"{topic.error.str()}")
+                                   f"{topic.error.str()}{hint}")
         return [f"{index}-{self.topic}" for index in topic.partitions]
 
     def build_part(self, step_id: str, for_part: str,
@@ -91,13 +99,30 @@ class RawActivitySource(FixedPartitionedSource[Message, int | None]):
         })
         offset = self.starting_offset if resume_state is None else resume_state
         consumer.assign([TopicPartition(topic, int(index), offset)])
-        return _RawPartition(consumer, offset, self.batch_size)
+        return _RawPartition(consumer, offset, self.batch_size, TopicPartition(topic, int(index)))
 
 
 class _RawPartition(StatefulSourcePartition[Message, int | None]):
-    def __init__(self, consumer: Consumer, offset: int, batch_size: int) -> None:
+    def __init__(self, consumer: Consumer, offset: int, batch_size: int,
+                 where: TopicPartition) -> None:
         self.consumer, self.offset, self.batch_size = consumer, offset, batch_size
+        self.where = where
         self.eof = False
+
+    def lag(self) -> tuple[str, int, int] | None:
+        """``(topic, partition, messages between the position and the partition's end)``
+        from the consumer's cached high watermark (updated by every fetch); None before the
+        first fetch."""
+        try:
+            low, high = self.consumer.get_watermark_offsets(self.where, cached=True)
+        except (KafkaException, RuntimeError):
+            return None
+        offset = self.offset
+        position = offset if offset is not None and offset >= 0 else (
+            low if offset == OFFSET_BEGINNING else -1)
+        if high < 0 or position < 0:
+            return None
+        return self.where.topic, self.where.partition, max(0, high - position)
 
     def next_batch(self) -> list[Message]:
         if self.eof:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from bisect import insort
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.base import SAMPLE_SIZE, sample
 from detectors.event import DENIED_STATUSES, GraphEvent
@@ -45,11 +45,15 @@ class CappedSet:
     aside (``dropped``): the summary's sample is the smallest of all values seen, in any
     order."""
 
-    cap: int = DISTINCT_CAP
+    cap: ClassVar[int] = DISTINCT_CAP
     values: Values | set[str] = None
-    saturated: bool = False
     size: int = 0
     dropped: Values = None
+    """The smallest values dropped at the cap (None until one was: not saturated)."""
+
+    @property
+    def saturated(self) -> bool:
+        return self.dropped is not None
 
     def add(self, value: str | None) -> None:
         if not value:
@@ -77,7 +81,6 @@ class CappedSet:
         self.size += 1
 
     def _drop(self, value: str) -> None:
-        self.saturated = True
         self.dropped, _ = with_smallest(self.dropped, value, SAMPLE_SIZE)
 
     def __len__(self) -> int:

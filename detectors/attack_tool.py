@@ -164,6 +164,8 @@ def tool_of_user_agent(user_agent: str | None) -> str | None:
 
 
 UA_PREFIX, TEMPLATES_PREFIX = "ua:", "templates:"
+_UA_KEYS = {tool: UA_PREFIX + tool for tool in TOOL_USER_AGENTS}
+_TEMPLATE_KEYS = {tool: TEMPLATES_PREFIX + tool for tool in TOOL_TEMPLATES}
 
 
 class AttackTool(Detector):
@@ -201,7 +203,7 @@ class AttackTool(Detector):
         tool = tool_of_user_agent(event.user_agent)
         if tool is not None:
             length = self.params.user_agent_window_seconds
-            key = (length, (event.ts // length) * length, UA_PREFIX + tool)
+            key = (length, (event.ts // length) * length, _UA_KEYS[tool])
             slot = state.slots.get(key)
             if slot is None:
                 slot = self.slot(state, key, AgentUses(), ctx, hour_aware=False)
@@ -211,7 +213,7 @@ class AttackTool(Detector):
                 out.append(self._signal(who, key, slot, ctx, final=False))
         for tool, bit in _TEMPLATE_BITS.get(canonical_template(event.template), ()):
             for length in self.params.windows:
-                key = (length, (event.ts // length) * length, TEMPLATES_PREFIX + tool)
+                key = (length, (event.ts // length) * length, _TEMPLATE_KEYS[tool])
                 slot = state.slots.get(key)
                 if slot is None:
                     slot = self._coverage_slot(state, key, ctx, who)
@@ -220,7 +222,7 @@ class AttackTool(Detector):
                 acc.requests += 1
                 acc.first_seen = min(acc.first_seen, event.ts)
                 acc.last_seen = max(acc.last_seen, event.ts)
-                slot.trail.add(ctx.facts)
+                slot.trail = slot.trail.with_facts(ctx.facts)
                 if not slot.fired and self._covers(acc, tool, slot):
                     slot.fired = True
                     out.append(self._signal(who, key, slot, ctx, final=False))
@@ -265,7 +267,7 @@ class AttackTool(Detector):
             uses.evidence = {"signal": "user_agent", "tool": tool,
                              "user_agent": event.user_agent, "template": event.template,
                              "ip": event.ip, "request_id": event.request_id}
-        slot.trail.add(ctx.facts)
+        slot.trail = slot.trail.with_facts(ctx.facts)
 
     def _measure_key(self, who: Who, tool: str, length: float) -> tuple[str, str, float]:
         return (who.app_id, f"{self.meta.id}.coverage.{tool}", length)

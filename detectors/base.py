@@ -244,10 +244,12 @@ def shape_of(event: GraphEvent) -> tuple[Any, ...]:
 TRAIL_ASNS = 8
 
 
-@dataclass(slots=True)
-class Trail:
+class Trail(NamedTuple):
     """The signal context a window accumulates from its events (monotone: flags only turn
-    on, the smallest new network and the highest privilege win)."""
+    on, the smallest new network and the highest privilege win). Immutable and shared:
+    :meth:`with_facts` returns the trail itself when an event adds nothing, and equal trails
+    are one object (:func:`_interned`), so the many windows whose events were ordinary cost
+    no trail of their own."""
 
     new_network: str | None = None
     new_client: bool = False
@@ -257,23 +259,46 @@ class Trail:
     unknown_asn: bool = False
     """An event without a known autonomous system was seen."""
 
-    def add(self, facts: Facts) -> None:
-        if facts.asn is None:
-            self.unknown_asn = True
-        if not facts.notable:  # the usual event: nothing new, nothing privileged
-            return
+    def with_facts(self, facts: Facts) -> Trail:
+        """This trail with one more event's facts."""
         asn = facts.asn
-        if asn is None:
-            self.unknown_asn = True
-        elif asn not in self.asns:
-            self.asns = tuple(sorted((*self.asns, asn)))[:TRAIL_ASNS]
-        net = facts.new_network
-        if net is not None and (self.new_network is None or net < self.new_network):
-            self.new_network = net
-        if facts.new_client:
-            self.new_client = True
-        if facts.privilege != self.privilege:
-            self.privilege = higher(facts.privilege, self.privilege, PRIVILEGE_TIERS)
+        if not facts.notable:  # the usual event: nothing new, nothing privileged
+            return self if asn is not None or self.unknown_asn else _interned(
+                self._replace(unknown_asn=True))
+        asns, network, privilege = self.asns, self.new_network, self.privilege
+        new_network = facts.new_network
+        if (asn is None or asn in asns) and self.unknown_asn >= (asn is None) and (
+                new_network is None or (network is not None and network <= new_network)) and (
+                self.new_client or not facts.new_client) and (
+                facts.privilege == privilege
+                or higher(facts.privilege, privilege, PRIVILEGE_TIERS) == privilege):
+            return self  # the usual notable event: an AS, a network, a privilege already here
+        if asn is not None and asn not in asns and (
+                len(asns) < TRAIL_ASNS or asn < asns[-1]):
+            asns = tuple(sorted((*asns, asn)))[:TRAIL_ASNS]
+        if new_network is not None and (network is None or new_network < network):
+            network = new_network
+        if facts.privilege != privilege:
+            privilege = higher(facts.privilege, privilege, PRIVILEGE_TIERS)
+        made = Trail(network, self.new_client or facts.new_client, privilege, asns,
+                     self.unknown_asn or asn is None)
+        return self if made == self else _interned(made)
+
+
+NO_TRAIL = Trail()
+_TRAILS: dict[Trail, Trail] = {NO_TRAIL: NO_TRAIL}
+_TRAILS_CAP = 1 << 16
+
+
+def _interned(trail: Trail) -> Trail:
+    """One object per distinct trail (up to :data:`_TRAILS_CAP` of them; then new ones are
+    kept as they are): most windows share a handful of trails."""
+    found = _TRAILS.get(trail)
+    if found is None:
+        if len(_TRAILS) >= _TRAILS_CAP:
+            return trail
+        found = _TRAILS[trail] = trail
+    return found
 
 
 @dataclass(slots=True)
@@ -281,7 +306,7 @@ class Slot:
     """One window (or one dedup key of one window) of a detector state."""
 
     acc: Any
-    trail: Trail = field(default_factory=Trail)
+    trail: Trail = NO_TRAIL
     fired: bool = False
     learning: bool = False
     unusual_hour: bool | None = None
@@ -295,6 +320,21 @@ class Slot:
 
 SlotKey = tuple[float, float, str]
 """(window length, window start, dedup key)."""
+
+_KEYS: dict[SlotKey, SlotKey] = {}
+_KEYS_CAP = 1 << 16
+
+
+def _shared_key(key: SlotKey) -> SlotKey:
+    """One key object for equal slot keys of all principals (they open the same windows):
+    a slot's key costs its principal a reference, not a tuple and a float. The table is
+    emptied when it holds :data:`_KEYS_CAP` keys (the keys of old windows go with it)."""
+    found = _KEYS.get(key)
+    if found is None:
+        if len(_KEYS) >= _KEYS_CAP:
+            _KEYS.clear()
+        found = _KEYS[key] = key
+    return found
 
 
 @dataclass(slots=True)
@@ -359,6 +399,7 @@ class Detector(ABC):
              hour_aware: bool = True, resolve: bool = True) -> Slot:
         """Create the slot ``key``; with ``resolve`` also its deterministic context now
         (:meth:`resolve`), else later, when it is needed."""
+        key = _shared_key(key)
         made = state.slots[key] = Slot(acc, resolved=False)
         if resolve:
             self.resolve(made, key, ctx, hour_aware)

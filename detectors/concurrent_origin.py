@@ -152,7 +152,7 @@ class ConcurrentOrigin(Detector):
                     "app_id": event.app_id, "user_agent": event.user_agent,
                     "template": event.template, "request_id": event.request_id,
                     "token_id": event.token_id})
-            slot.trail.add(ctx.facts)
+            slot.trail = slot.trail.with_facts(ctx.facts)
             pending = [] if network in origins.fired else [network]
         out: list[Signal] = []
         for candidate in pending:

@@ -112,7 +112,7 @@ class NewOrigin(Detector):
         if (event.ts, event.request_id) < uses.first:
             uses.first = (event.ts, event.request_id)
             uses.evidence = self._evidence(network, event, ctx)
-        slot.trail.add(ctx.facts)
+        slot.trail = slot.trail.with_facts(ctx.facts)
         if slot.fired:
             return []
         slot.fired = True

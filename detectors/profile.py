@@ -19,8 +19,8 @@ windows. This is what makes baselines independent of arrival order (issue: the p
 another moment").
 
 Bounded: each first-seen map holds at most :data:`MAX_ENTRIES` values (the oldest kept, an
-order-independent choice), a ring is a fixed array, and a principal keeps at most
-:data:`MAX_MEASURES` measure rings (values too small to matter are never stored, see
+order-independent choice), a ring holds at most :data:`RING_DAYS` days, and a principal keeps
+at most :data:`MAX_MEASURES` measure rings (values too small to matter are never stored, see
 :meth:`Profile.record`). Plain data that pickles; ``to_dict``/``from_dict`` give a JSON form.
 """
 
@@ -78,132 +78,145 @@ def known_before(known: Mapping[K, float], key: K, before: float) -> bool:
 
 
 class Ring:
-    """Values per (day, slot of the day) for the last :data:`RING_DAYS` days, as a fixed
-    array (``float32``): ``put`` keeps the maximum, ``add`` sums. A day's slots are reset when
-    a newer day takes its place in the ring; writes older than the ring are ignored."""
+    """Values per (day, slot of the day) for the last :data:`RING_DAYS` days (``float32``):
+    ``put`` keeps the maximum, ``add`` sums. Day ``d`` lives in row ``d % RING_DAYS``; a row
+    is reset when a newer day takes its place; writes older than the row's day are ignored.
+    A row's array is allocated at its first write (most principals are active on few days)."""
 
-    __slots__ = ("last", "per_day", "stamps", "values")
+    __slots__ = ("last", "per_day", "rows", "stamps")
 
     def __init__(self, per_day: int) -> None:
         self.per_day = per_day
         self.stamps = array("i", [-1] * RING_DAYS)
-        self.values = array("f", bytes(4 * RING_DAYS * per_day))
-        self.last: tuple[float, float, int] = (0.0, 0.0, -1)
-        """(slot start, slot end, index) of the last write: the next one usually falls there
-        (a cache; never persisted)."""
+        self.rows: list[array[float] | None] = [None] * RING_DAYS
+        """Row ``r``'s ``per_day`` values, or None while no day was written there."""
+        self.last: tuple[float, float, array[float] | None, int] = (0.0, 0.0, None, 0)
+        """(slot start, slot end, row, slot) of the last ``add``: the next one usually falls
+        there (a cache; never persisted)."""
 
-    def _index(self, ts: float) -> int | None:
+    def _slot(self, ts: float) -> tuple[array[float], int] | None:
         day = int(ts // DAY)
         row = day % RING_DAYS
         stamp = self.stamps[row]
-        if stamp != day:
+        values = self.rows[row]
+        if stamp != day or values is None:
             if stamp > day:
                 return None  # older than what the ring keeps
             self.stamps[row] = day
-            self.last = (0.0, 0.0, -1)  # a row was reset: the cached slot may be gone
-            base = row * self.per_day
-            for i in range(base, base + self.per_day):
-                self.values[i] = 0.0
-        slot = int((ts - day * DAY) * self.per_day // DAY)
-        return row * self.per_day + slot
+            self.last = (0.0, 0.0, None, 0)  # a row was reset: the cached slot may be gone
+            values = self.rows[row] = array("f", bytes(4 * self.per_day))
+        return values, int((ts - day * DAY) * self.per_day // DAY)
 
     def put(self, ts: float, value: float) -> None:
         """Keep the maximum of ``value`` in the slot holding ``ts``."""
-        i = self._index(ts)
-        if i is not None and value > self.values[i]:
-            self.values[i] = value
+        found = self._slot(ts)
+        if found is not None and value > found[0][found[1]]:
+            found[0][found[1]] = value
 
     def add(self, ts: float, value: float = 1.0) -> None:
-        start, end, i = self.last
-        if not start <= ts < end:
-            found = self._index(ts)
+        start, end, values, i = self.last
+        if values is None or not start <= ts < end:
+            found = self._slot(ts)
             if found is None:
                 return
-            i = found
+            values, i = found
             width = DAY / self.per_day
             begin = (ts // width) * width
-            self.last = (begin, begin + width, i)
-        self.values[i] += value
+            self.last = (begin, begin + width, values, i)
+        values[i] += value
 
-    def _rows(self, before: float) -> list[tuple[int, int]]:
-        """(row, sealed slots) for the days of the ring within :data:`RING_DAYS` days before
-        ``before`` that have at least one slot ending at or before it."""
+    def value_at(self, ts: float) -> float:
+        """The value of the slot holding ``ts`` (0.0 when the ring does not keep that day)."""
+        day = int(ts // DAY)
+        values = self.rows[day % RING_DAYS]
+        if values is None or self.stamps[day % RING_DAYS] != day:
+            return 0.0
+        return values[int((ts - day * DAY) * self.per_day // DAY)]
+
+    def _rows(self, before: float) -> list[tuple[array[float], int]]:
+        """(values, sealed slots) for the days of the ring within :data:`RING_DAYS` days
+        before ``before`` that have at least one slot ending at or before it."""
         last_day = int(before // DAY)
         rows = []
         for row, day in enumerate(self.stamps):
-            if day < 0 or day > last_day or day <= last_day - RING_DAYS:
+            values = self.rows[row]
+            if values is None or day < 0 or day > last_day or day <= last_day - RING_DAYS:
                 continue
             sealed = self.per_day if day < last_day else int(
                 (before - day * DAY) * self.per_day // DAY)
             if sealed > 0:
-                rows.append((row, sealed))
+                rows.append((values, sealed))
         return rows
+
+    def _near(self, i: int, slot: int, spread: int) -> bool:
+        distance = abs(i - slot) % self.per_day
+        return min(distance, self.per_day - distance) <= spread
 
     def peak(self, before: float, slot: int | None = None, spread: int = 1) -> float:
         """The largest value in slots that ended by ``before``; with ``slot``, only in slots
         within ``spread`` of that slot of the day (circular)."""
-        per_day, values = self.per_day, self.values
         best = 0.0
-        for row, sealed in self._rows(before):
-            base = row * per_day
+        for values, sealed in self._rows(before):
             for i in range(sealed):
-                if slot is not None:
-                    distance = abs(i - slot) % per_day
-                    if min(distance, per_day - distance) > spread:
-                        continue
-                value = values[base + i]
-                if value > best:
-                    best = value
+                if slot is not None and not self._near(i, slot, spread):
+                    continue
+                if values[i] > best:
+                    best = values[i]
         return best
 
     def active_days(self, before: float) -> int:
         """Days with a non-zero sealed slot."""
-        values, per_day = self.values, self.per_day
-        return sum(1 for row, sealed in self._rows(before)
-                   if any(values[row * per_day + i] for i in range(sealed)))
+        return sum(1 for values, sealed in self._rows(before)
+                   if any(values[i] for i in range(sealed)))
 
     def days_active_at(self, before: float, slot: int, spread: int = 1) -> int:
         """Days with a non-zero sealed value within ``spread`` slots of ``slot``."""
-        values, per_day = self.values, self.per_day
-        count = 0
-        for row, sealed in self._rows(before):
-            for i in range(sealed):
-                distance = abs(i - slot) % per_day
-                if min(distance, per_day - distance) <= spread and values[row * per_day + i]:
-                    count += 1
-                    break
-        return count
+        return sum(1 for values, sealed in self._rows(before)
+                   if any(values[i] and self._near(i, slot, spread) for i in range(sealed)))
+
+    def _flat(self) -> array[float]:
+        """Every row's values in row order (zeros for rows never written)."""
+        flat = array("f")
+        for values in self.rows:
+            flat.extend(values if values is not None else array("f", bytes(4 * self.per_day)))
+        return flat
 
     def to_dict(self) -> dict[str, Any]:
         return {"per_day": self.per_day, "stamps": list(self.stamps),
-                "values": base64.b64encode(self.values.tobytes()).decode("ascii")}
+                "values": base64.b64encode(self._flat().tobytes()).decode("ascii")}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Ring:
-        ring = cls(int(data["per_day"]))
-        ring.last = (0.0, 0.0, -1)
+        per_day = int(data["per_day"])
         stamps = [int(s) for s in data["stamps"]]
         values = array("f")
         values.frombytes(base64.b64decode(data["values"]))
-        if len(stamps) != RING_DAYS or len(values) != RING_DAYS * ring.per_day:
+        if len(stamps) != RING_DAYS or len(values) != RING_DAYS * per_day:
             raise ValueError("profile: ring of the wrong size")
-        ring.stamps = array("i", stamps)
-        ring.values = values
-        return ring
+        return _ring_from_parts(per_day, array("i", stamps), values)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Ring) and self.per_day == other.per_day
-                and self.stamps == other.stamps and self.values == other.values)
+                and self.stamps == other.stamps and self._flat() == other._flat())
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_ring_from_parts, (self.per_day, self.stamps, self.values))
+        return (_ring_from_rows, (self.per_day, self.stamps, self.rows))
+
+
+def _ring_from_rows(per_day: int, stamps: array[int], rows: list[array[float] | None]) -> Ring:
+    ring = Ring.__new__(Ring)
+    ring.per_day, ring.stamps, ring.rows = per_day, stamps, rows
+    ring.last = (0.0, 0.0, None, 0)
+    return ring
 
 
 def _ring_from_parts(per_day: int, stamps: array[int], values: array[float]) -> Ring:
-    ring = Ring.__new__(Ring)
-    ring.per_day, ring.stamps, ring.values = per_day, stamps, values
-    ring.last = (0.0, 0.0, -1)
-    return ring
+    """A ring from the flat form (row after row; the JSON form's ``values``): rows of days
+    never written (stamp -1) stay unallocated."""
+    rows: list[array[float] | None] = [
+        None if stamps[row] < 0 else values[row * per_day:(row + 1) * per_day]
+        for row in range(RING_DAYS)]
+    return _ring_from_rows(per_day, stamps, rows)
 
 
 def slot_of(ts: float) -> int:

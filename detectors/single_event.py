@@ -20,6 +20,7 @@ from typing import Any
 from detectors._accumulators import Activity
 from detectors.base import (
     FIDELITIES,
+    NO_TRAIL,
     Detector,
     DetectorState,
     EventContext,
@@ -106,7 +107,7 @@ class SingleEventDetector(Detector):
         if slot is None:
             slot = self.slot(state, key, Matches(), ctx, hour_aware=False)
         self._account(slot.acc, event, hit)
-        slot.trail.add(ctx.facts)
+        slot.trail = slot.trail.with_facts(ctx.facts)
         if slot.fired:
             return []
         slot.fired = True
@@ -130,8 +131,7 @@ class SingleEventDetector(Detector):
         key = (length, (event.ts // length) * length, f"{hit.dedup}|late|{event.request_id}")
         acc = Matches()
         self._account(acc, event, hit)
-        trail = Trail()
-        trail.add(ctx.facts)
+        trail = NO_TRAIL.with_facts(ctx.facts)
         return [self._signal(who, key, acc, trail, False, ctx, final=True)]
 
     def _signal(self, who: Who, key: SlotKey, acc: Matches, trail: Trail, learning: bool,

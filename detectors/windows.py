@@ -53,6 +53,10 @@ def above(value: float, floor: float, peak: float | None, multiplier: float,
     return value >= floor and value >= multiplier * peak
 
 
+_MEASURE_KEYS: dict[tuple[str, str, float], tuple[tuple[str, str, float], ...]] = {}
+_MEASURE_KEYS_CAP = 1 << 14
+
+
 class WindowedDetector(Detector, Generic[A]):
     """See the module docstring. ``windows`` are the window lengths (seconds), from the
     parameters; ``level`` below is an index into it."""
@@ -116,8 +120,16 @@ class WindowedDetector(Detector, Generic[A]):
     def accepts(self, event: GraphEvent, facts: Facts) -> bool:
         return self.relevant(event) and self.refine(event)
 
-    def measure_keys(self, who: Who, length: float) -> list[tuple[str, str, float]]:
-        return [(who.app_id, f"{self.meta.id}.{name}", length) for name in self.measures]
+    def measure_keys(self, who: Who, length: float) -> tuple[tuple[str, str, float], ...]:
+        """The principal's profile keys of ``measures`` at this window length (built once per
+        app and length: every closing window asks)."""
+        cached = _MEASURE_KEYS.get((self.meta.id, who.app_id, length))
+        if cached is None:
+            if len(_MEASURE_KEYS) >= _MEASURE_KEYS_CAP:
+                _MEASURE_KEYS.clear()
+            cached = _MEASURE_KEYS[(self.meta.id, who.app_id, length)] = tuple(
+                (who.app_id, f"{self.meta.id}.{name}", length) for name in self.measures)
+        return cached
 
     def open_slot(self, state: DetectorState, key: SlotKey, ctx: EventContext,
                   who: Who) -> Slot:
@@ -158,13 +170,17 @@ class WindowedDetector(Detector, Generic[A]):
         out: list[Signal] = []
         facts = ctx.facts
         add, gate = self.add, self.gate
+        before = after = None  # windows of a principal often share one (interned) trail
         for level, slot in enumerate(slots):  # the hot loop: one pass per window length
             acc = slot.acc
             add(acc, event, ctx)
-            if facts.notable:
-                slot.trail.add(facts)
-            else:  # Trail.add of an ordinary event, inlined: no AS known for it
-                slot.trail.unknown_asn = True
+            trail = slot.trail
+            if trail is not before:
+                before = trail
+                after = trail.with_facts(facts) if facts.notable or not trail.unknown_asn \
+                    else trail
+            if after is not trail:
+                slot.trail = after
             if not slot.fired and gate(acc, level):
                 length = self.windows[level]
                 key = (length, (ts // length) * length, "")

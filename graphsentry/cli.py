@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from types import ModuleType
 
@@ -15,7 +16,7 @@ from graphsentry.errors import GraphsentryError
 
 COMMANDS = (
     "demo", "normalize", "bridge", "detect", "run", "replay", "simulate", "backtest",
-    "hunt", "enrich", "exceptions", "warm", "config",
+    "hunt", "enrich", "exceptions", "warm", "config", "topics", "health",
 )
 
 
@@ -28,11 +29,23 @@ def _load(name: str) -> ModuleType | None:
         raise
 
 
+def version() -> str:
+    """The installed distribution's version (package metadata), ``unknown`` when not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("graphsentry")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphsentry",
         description="Streaming threat detection for Microsoft Graph activity logs.",
     )
+    parser.add_argument("--version", action="version", version=f"graphsentry {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = _load(name)
@@ -56,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         print("graphsentry: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        # The reader of stdout went away (``| head``): stop quietly; point stdout at
+        # /dev/null so that flushing it at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 0
     except GraphsentryError as exc:
         print(f"graphsentry {args.command}: error: {exc}", file=sys.stderr)

@@ -371,23 +371,55 @@ def run_spawned(build: Build, job: Any, processes: int, name: str,
 def run_in_process(flow: Any, options: dict[str, Any], log: Path | None = None, *,
                    redirect: bool = True) -> None:
     """``run_main`` in this process; a failure becomes :class:`ClusterFailed` with its cause
-    (the traceback and any Rust panic go to ``log``; ``redirect=False`` when the caller has
-    already sent fd 2 there with :func:`native_stderr`)."""
+    (the traceback and any Rust panic go to ``log``, a temporary file when None, kept and named
+    in the error only when the run failed; ``redirect=False`` when the caller has already sent
+    fd 2 somewhere with :func:`native_stderr`).
+
+    Ctrl-C (a KeyboardInterrupt raised in a Bytewax callback, which Bytewax turns into a panic)
+    is raised again as a plain KeyboardInterrupt, and a closed standard output (a
+    BrokenPipeError in a sink, e.g. ``| head``) as BrokenPipeError, without the panic's text:
+    the CLI turns each into one line and its exit code."""
     from bytewax.testing import run_main
 
     os.environ["RUST_BACKTRACE"] = "0"
+    temporary = None
+    if redirect and log is None:
+        handle, name = tempfile.mkstemp(prefix="graphsentry-", suffix=".log")
+        os.close(handle)
+        log = temporary = Path(name)
+    failed = False
     try:
         with native_stderr(log if redirect else None):
             try:
                 run_main(flow, **options)  # type: ignore[no-untyped-call]
-            except Exception:
-                traceback.print_exc(file=sys.__stderr__)
+            except BaseException as exc:
+                if not _in_chain(exc, (KeyboardInterrupt, BrokenPipeError)):
+                    traceback.print_exc(file=sys.__stderr__)
                 raise
-    except Exception as exc:
+    except BaseException as exc:
+        for kind in (KeyboardInterrupt, BrokenPipeError):
+            if _in_chain(exc, (kind,)):
+                raise kind() from None
+        failed = True
         cause, _ = failure_cause(exc)
         mention = f" (details: {log})" if log is not None and log.exists() and \
             log.stat().st_size else ""
         raise ClusterFailed(f"{cause}{mention}") from exc
+    finally:
+        if temporary is not None and not (failed and temporary.stat().st_size):
+            temporary.unlink(missing_ok=True)
+
+
+def _in_chain(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` or an exception it was raised from or during is one of ``kinds``."""
+    current: BaseException | None = exc
+    for _ in range(20):
+        if current is None:
+            return False
+        if isinstance(current, kinds):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def supervise(run_once: Callable[[int], T], *, name: str, restart: bool,

@@ -214,15 +214,39 @@ class KafkaConfig(Section):
     """Extra librdkafka producer settings."""
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(value: str | None) -> str | None:
+    """A URL redis-py can connect with: scheme ``redis://``, ``rediss://`` (TLS) or ``unix://``
+    and, when given, a numeric port. The error never quotes the URL (it may hold a password)."""
+    if value is None:
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
+    except ValueError:
+        raise PydanticCustomError("redis_url", "not a valid URL (check the host and port)"
+                                  ) from None
+    if parts.scheme.lower() not in REDIS_SCHEMES or "://" not in value:
+        got = f", got scheme '{parts.scheme}'" if parts.scheme and "://" in value else ""
+        raise PydanticCustomError(
+            "redis_url", "must be a redis://, rediss:// or unix:// URL{got}", {"got": got})
+    return value
+
+
+RedisUrl = Annotated[str | None, AfterValidator(_redis_url)]
+
+
 class RedisConfig(Section):
     """Enrichment (app directory, IP ranges), the profiles of principals that left worker state,
     and exceptions; see [detection.md](detection.md#enrichment). `url: null` runs without Redis
     (in-process store; nothing persisted, idle principals stay in worker state)."""
 
-    url: str | None = Field(default="redis://127.0.0.1:6379/0",
+    url: RedisUrl = Field(default="redis://127.0.0.1:6379/0",
                             json_schema_extra={"x-env": "REDIS_URL"})
-    """Redis URL, `redis://[:password@]host:port/db` (null: no Redis, an in-process store;
-    embedded mode uses one regardless)."""
+    """Redis URL, `redis://[:password@]host:port/db` (`rediss://` for TLS, `unix:///path` for a
+    socket; null: no Redis, an in-process store; embedded mode uses one regardless)."""
     key_prefix: str = "graphsentry:"
     """Prefix of every Redis key graphsentry reads or writes."""
     cache_ttl_seconds: float = Field(default=300.0, ge=0, le=86_400)
@@ -369,6 +393,23 @@ class BytewaxConfig(Section):
     """Bytewax epoch: snapshot interval with recovery."""
 
 
+class MetricsConfig(Section):
+    """Prometheus metrics and the health endpoints `/metrics`, `/ready` and `/live` of
+    `graphsentry run`, `bridge` and `replay` (and `python -m bytewax.run
+    "dataflows.detect:get_flow()"`); see [operations.md](operations.md)."""
+
+    enabled: bool = False
+    """Serve the endpoints (the counts are kept either way; the exit summaries read them)."""
+    host: str = Field(default="127.0.0.1", min_length=1)
+    """Address to listen on (`0.0.0.0` in a container, so that Prometheus can reach it)."""
+    port: int = Field(default=9464, ge=0, le=65_535)
+    """Port of the first process; process N of `--processes` listens on `port + N` (0: any free
+    port, announced on stderr)."""
+    liveness_timeout_seconds: float = Field(default=120.0, ge=1, le=86_400)
+    """`/live` fails when the dataflow made no progress (no input poll, no delivery wait) for this
+    long."""
+
+
 class Config(_Model):
     """The whole configuration: one field per section."""
 
@@ -381,6 +422,7 @@ class Config(_Model):
     alerts: AlertsConfig = AlertsConfig()
     suppress: SuppressConfig = SuppressConfig()
     bytewax: BytewaxConfig = BytewaxConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     _source: str = PrivateAttr("<defaults>")
 

@@ -204,20 +204,20 @@ class DetectionEngine:
         if state.book is None:
             state.book = AlertBook(event.tenant_id, event.principal_id, event.identity_type,
                                    event.user_id, event.service_principal_id)
+        seen = state.seen
+        request_id = event.request_id
+        if seen.get(request_id) == ts:  # a copy of an event already processed, late or not
+            counters.duplicates += 1
+            return
+        seen[request_id] = ts
+        if len(seen) > self.settings.seen_capacity:
+            del seen[next(iter(seen))]
         lateness = self.lateness
         if ts < state.max_ts - lateness:
             counters.late += 1
             out.late.append(event)
             self._late(state, event, parts, out)
             return
-        seen = state.seen
-        request_id = event.request_id
-        if seen.get(request_id) == ts:
-            counters.duplicates += 1
-            return
-        seen[request_id] = ts
-        if len(seen) > self.settings.seen_capacity:
-            del seen[next(iter(seen))]
         if ts > state.max_ts:
             state.max_ts = ts
             watermark = ts - lateness

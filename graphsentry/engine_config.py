@@ -32,19 +32,28 @@ def policy_from_config(config: Config) -> AlertPolicy:
 
 
 def configured_exceptions(config: Config) -> list[AlertException]:
-    """``alerts.exceptions`` plus one permanent exception per ``suppress`` entry."""
+    """``alerts.exceptions`` plus one permanent exception per ``suppress`` entry. Raises
+    ``GraphsentryError`` naming the setting when one is invalid."""
+    from graphsentry.errors import GraphsentryError
+
     items = []
     for index, data in enumerate(config.alerts.exceptions):
         values = {"id": f"config-{index + 1}", "author": "configuration",
                   "created": 0.0, **data, "source": "config"}
-        items.append(AlertException.from_dict(values))
-    for app in config.suppress.apps:
-        items.append(AlertException(f"allow-app-{app.lower()}", "suppress.apps allow-list",
-                                    "configuration", 0.0, app_id=app, source="config"))
-    for principal in config.suppress.principals:
-        items.append(AlertException(f"allow-principal-{principal.lower()}",
-                                    "suppress.principals allow-list", "configuration", 0.0,
-                                    principal_id=principal, source="config"))
+        try:
+            items.append(AlertException.from_dict(values))
+        except ValueError as exc:
+            raise GraphsentryError(f"alerts.exceptions[{index}]: {exc}") from None
+    try:
+        for app in config.suppress.apps:
+            items.append(AlertException(f"allow-app-{app.lower()}", "suppress.apps allow-list",
+                                        "configuration", 0.0, app_id=app, source="config"))
+        for principal in config.suppress.principals:
+            items.append(AlertException(f"allow-principal-{principal.lower()}",
+                                        "suppress.principals allow-list", "configuration", 0.0,
+                                        principal_id=principal, source="config"))
+    except ValueError as exc:
+        raise GraphsentryError(f"suppress: {exc}") from None
     return items
 
 

@@ -18,13 +18,20 @@ class Progress:
                  force: bool | None = None, max_rate: float = 10.0) -> None:
         self.total = total
         self.label = label
-        self.stream = stream if stream is not None else sys.stderr
+        self._stream = stream
         isatty = getattr(self.stream, "isatty", None)
         self.enabled = force if force is not None else bool(isatty and isatty())
         self.interval = 1.0 / max_rate
         self.done = 0
         self._started = 0.0
         self._last_draw = 0.0
+
+    @property
+    def stream(self) -> TextIO:
+        """The stream given, else ``sys.stderr`` as it is now (looked up at each write: while
+        ``graphsentry.cluster.native_stderr`` sends fd 2 to a log, ``sys.stderr`` still writes
+        to the terminal)."""
+        return self._stream if self._stream is not None else sys.stderr
 
     def __enter__(self) -> Progress:
         self._started = self._last_draw = time.monotonic()

@@ -133,8 +133,10 @@ def _tell_alert(out: _Writer, alert: Alert, signals: Mapping[str, Alert]) -> Non
     severity = str(alert.get("severity", "?"))
     heading = (f"{KIND_HEADING.get(kind, 'ALERT')} {_when(alert.get('first_seen'))}  "
                f"{alert.get('title', '')} [{severity}, risk {alert.get('risk_score', '-')}]")
-    out.line(out.style(heading[: out.width], "1;" + _SEVERITY_COLOUR.get(severity, "0"))
-             if out.colour else heading[: out.width])
+    for text in textwrap.wrap(heading, out.width, subsequent_indent=" " * 6,
+                              break_on_hyphens=False):  # wrapped, never cut: severity last
+        out.line(out.style(text, "1;" + _SEVERITY_COLOUR.get(severity, "0"))
+                 if out.colour else text)
     first, last = _time_of(alert, "first_seen"), _time_of(alert, "last_seen")
     out.field("span", f"{_when(first)} -> {_when(last)} ({duration(last - first)})")
     if alert.get("stages"):

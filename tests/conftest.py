@@ -18,6 +18,12 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from hypothesis import settings as hypothesis_settings
+
+# No per-example deadline: the suite runs on shared machines, where one example of a property
+# over the engine can take longer than Hypothesis's 200 ms default without anything being wrong.
+hypothesis_settings.register_profile("graphsentry", deadline=None)
+hypothesis_settings.load_profile("graphsentry")
 
 KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "kafka_admin", "topic_factory"})
 REDIS_FIXTURES = frozenset({"redis_url", "redis_client", "redis_namespace"})

@@ -87,16 +87,62 @@ def test_kafka_runs_kraft_with_single_node_settings(services: dict[str, dict[str
 
 
 def test_topics_job_creates_every_pipeline_topic(services: dict[str, dict[str, Any]]) -> None:
+    """The job runs ``graphsentry topics create`` with the services' configuration, whose plan
+    holds every pipeline topic, the alert topics (only they) log-compacted."""
+    from graphsentry.commands.topics import plan
+    from graphsentry.config import load_config
+
     topics = services["topics"]
-    script = " ".join(str(part) for part in topics["command"])
-    specs = {m[0]: m[1:] for m in re.findall(r"(graph\.[a-z.0-9]+):(\d+):(-?\d+):(\w+)", script)}
-    assert set(specs) == PIPELINE_TOPICS
-    assert all(int(partitions) >= 2 for partitions, _, _ in specs.values())
-    assert {t for t, (_, _, policy) in specs.items() if policy == "compact"} == COMPACTED
-    assert all(policy == "delete" for t, (_, _, policy) in specs.items() if t not in COMPACTED)
-    assert "cleanup.policy=$$policy" in script
-    assert "--if-not-exists" in script
-    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert _argv(topics) == ["graphsentry", "topics", "create"]
+    assert topics["restart"] == "no"
+    assert topics["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    env = {k: str(v) for k, v in topics["environment"].items()}
+    assert env["KAFKA_BOOTSTRAP"] == "kafka:9092"
+    config = load_config(ROOT / env["GRAPHSENTRY_CONFIG"].removeprefix("/app/"), env=env)
+    planned = {t.name: t for t in plan(config).topics}
+    assert set(planned) == PIPELINE_TOPICS
+    assert all(t.partitions >= 2 for t in planned.values())
+    assert {name for name, t in planned.items() if t.compacted} == COMPACTED
+    assert all(t.config["cleanup.policy"] == "delete" and int(t.config["retention.ms"]) > 0
+               for name, t in planned.items() if name not in COMPACTED)
+    for name in APP_SERVICES:
+        assert services[name]["depends_on"]["topics"]["condition"] == (
+            "service_completed_successfully")
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_serve_metrics_and_are_checked_by_their_endpoints(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    """Each app container serves /metrics, /ready and /live on 0.0.0.0 and its health check
+    asks them with ``graphsentry health`` (the configuration it reads is the service's)."""
+    from graphsentry.commands.health import base_urls
+    from graphsentry.config import load_config
+
+    service = services[name]
+    env = {k: str(v) for k, v in service["environment"].items()}
+    config = load_config(ROOT / env["GRAPHSENTRY_CONFIG"].removeprefix("/app/"), env=env)
+    assert config.metrics.enabled and config.metrics.host == "0.0.0.0"
+    check = service["healthcheck"]
+    assert check["test"] == ["CMD", "graphsentry", "health"]
+    assert int(check["retries"]) >= 3
+    assert _seconds(check["timeout"]) >= 10  # the Kafka probe of /ready takes up to 2 s
+    assert _seconds(check["start_period"]) >= 30
+    assert base_urls(config, 1) == [f"http://127.0.0.1:{config.metrics.port}"]
+    published = [port.split(":") for port in service["ports"]]
+    assert [int(inside) for _, inside in published] == [config.metrics.port]
+
+
+def test_metrics_host_ports_are_distinct(services: dict[str, dict[str, Any]]) -> None:
+    host_ports = [port.split(":")[0] for name in APP_SERVICES for port in services[name]["ports"]]
+    assert len(set(host_ports)) == len(host_ports) == len(APP_SERVICES)
+    assert "9464" in (ROOT / "docker" / "Dockerfile").read_text().split("EXPOSE", 1)[1]
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)(s|m)", duration)
+    assert match is not None, duration
+    return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)

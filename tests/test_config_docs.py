@@ -4,6 +4,7 @@ and what adding a section takes."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,20 @@ def test_config_check_reports_every_problem(tmp_path: Path,
     assert err == (f"graphsentry config: error: invalid configuration {path}:\n"
                    "  - kafka.topcs: unknown key (did you mean 'topics'?)\n"
                    "  - time.allowed_lateness_seconds: must be ≥ 0, got -5\n")
+
+
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_config_check_builds_the_exceptions_as_detect_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], quiet: list[str]) -> None:
+    path = tmp_path / "exceptions.yaml"
+    path.write_text("alerts:\n  exceptions: [{reason: x}]\n")
+    problem = ("alerts.exceptions[0]: exception config-1: give at least one scope field "
+               "(detector, app_id, principal_id, network, asn, template)")
+    assert main(["config", "check", "--no-env", *quiet, str(path)]) == 2
+    assert capsys.readouterr() == ("", f"graphsentry config: error: invalid configuration "
+                                       f"{path}:\n  - {problem}\n")
+    assert main(["detect", "--config", str(path), "--quiet", os.devnull]) == 2
+    assert capsys.readouterr().err == f"graphsentry detect: error: {problem}\n"
 
 
 def test_config_schema_and_example_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,7 +112,8 @@ def test_ring_put_keeps_the_maximum_and_add_sums_per_slot() -> None:
     hours = Ring(24)
     for minute in range(3):
         hours.add(T0 + 10 * HOUR + minute * 60)
-    assert hours.values[10] == 3.0
+    assert hours.value_at(T0 + 10 * HOUR) == 3.0
+    assert hours.value_at(T0 + 11 * HOUR) == 0.0 and hours.value_at(T0 - DAY) == 0.0
 
 
 @pytest.mark.parametrize(("before", "expected"), [
@@ -161,6 +162,17 @@ def test_ring_round_trips_through_dict_and_pickle_and_rejects_a_wrong_size() -> 
         Ring.from_dict(broken)
 
 
+def test_a_ring_holds_arrays_only_for_days_written() -> None:
+    ring = Ring(24)
+    assert ring.rows == [None] * RING_DAYS
+    ring.add(T0 + 5)
+    ring.add(T0 + 3 * DAY)
+    assert sum(row is not None for row in ring.rows) == 2
+    again = Ring.from_dict(ring.to_dict())  # the JSON form is flat; unwritten days stay unset
+    assert sum(row is not None for row in again.rows) == 2 and again == ring
+    assert again.value_at(T0) == 1.0 and again.active_days(T0 + 4 * DAY) == 2
+
+
 def test_slot_and_hour_of_a_time() -> None:
     assert slot_of(T0) == 0 and slot_of(T0 + 3 * HOUR - 1) == 0 and slot_of(T0 + 23 * HOUR) == 7
     assert hour_of(T0 + 13 * HOUR + 59 * 60) == 13
@@ -177,7 +189,7 @@ def test_observe_learns_networks_asns_agents_apps_and_hours() -> None:
     assert profile.asns == {64500: T0 + 100}
     assert profile.user_agents == {"x" * MAX_USER_AGENT_LENGTH: T0 + 100}
     assert profile.apps == {"app-1": T0 + 100, "app-2": T0 + 50}
-    assert profile.hours.values[0] == 2.0
+    assert profile.hours.value_at(T0) == 2.0
 
 
 def test_an_earlier_repeat_of_the_last_event_still_lowers_first_seen() -> None:

@@ -109,6 +109,15 @@ def test_plain_text_within_width_and_colour_only_on_request() -> None:
     assert "\x1b[1" in render_story(alerts, colour=True)
 
 
+def test_a_long_heading_wraps_and_keeps_its_severity_and_risk() -> None:
+    alerts, records = run(attack())
+    long = [{**a, "title": "phoneMethods registered for user " + "x" * 70,
+             "severity": "critical", "risk_score": 95} for a in alerts]
+    text = render_story(long, width=60, signals=records)
+    assert max(len(line) for line in text.splitlines()) <= 60
+    assert "[critical, risk 95]" in " ".join(text.split())
+
+
 def test_no_alerts_and_odd_evidence_do_not_crash() -> None:
     assert render_story([]) == "No alerts.\n"
     odd = {"alert_id": "x", "detector": "new_origin", "evidence": "not json",

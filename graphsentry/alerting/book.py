@@ -220,6 +220,10 @@ class AlertLayer:
         end = bucket + horizon
         ranked = sorted((e for e in book.entries.values() if not e.suppressed),
                         key=lambda e: (e.start, e.signal_id))
+        # Every window below lies within these; crossing is monotone (more stages, detectors
+        # or risk never un-cross), so when they do not cross, no window does.
+        if not self._crosses([e for e in ranked if bucket - horizon <= e.start < end]):
+            return None
         for i, trigger in enumerate(ranked):
             if trigger.start < bucket:
                 continue

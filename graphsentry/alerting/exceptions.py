@@ -32,6 +32,8 @@ from detectors.base import Signal
 from detectors.templates import canonical_template
 
 SCOPE_FIELDS = ("detector", "app_id", "principal_id", "network", "asn", "template")
+MAX_ASN = 4_294_967_295
+"""The largest autonomous system number (32 bits, RFC 6793)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +64,25 @@ class AlertException:
 
     def __post_init__(self) -> None:
         if not self.reason.strip() or not self.author.strip():
-            raise ValueError(f"exception {self.id}: reason and author are required")
+            raise ValueError("reason and author are required")
         if not any(getattr(self, name) is not None for name in SCOPE_FIELDS):
-            raise ValueError(f"exception {self.id}: give at least one scope field "
-                             f"({', '.join(SCOPE_FIELDS)})")
+            raise ValueError(f"give at least one scope field ({', '.join(SCOPE_FIELDS)})")
+        # A blank value is no scope: an empty principal_id would match every principal
+        # without a user id (or without a service principal id), i.e. suppress them all.
+        blank = [name for name in SCOPE_FIELDS
+                 if isinstance(getattr(self, name), str) and not getattr(self, name).strip()]
+        if blank:
+            raise ValueError(f"empty {', '.join(blank)}: leave a scope field out instead")
+        if self.asn is not None and not 0 <= self.asn <= MAX_ASN:
+            raise ValueError(f"asn {self.asn} is not an autonomous system number "
+                             f"(0..{MAX_ASN})")
         if self.network is not None:
             object.__setattr__(self, "network",
                                str(ipaddress.ip_network(self.network, strict=False)))
         if self.template is not None:
             object.__setattr__(self, "template", canonical_template(self.template))
         if self.expires is not None and self.starts is not None and self.expires <= self.starts:
-            raise ValueError(f"exception {self.id}: expires must be after starts")
+            raise ValueError("expires must be after starts")
 
     def active_at(self, ts: float) -> bool:
         return (self.removed is None and (self.starts is None or ts >= self.starts)
@@ -115,7 +125,12 @@ class AlertException:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"exception: unknown field(s) {', '.join(unknown)}")
+            raise ValueError(f"exception {data.get('id', '?')}: unknown field(s) "
+                             f"{', '.join(unknown)}")
+        missing = [name for name in ("id", "reason", "author", "created") if name not in data]
+        if missing:
+            raise ValueError(f"exception {data.get('id', '?')}: missing field(s) "
+                             f"{', '.join(missing)}")
         values = dict(data)
         try:
             for name in ("created", "expires", "starts", "removed"):

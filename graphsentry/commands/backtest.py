@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graphsentry.commands._output import check_writable
 from graphsentry.commands._topic_range import add_range_arguments, check_range, with_bootstrap
 from graphsentry.errors import GraphsentryError
 
@@ -122,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.hunt.tables import render_table
 
     check_range(args)
+    check_writable(args.json, "--json")
+    check_writable(args.html, "--html")
     if args.signals and not args.alerts:
         raise GraphsentryError("--signals goes with --alerts (a detection run collects its own)")
     paths: list[str] = args.config or []

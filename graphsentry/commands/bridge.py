@@ -36,6 +36,7 @@ from graphsentry.cluster import (
     supervise,
 )
 from graphsentry.errors import GraphsentryError, redact
+from graphsentry.metrics.samples import Samples
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
@@ -133,30 +134,50 @@ def _build(job: BridgeJob, on_read: Callable[[int], None] | None,
                              stop=stop)
 
 
-def build_bridge(job: BridgeJob, _index: int, on_read: Callable[[int], None] | None,
-                 stop: Any) -> tuple[Any, dict[str, Any], Callable[[], dict[str, Any]]]:
-    """``cluster.Build`` for one bridge process: its flow, run options and counters."""
+def build_bridge(job: BridgeJob, index: int, on_read: Callable[[int], None] | None,
+                 stop: Any) -> tuple[Any, dict[str, Any], Callable[[], Samples]]:
+    """``cluster.Build`` for one spawned bridge process: its flow, run options and metric
+    samples; its endpoints on ``metrics.port + index`` when enabled."""
+    from graphsentry.metrics.server import serve
+
+    flow, options, report = _build_in_process(job, on_read, stop)
+    serve(job.config, name=f"bridge: process {index}", index=index,
+          reads_kafka=job.paths is None)
+    return flow, options, report
+
+
+def _build_in_process(job: BridgeJob, on_read: Callable[[int], None] | None,
+                      stop: Any) -> tuple[Any, dict[str, Any], Callable[[], Samples]]:
     built = _build(job, on_read, stop)
-    return built.flow, job.run_options(), lambda: {"counters": built.counters.as_dict(),
-                                                   "delivery": built.delivery.as_dict()}
+    return built.flow, job.run_options(), built.samples
 
 
 @dataclasses.dataclass
 class BridgeOutcome:
-    """What a bridge run did, summed over its processes and restarts."""
+    """What a bridge run did, summed over its processes and restarts (their metric
+    samples)."""
 
-    counters: Any
-    delivery: Any
+    samples: Samples = dataclasses.field(default_factory=Samples)
     signum: int = 0
     """The signal that stopped it (0: it ended by itself)."""
     restarts: int = 0
 
-    def add(self, reports: list[dict[str, Any]]) -> None:
+    def add(self, reports: list[Samples]) -> None:
+        self.samples.merge_all(reports)
+
+    @property
+    def counters(self) -> Any:
+        """``BridgeCounters`` of the samples."""
         from dataflows.bridge import BridgeCounters
 
-        for report in reports:
-            self.counters.add(BridgeCounters.from_dict(report["counters"]))
-            self.delivery.merge(report["delivery"])
+        return BridgeCounters.from_samples(self.samples)
+
+    @property
+    def delivery(self) -> Any:
+        """``DeliveryStats`` of the samples."""
+        from dataflows.kafka_io import DeliveryStats
+
+        return DeliveryStats.from_samples(self.samples)
 
 
 def _in_process(job: BridgeJob, advance: Callable[[int], None], logs: LogDir,
@@ -164,7 +185,7 @@ def _in_process(job: BridgeJob, advance: Callable[[int], None], logs: LogDir,
     """One attempt in this process (also the only way to read stdin)."""
     if stop.is_set():
         raise Interrupted(stop.signum or signal.SIGINT)
-    flow, options, report = build_bridge(job, 0, advance, stop)
+    flow, options, report = _build_in_process(job, advance, stop)
     try:
         run_in_process(flow, options, logs.file(0), redirect=False)
     except ClusterFailed:
@@ -182,14 +203,17 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None,
     """Run the bridge, restarting from the last snapshot after a failure when it has a
     recovery directory (``check()`` first: the services are back); raises
     :class:`ClusterFailed` when it gives up."""
-    from dataflows.bridge import BridgeCounters
-    from dataflows.kafka_io import DeliveryStats
-
     total = (sum(os.path.getsize(p) for p in job.paths if p != "-")
              if job.paths is not None else None)
     show = progress if job.paths is not None else False  # no byte count for a topic
-    outcome = BridgeOutcome(BridgeCounters(), DeliveryStats())
+    outcome = BridgeOutcome()
     logs = LogDir("bridge")
+    if processes == 1:  # one server for every attempt (the counters add up)
+        from graphsentry.metrics.server import serve
+
+        server = serve(job.config, name="bridge", reads_kafka=job.paths is None)
+    else:
+        server = None
     # In this process a signal ends the input; a parent of spawned processes is interrupted.
     stop = stop_on_signals(abort_on_repeat=True) if processes == 1 else None
     if stop is None:
@@ -206,6 +230,8 @@ def bridge(job: BridgeJob, processes: int = 1, progress: bool | None = None,
         _supervised(job, processes, check, outcome, logs, stop, pause, total, show)
     finally:
         logs.tidy()  # the native log (fd 2) is closed by now
+        if server is not None:
+            server.close()
     return outcome
 
 

@@ -2,7 +2,8 @@
 reference.
 
 - ``check [FILE]``: validate FILE (default ``$GRAPHSENTRY_CONFIG``, else the defaults) with the
-  environment's overrides and print the effective configuration with secrets masked; every
+  environment's overrides, build its exceptions (``alerts.exceptions``, ``suppress``) as detection
+  does, and print the effective configuration with secrets masked; every
   problem is reported at once and the exit status is 2.
 - ``schema``: the JSON Schema of the file (for editors: yaml-language-server, VS Code).
 - ``example``: every setting with its default and documentation, as a YAML file.
@@ -45,12 +46,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> int:
     import os
 
-    from graphsentry.config import load_config
+    from graphsentry.config import ConfigError, load_config
     from graphsentry.config_docs import effective_yaml
     from graphsentry.config_loading import dotted, env_overrides
+    from graphsentry.engine_config import configured_exceptions
 
     env = {} if args.no_env else dict(os.environ)
     cfg = load_config(args.file, env=env)
+    try:  # the exceptions as detection builds them: the same checks, the same wording
+        configured_exceptions(cfg)
+    except GraphsentryError as exc:
+        raise ConfigError(cfg.source, [str(exc)]) from None
     if args.quiet:
         return 0
     from graphsentry.config import Config

@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import IO, Any
+
+from graphsentry.commands._output import check_writable
+from graphsentry.errors import GraphsentryError
 
 HELP = "detect threats in Graph activity log files (any ingest format) without Kafka or Redis"
 
@@ -40,7 +44,11 @@ def _open(path: str | None, stack: ExitStack, default: IO[str] | None) -> IO[str
         return default
     if path == "-":
         return sys.stdout
-    return stack.enter_context(open(path, "w", encoding="utf-8"))
+    try:
+        handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the stack
+    except OSError as exc:
+        raise GraphsentryError(f"cannot write {path}: {exc.strerror}") from None
+    return stack.enter_context(handle)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,16 +60,23 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.enrichment.asn import load_asn
     from graphsentry.enrichment.memory import MemoryStore
     from graphsentry.ingest import Reject, iter_records
+    from graphsentry.ingest.readers import check_paths
     from graphsentry.story import render_story
 
+    for path, option in ((args.rejects, "--rejects"), (args.alerts_out, "--alerts-out"),
+                         (args.signals_out, "--signals-out")):
+        check_writable(path, option)
     config = load_config(args.config)
+    check_paths(args.paths)
     store = MemoryStore()
     notes: list[str] = []
     if args.asn:
         notes.append(load_asn(args.asn, store).summary("asn"))
     if args.apps:
         notes.append(load_apps(args.apps, store).summary("apps"))
-    reject_codes: Counter[str] = Counter()
+    ingest_rejects: Counter[str] = Counter()
+    engine_rejects: Counter[str] = Counter()
+    ingest_duplicates = [0]
     alerts: list[dict[str, Any]] = []
     signals: list[dict[str, Any]] = []
     ocsf = args.format == "ocsf"
@@ -71,11 +86,16 @@ def run(args: argparse.Namespace) -> int:
         alerts_out = _open(args.alerts_out, stack, sys.stdout)
         signals_out = _open(args.signals_out, stack, None)
 
-        def on_reject(rej: Reject | dict[str, Any]) -> None:
-            body = rej.to_json() if isinstance(rej, Reject) else rej
-            reject_codes[str(body["reason"]).split(":", 1)[0]] += 1
-            if rejects_out is not None:
-                rejects_out.write(json.dumps(body, ensure_ascii=False) + "\n")
+        def rejected(codes: Counter[str]) -> Callable[[Reject | dict[str, Any]], None]:
+            def on_reject(rej: Reject | dict[str, Any]) -> None:
+                body = rej.to_json() if isinstance(rej, Reject) else rej
+                codes[str(body["reason"]).split(":", 1)[0]] += 1
+                if rejects_out is not None:
+                    rejects_out.write(json.dumps(body, ensure_ascii=False) + "\n")
+            return on_reject
+
+        def on_duplicate(_record: dict[str, Any]) -> None:
+            ingest_duplicates[0] += 1
 
         def on_alert(alert: dict[str, Any]) -> None:
             alerts.append(alert)
@@ -89,19 +109,20 @@ def run(args: argparse.Namespace) -> int:
                 signals_out.write((to_json(signal_to_ocsf(signal)) if ocsf
                                    else alert_to_json(signal)) + "\n")
 
-        records = iter_records(args.paths, on_reject=on_reject,
+        records = iter_records(args.paths, on_reject=rejected(ingest_rejects),
+                               on_duplicate=on_duplicate,
                                max_future_skew=float(config.time.max_future_skew_seconds))
-        stats = run_embedded(records, config, store,
-                             on_alert=on_alert, on_reject=on_reject, on_signal=on_signal)
+        stats = run_embedded(records, config, store, on_alert=on_alert,
+                             on_reject=rejected(engine_rejects), on_signal=on_signal)
     if args.quiet:
         return 0
     err = sys.stderr
     for note in notes:
         print(note, file=err)
+    print(_ingest_line(ingest_rejects, ingest_duplicates[0]), file=err)
     print(f"graphsentry detect: {stats.summary()} in {stats.elapsed:.1f}s", file=err)
-    if reject_codes:
-        print("rejects: " + ", ".join(f"{c} {n}" for c, n in reject_codes.most_common()),
-              file=err)
+    if engine_rejects:
+        print(f"detection: rejected by the engine: {_codes(engine_rejects)}", file=err)
     if stats.signals:
         print("signals: " + ", ".join(f"{d} {n}" for d, n in sorted(stats.signals.items())),
               file=err)
@@ -114,3 +135,15 @@ def run(args: argparse.Namespace) -> int:
     print("", file=err)
     print(render_story(alerts, colour=err.isatty(), signals=signals), file=err, end="")
     return 0
+
+
+def _codes(counts: Counter[str]) -> str:
+    return ", ".join(f"{code} {n}" for code, n in counts.most_common())
+
+
+def _ingest_line(rejects: Counter[str], duplicates: int) -> str:
+    """``ingest: 6 rejected (not_an_object 3, …), 2 duplicate deliveries dropped``: what
+    reading and normalizing the files dropped before detection saw the records."""
+    total = sum(rejects.values())
+    detail = f" ({_codes(rejects)})" if total else ""
+    return (f"ingest: {total} rejected{detail}, {duplicates} duplicate deliveries dropped")

@@ -20,7 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "export or CSV: appId, displayName, appOwnerOrganizationId, "
                           "servicePrincipalType)")
     apps.add_argument("file", metavar="FILE")
-    show = sub.add_parser("show-app", help="print what Redis knows about one app id")
+    show = sub.add_parser("show-app", help="print what detection knows about one app id: its "
+                          "app-directory entry in Redis, else the shipped Microsoft first-party "
+                          "snapshot's (JSON with its source); exit 1 when neither knows it")
     show.add_argument("app_id", metavar="APP_ID")
     msinfo = sub.add_parser(
         "refresh-msinfo", help="refresh the shipped Microsoft first-party app ids and Graph "
@@ -38,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from graphsentry.config import load_config
-    from graphsentry.enrichment.apps import load_apps
+    from graphsentry.enrichment.apps import first_party_app, load_apps
     from graphsentry.enrichment.asn import load_asn
-    from graphsentry.enrichment.redis_store import RedisStore
+    from graphsentry.enrichment.redis_store import RedisStore, app_to_hash
     from graphsentry.errors import GraphsentryError, redact
 
     if args.action == "refresh-msinfo":  # local files only: no configuration, no Redis
@@ -64,11 +66,17 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "load-apps":
             print(load_apps(args.file, store).summary(f"apps -> {where}"), file=sys.stderr)
         else:
-            fields = store.app_fields(args.app_id.lower())
-            if not fields:
-                print(f"app {args.app_id}: unknown", file=sys.stderr)
-                return 1
-            print(json.dumps({"app_id": args.app_id.lower(), **fields}, indent=2))
+            app_id = args.app_id.lower()
+            fields = store.app_fields(app_id)
+            source = "app directory (Redis)"
+            if not fields:  # what detection falls back to: the shipped Microsoft snapshot
+                info = first_party_app(app_id)
+                if info is None:
+                    print(f"app {args.app_id}: unknown (not in the app directory nor in the "
+                          "Microsoft first-party snapshot)", file=sys.stderr)
+                    return 1
+                fields, source = app_to_hash(info), "Microsoft first-party snapshot"
+            print(json.dumps({"app_id": app_id, "source": source, **fields}, indent=2))
     finally:
         store.close()
     return 0

@@ -83,10 +83,13 @@ def _describe(item: Any, now: float) -> str:
     scope = ", ".join(f"{name}={getattr(item, name)}" for name in SCOPE_FIELDS
                       if getattr(item, name) is not None)
     expires = "never" if item.expires is None else iso(to_datetime(item.expires))
+    starts = "" if item.starts is None else f"starts {iso(to_datetime(item.starts))}  "
     state = ("removed" if item.removed is not None
              else "expired" if item.expires is not None and item.expires <= now else "active")
-    return (f"{item.id}  {state:7}  expires {expires}  {scope}  — {item.reason} "
-            f"({item.author}, {iso(to_datetime(item.created))[:19]}Z)")
+    removed = ("" if item.removed is None else
+               f"; removed by {item.removed_by}, {iso(to_datetime(item.removed))[:19]}Z")
+    return (f"{item.id}  {state:7}  {starts}expires {expires}  {scope}  — {item.reason} "
+            f"({item.author}, {iso(to_datetime(item.created))[:19]}Z{removed})")
 
 
 def run(args: argparse.Namespace) -> int:

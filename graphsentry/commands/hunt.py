@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from graphsentry.commands._output import check_writable
 from graphsentry.commands._topic_range import add_range_arguments, check_range, with_bootstrap
 from graphsentry.errors import GraphsentryError
 
@@ -100,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.paths) == bool(args.topic):
         raise GraphsentryError("give input files or --topic with --from/--to (not both)")
     check_range(args)
+    check_writable(args.out, "--out")
     if args.top is not None and args.top < 1:
         raise GraphsentryError(f"--top must be at least 1, got {args.top}")
     if (args.asn_table or args.asn_store) and args.hunt != "origins":

@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 from graphsentry.cluster import run_in_process, run_spawned
 from graphsentry.commands._topic_range import add_range_arguments, with_bootstrap
 from graphsentry.errors import GraphsentryError
+from graphsentry.metrics.samples import Samples
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
+    from graphsentry.detection import DetectStats
 
 HELP = "replay a time range of the activity topic through detection (stops at the range end)"
 AlertCallback = Callable[[dict[str, Any]], None]
@@ -47,31 +48,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "replay then reads and saves histories there)")
     p.add_argument("--progress", action="store_true",
                    help="show progress even when stderr is not a terminal")
-
-
-@dataclasses.dataclass
-class ReplayStats:
-    """What one replay processed (summed over processes)."""
-
-    messages: int = 0
-    events: int = 0
-    late: int = 0
-    duplicates: int = 0
-    suppressed: int = 0
-    rejects: int = 0
-    alerts: Counter[str] = dataclasses.field(default_factory=Counter)
-    elapsed: float = 0.0
-
-    def add(self, other: dict[str, Any]) -> None:
-        for name in ("messages", "events", "late", "duplicates", "suppressed", "rejects"):
-            setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
-        self.alerts.update(other.get("alerts", {}))
-
-    def summary(self) -> str:
-        rate = self.events / self.elapsed if self.elapsed > 0 else 0.0
-        return (f"{self.messages} messages, {self.events} events ({rate:,.0f}/s), {self.late} "
-                f"late, {self.duplicates} duplicates, {self.rejects} rejects, "
-                f"{self.suppressed} suppressed, {sum(self.alerts.values())} alerts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,15 +78,18 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
     signals to ``on_signal`` (None: not collected)."""
     from dataflows import kafka_io
     from dataflows.detect import CallbackSink, DetectSinks, build_flow
+    from dataflows.kafka_client import GuardedSource
     from dataflows.range_source import TimeRangeSource
     from graphsentry import avro
     from graphsentry.enrichment import MemoryStore, store_from_config
 
     config = job.config
+    delivery = None
     if job.alerts_topic:
         config = config.replace("kafka.topics", alerts=job.alerts_topic, alerts_json=None,
                                 alerts_ocsf=None)
-        alerts: Any = kafka_io.alert_sink(config)
+        delivery = kafka_io.DeliveryStats()
+        alerts: Any = kafka_io.alert_sink(config, stats=delivery)
     else:
         alerts = CallbackSink(on_alert or (lambda _a: None))
     shown = [0]
@@ -126,41 +105,31 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
     def decode(item: Any) -> dict[str, Any]:
         return kafka_io.decode_message(item, avro.decode_activity)
 
-    return build_flow(config, source, sinks, store_factory, decode=decode,
-                      flow_id="graphsentry_replay")
-
-
-def _counts(built: Any, messages: int) -> dict[str, Any]:
-    c = built.engine.counters
-    return {"messages": messages, "events": c.events, "late": c.late,
-            "duplicates": c.duplicates, "suppressed": c.suppressed_signals,
-            "rejects": built.counters.rejects, "alerts": dict(+c.alerts)}
+    return build_flow(config, GuardedSource(source), sinks, store_factory, decode=decode,
+                      flow_id="graphsentry_replay", delivery=delivery)
 
 
 def build_replay(job: ReplayJob, index: int, on_read: Callable[[int], None],
                  _stop: Any) -> tuple[Any, dict[str, Any], Callable[[], Any]]:
-    """``cluster.Build`` for one process of a multi-process replay: its counts, alerts (JSON)
-    and, when the job collects them, signals (Avro)."""
+    """``cluster.Build`` for one process of a multi-process replay: its metric samples,
+    alerts (JSON) and, when the job collects them, signals (Avro); its endpoints on
+    ``metrics.port + index`` when enabled."""
     from graphsentry.alerts import alert_to_json, signal_to_avro
+    from graphsentry.metrics.server import serve
 
     found: list[str] = []
     signals: list[bytes] = []
-    messages = [0]
-
-    def count(n: int) -> None:
-        messages[0] += n
-        on_read(n)
-
-    built = _build(job, lambda a: found.append(alert_to_json(a)), count,
+    built = _build(job, lambda a: found.append(alert_to_json(a)), on_read,
                    (lambda s: signals.append(signal_to_avro(s))) if job.signals else None)
-    return built.flow, {}, lambda: (index, _counts(built, messages[0]), found, signals)
+    serve(job.config, name=f"replay: process {index}", index=index, store=built.holder.current)
+    return built.flow, {}, lambda: (index, built.samples(), found, signals)
 
 
 def replay(config: Config, topic: str, start: datetime, end: datetime, *,
            on_alert: AlertCallback | None = None, alerts_topic: str | None = None,
            processes: int = 1, use_config_store: bool = False,
            progress: bool | None = None,
-           on_signal: AlertCallback | None = None) -> ReplayStats:
+           on_signal: AlertCallback | None = None) -> DetectStats:
     """Run detection over ``topic``'s messages timestamped in ``[start, end)``.
 
     Alerts go to ``on_alert`` (in this process, also for several processes) or, with
@@ -169,6 +138,7 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
     terminal, or always with ``progress=True``.
     """
     from dataflows.range_source import resolve_ranges
+    from graphsentry.detection import DetectStats
     from graphsentry.progress import Progress
 
     if processes < 1:
@@ -177,33 +147,33 @@ def replay(config: Config, topic: str, start: datetime, end: datetime, *,
                             {str(k): v for k, v in config.kafka.consumer.items()})
     job = ReplayJob(config, topic, start, end, tuple(ranges), alerts_topic, use_config_store,
                     signals=on_signal is not None)
-    stats = ReplayStats()
+    samples = Samples()
     started = time.perf_counter()
     with Progress(sum(r.size for r in ranges), "replay", force=progress or None) as bar:
         if processes == 1:
-            messages = [0]
+            from graphsentry.metrics.server import serve
 
-            def on_read(n: int) -> None:
-                messages[0] += n
-                bar.advance(n)
-
-            built = _build(job, on_alert, on_read, on_signal)
-            run_in_process(built.flow, {}, redirect=False)
-            stats.add(_counts(built, messages[0]))
+            built = _build(job, on_alert, bar.advance, on_signal)
+            server = serve(config, name="replay", store=built.holder.current)
+            try:
+                run_in_process(built.flow, {})
+            finally:
+                if server is not None:
+                    server.close()
+            samples.merge(built.samples())
         else:
             from graphsentry.alerts import alert_from_json, signal_from_avro
 
             for _index, counts, alerts, signals in run_spawned(
                     build_replay, job, processes, "replay", bar.advance, grace_seconds=30):
-                stats.add(counts)
+                samples.merge(counts)
                 if on_alert is not None:
                     for text in alerts:
                         on_alert(alert_from_json(text))
                 if on_signal is not None:
                     for data in signals:
                         on_signal(signal_from_avro(data))
-    stats.elapsed = time.perf_counter() - started
-    return stats
+    return DetectStats.from_samples(samples, time.perf_counter() - started)
 
 
 def sort_alerts(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -216,9 +186,12 @@ def sort_alerts(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     from dataflows.range_source import parse_range
     from graphsentry.alerts import alert_to_json
+    from graphsentry.commands._output import check_writable
     from graphsentry.config import load_config
     from graphsentry.hunt.tables import open_output
 
+    if not args.alerts_topic:
+        check_writable(args.out, "--out")
     start, end = parse_range(args.start, args.end)
     config = with_bootstrap(load_config(args.config), args)
     topic = args.topic or config.kafka.topics.activity
@@ -233,5 +206,5 @@ def run(args: argparse.Namespace) -> int:
     where = f"topic {args.alerts_topic}" if args.alerts_topic else (
         "stdout" if args.out == "-" else args.out)
     print(f"graphsentry replay: {topic} [{start.isoformat()}, {end.isoformat()}): "
-          f"{stats.summary()}; alerts to {where}", file=sys.stderr)
+          f"{stats.messages} messages, {stats.summary()}; alerts to {where}", file=sys.stderr)
     return 0

@@ -40,11 +40,10 @@ from graphsentry.errors import GraphsentryError, redact
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
+    from graphsentry.metrics import Samples
 
 HELP = "run the Kafka detection dataflow (graph.activity.v1 -> graph.alerts.v1) on N processes"
 STOP_GRACE_SECONDS = 15.0
-COUNTERS = ("events", "late", "duplicates", "future", "suppressed", "rejects", "evicted",
-            "enrichment_unavailable_batches", "signals", "alert_updates")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,31 +69,24 @@ class DetectJob:
     recovery_dir: str | None
 
 
-def build_detect(job: DetectJob, _index: int, _on_read: Any, stop: Any) -> tuple[
+def build_detect(job: DetectJob, index: int, _on_read: Any, stop: Any) -> tuple[
         Any, dict[str, Any], Any]:
-    """``cluster.Build`` for one detection process: the Kafka flow and its counters."""
+    """``cluster.Build`` for one detection process: the Kafka flow, its metric samples as its
+    report, and its endpoints on ``metrics.port + index`` when enabled."""
     from pathlib import Path
 
     from bytewax.recovery import RecoveryConfig
 
     from dataflows.detect import kafka_flow
+    from graphsentry.metrics.server import serve
 
     built = kafka_flow(job.config, tail=job.tail, recovery=bool(job.recovery_dir), stop=stop)
+    serve(job.config, name=f"run: process {index}", index=index, store=built.holder.current)
     recovery = (RecoveryConfig(Path(job.recovery_dir), timedelta(0))  # type: ignore[no-untyped-call]
                 if job.recovery_dir else None)
     options = {"epoch_interval": timedelta(seconds=job.config.bytewax.epoch_seconds),
                "recovery_config": recovery}
-
-    def report() -> dict[str, Any]:
-        c, flow = built.engine.counters, built.counters
-        return {"events": c.events, "late": c.late, "duplicates": c.duplicates,
-                "future": c.future, "suppressed": c.suppressed_signals,
-                "rejects": flow.rejects, "evicted": flow.evicted,
-                "enrichment_unavailable_batches": flow.enrichment_unavailable_batches,
-                "signals": sum(c.signals.values()), "alerts": sum(c.alerts.values()),
-                "alert_updates": c.alert_updates, "delivery": built.delivery.as_dict()}
-
-    return built.flow, options, report
+    return built.flow, options, built.samples
 
 
 def check_services(config: Config) -> None:
@@ -105,7 +97,8 @@ def check_services(config: Config) -> None:
     consumer = {"bootstrap.servers": kafka.bootstrap, **kafka.consumer}
     producer = {"bootstrap.servers": kafka.bootstrap, **kafka.producer}
     check_topics(consumer, [kafka.topics.activity], "input")
-    outputs = [kafka.topics.alerts, kafka.topics.dlq, kafka.topics.alerts_json, kafka.topics.late]
+    outputs = [kafka.topics.alerts, kafka.topics.dlq, kafka.topics.alerts_json, kafka.topics.late,
+               kafka.topics.signals, kafka.topics.alerts_ocsf]
     check_topics(producer, [t for t in outputs if t], "output")
     if config.redis.url:
         from graphsentry.enrichment.redis_store import RedisStore
@@ -121,23 +114,22 @@ def check_services(config: Config) -> None:
                   f"{config.redis.retry_seconds:g}s", file=sys.stderr)
 
 
-def summary(attempts: list[list[dict[str, Any]]]) -> str:
+def summary(attempts: list[list[Samples]]) -> str:
     """One line: the last attempt's counters (per process: what it processed since its
-    snapshot), and what Kafka acknowledged over every attempt."""
+    snapshot), and what Kafka acknowledged over every attempt; from the processes' metric
+    samples (what their ``/metrics`` served)."""
     from dataflows.kafka_io import DeliveryStats
+    from graphsentry.detection import DetectStats
+    from graphsentry.metrics import Samples
 
     last = attempts[-1] if attempts else []
-    totals = {name: sum(int(r.get(name, 0)) for r in last) for name in COUNTERS}
-    delivery = DeliveryStats()
-    for report in (r for attempt in attempts for r in attempt):
-        delivery.merge(report.get("delivery", {}))
-    per_process = ", ".join(str(r.get("events", 0)) for r in last)
-    alerts = sum(int(r.get("alerts", 0)) for r in last)
+    stats = DetectStats.from_samples(Samples().merge_all(last))
+    delivery = DeliveryStats.from_samples(Samples().merge_all(
+        report for attempt in attempts for report in attempt))
+    per_process = ", ".join(str(report.count("graphsentry_events_total")) for report in last)
     over = f" over {len(attempts)} attempts" if len(attempts) > 1 else ""
-    return (" ".join(f"{name}={totals[name]}" for name in COUNTERS[:5]) + f" alerts={alerts}"
-            f" enrichment_unavailable_batches={totals['enrichment_unavailable_batches']}"
-            f" (events per process: {per_process}); acknowledged by Kafka{over}: "
-            f"{delivery.summary() or 'nothing'}")
+    return (f"{stats.line()} (events per process: {per_process}); acknowledged by "
+            f"Kafka{over}: {delivery.summary() or 'nothing'}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,10 +159,10 @@ def _run(args: argparse.Namespace, config: Config) -> int:
           f"{redact(kafka.bootstrap)}{'' if job.tail else ' until its end'}"
           f"{f', recovery in {args.recovery_dir}' if args.recovery_dir else ''}",
           file=sys.stderr)
-    attempts: list[list[dict[str, Any]]] = []
+    attempts: list[list[Samples]] = []
     started = time.perf_counter()
 
-    def once(attempt: int) -> list[dict[str, Any]]:
+    def once(attempt: int) -> list[Samples]:
         attempts.append([])
         if attempt > 1:
             try:

@@ -7,6 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from graphsentry.commands._output import check_writable
 from graphsentry.errors import GraphsentryError
 
 HELP = "generate raw Graph activity logs (Event Hub JSON) for a simulated tenant, with labels"
@@ -28,6 +29,20 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
+    return value
+
+
+MAX_KAFKA_TIMEOUT = 300.0  # librdkafka's socket.timeout.ms allows 10 ms .. 300 s
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.01 <= value <= MAX_KAFKA_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"must be between 0.01 and {MAX_KAFKA_TIMEOUT:g} "
+                                         f"seconds: {text}")
     return value
 
 
@@ -66,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="maximum records per Event Hub message (default 50)")
     p.add_argument("--kafka-topic", help=f"produce messages to this topic (e.g. {DEFAULT_TOPIC})")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers HOST:PORT (with --kafka-topic)")
-    p.add_argument("--kafka-timeout", type=float, default=10.0,
+    p.add_argument("--kafka-timeout", type=_timeout, default=10.0,
                    help="seconds to wait for the broker (default 10)")
     p.add_argument("--progress", action="store_true", help="show progress even when stderr "
                    "is not a terminal")
@@ -90,10 +105,15 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.kafka_topic) != bool(args.bootstrap):
         raise GraphsentryError("--kafka-topic and --bootstrap go together")
     out = args.out if args.out or args.kafka_topic else DEFAULT_OUT
+    if out and Path(out).is_dir():  # its missing directories are created, as always
+        raise GraphsentryError(f"cannot write {out} (--out): is a directory")
+    check_writable(args.labels, "--labels")
     bench = args.profile == "benchmark"
     config = SimulationConfig(
-        seed=args.seed, users=args.users or (DEFAULT_USERS if bench else 40),
-        days=args.days or (DEFAULT_DAYS if bench else DEMO_DAYS), start=args.start,
+        seed=args.seed,
+        users=args.users if args.users is not None else DEFAULT_USERS if bench else 40,
+        days=args.days if args.days is not None else DEFAULT_DAYS if bench else DEMO_DAYS,
+        start=args.start,
         scenarios=tuple(args.scenario or ("all",)),
         delivery=DeliveryOptions(args.late_fraction, args.duplicate_fraction,
                                  args.records_per_message),

@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from graphsentry.commands._topic_range import add_range_arguments, check_range, with_bootstrap
 from graphsentry.errors import GraphsentryError
+from graphsentry.progress import Progress
 
 if TYPE_CHECKING:
     from graphsentry.config import Config
@@ -36,18 +39,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="show progress even when stderr is not a terminal")
 
 
-def _sinks() -> Any:
+def _sinks(on_reject: Callable[[Any], None]) -> Any:
     from dataflows.detect import CallbackSink, DetectSinks
 
-    return DetectSinks(alerts=CallbackSink(lambda _a: None))
+    return DetectSinks(alerts=CallbackSink(lambda _a: None), rejects=CallbackSink(on_reject))
 
 
 def run(args: argparse.Namespace) -> int:
-    from bytewax.testing import run_main
-
     from dataflows.detect import build_flow, records_source
+    from graphsentry.cluster import run_in_process
     from graphsentry.config import load_config
     from graphsentry.enrichment.redis_store import RedisStore
+    from graphsentry.ingest.reject import Reject
 
     check_range(args)
     if not args.topic and not args.paths:
@@ -58,34 +61,57 @@ def run(args: argparse.Namespace) -> int:
     store = RedisStore.from_config(config.redis)
     store.check()
     started = time.perf_counter()
+    show = args.progress or None
+    rejects: Counter[str] = Counter()
+
+    def on_reject(rej: Any) -> None:  # an ingest Reject, or a reject dict of the flow
+        body = rej.to_json() if isinstance(rej, Reject) else rej
+        rejects[str(body["reason"]).split(":", 1)[0]] += 1
+
     if args.topic:
-        built = _topic_flow(config, args, store)
+        built, bar = _topic_flow(config, args, store, show, _sinks(on_reject))
     else:
         from graphsentry.ingest import iter_records
+        from graphsentry.ingest.readers import check_paths
 
-        records = iter_records(args.paths)
+        check_paths(args.paths)
+        bar = Progress(None, "warm: records read", force=show)
+        records = _counted(iter_records(args.paths, on_reject=on_reject), bar.advance)
         built = build_flow(config, records_source(records, config.bytewax.batch_size),
-                           _sinks(), lambda: store, warm=True, flow_id="graphsentry_warm")
-    run_main(built.flow)  # type: ignore[no-untyped-call]
+                           _sinks(on_reject), lambda: store, warm=True,
+                           flow_id="graphsentry_warm")
+    with bar:
+        run_in_process(built.flow, {})
     c = built.engine.counters
     print(f"graphsentry warm: {c.events} events, {built.counters.profiles_saved} profiles "
           f"stored in Redis ({c.late} late, {c.duplicates} duplicates, "
-          f"{sum(c.signals.values())} signals and {sum(c.alerts.values())} alerts not "
-          f"published) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+          f"{sum(rejects.values())} rejects, {sum(c.signals.values())} signals and "
+          f"{sum(c.alerts.values())} alerts not published) in "
+          f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
+    if rejects:
+        print("rejects: " + ", ".join(f"{r} {n}" for r, n in rejects.most_common()),
+              file=sys.stderr)
     return 0
 
 
-def _topic_flow(config: Config, args: argparse.Namespace, store: EnrichmentStore) -> Any:
+def _counted(items: Iterable[Any], advance: Callable[[int], None]) -> Iterator[Any]:
+    for item in items:
+        advance(1)
+        yield item
+
+
+def _topic_flow(config: Config, args: argparse.Namespace, store: EnrichmentStore,
+                show: bool | None, sinks: Any) -> tuple[Any, Progress]:
+    """The flow over the topic range, and its progress line (messages read / in range)."""
     from dataflows import kafka_io
     from dataflows.detect import build_flow
     from dataflows.range_source import TimeRangeSource, parse_range, resolve_ranges
     from graphsentry import avro
-    from graphsentry.progress import Progress
 
     start, end = parse_range(args.start, args.end)
     consumer = {str(k): v for k, v in config.kafka.consumer.items()}
     ranges = resolve_ranges(config.kafka.bootstrap, args.topic, start, end, consumer)
-    bar = Progress(sum(r.size for r in ranges), "warm", force=args.progress or None)
+    bar = Progress(sum(r.size for r in ranges), "warm", force=show)
     source = TimeRangeSource(config.kafka.bootstrap, args.topic, start, end,
                              ranges=tuple(ranges), batch_size=config.bytewax.batch_size,
                              add_config=consumer, on_read=bar.advance)
@@ -93,5 +119,5 @@ def _topic_flow(config: Config, args: argparse.Namespace, store: EnrichmentStore
     def decode(item: Any) -> dict[str, Any]:
         return kafka_io.decode_message(item, avro.decode_activity)
 
-    return build_flow(config, source, _sinks(), lambda: store, decode=decode, warm=True,
-                      flow_id="graphsentry_warm")
+    return build_flow(config, source, sinks, lambda: store, decode=decode, warm=True,
+                      flow_id="graphsentry_warm"), bar

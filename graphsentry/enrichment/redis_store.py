@@ -24,7 +24,8 @@ evicted is still in worker state) instead of counting a lost write.
 
 :meth:`RedisStore.probe` is the start-up check of ``graphsentry run``/``enrich``: a persistent
 configuration problem (wrong password or user, a database index the server does not have,
-plain text to a TLS port or TLS to a plain-text one) is an error; an unreachable server only a
+plain text to a TLS port or TLS to a plain-text one, a server that does not speak Redis's
+protocol) is an error; an unreachable server only a
 warning (detection starts without enrichment and reconnects).
 """
 
@@ -171,7 +172,7 @@ class RedisStore:
         """Start-up check: None when Redis answers; ``cannot reach Redis at …`` when it cannot
         be reached (refused, timed out, unknown host: it may come back); raises
         :class:`GraphsentryError` for a configuration problem that retrying cannot fix
-        (authentication, database index, TLS mismatch)."""
+        (authentication, database index, TLS mismatch, a server that is not Redis)."""
         last = ""
         for attempt in range(PROBE_ATTEMPTS):
             try:
@@ -186,6 +187,9 @@ class RedisStore:
                 if kind is None:
                     return f"cannot reach Redis at {self.where}: {exc}"
                 last = f"{kind} ({exc})"
+            except redis.RedisError as exc:  # e.g. InvalidResponse: something else answered
+                raise GraphsentryError(f"Redis at {self.where} did not answer as Redis: {exc} "
+                                       "(is redis.url the address of a Redis server?)") from None
             if attempt + 1 < PROBE_ATTEMPTS:
                 time.sleep(0.2)
         raise GraphsentryError(f"Redis at {self.where}: {last}")

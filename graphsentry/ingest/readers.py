@@ -47,6 +47,19 @@ BOM = b"\xef\xbb\xbf"
 _CSV_HEADER_SUFFIX = re.compile(r"\s*\[[^\]]*\]\s*$")
 
 
+def check_paths(paths: Sequence[str]) -> None:
+    """Raise GraphsentryError (as :func:`iter_candidates` would) when a path cannot be opened,
+    before a dataflow starts reading them: an error raised inside one surfaces as a Bytewax
+    runtime error and a Rust backtrace instead of the message."""
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            open(path, "rb").close()  # opened only to see that it can be
+        except OSError as exc:
+            raise GraphsentryError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def iter_candidates(paths: Sequence[str]) -> Iterator[RawItem]:
     """Raw records (with their source) or rejects from files and ``-`` (stdin), in order.
 
@@ -229,8 +242,9 @@ def _decode(data: bytes, source: str) -> object:
     except RecursionError:
         return reject("too_deep", f"nesting deeper than {MAX_DEPTH}", data, source)
     except json.JSONDecodeError as exc:
-        return reject("invalid_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}",
-                      data, source)
+        # json's "Invalid control character at" already ends in "at"
+        return reject("invalid_json", f"{exc.msg.removesuffix(' at')} at line {exc.lineno} "
+                      f"column {exc.colno}", data, source)
     except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
         return reject("invalid_json", str(exc)[:200], data, source)
 

@@ -12,6 +12,7 @@ import pytest
 from detectors._accumulators import Activity, CappedSet
 from detectors.base import (
     NO_FACTS,
+    NO_TRAIL,
     DetectorMeta,
     DetectorState,
     EventContext,
@@ -134,7 +135,7 @@ def test_trail_is_monotone_and_order_independent() -> None:
     for order in (facts, facts[::-1], facts[1:] + facts[:1]):
         trail = Trail()
         for f in order:
-            trail.add(f)
+            trail = trail.with_facts(f)
         results.append(trail)
     assert all(r == results[0] for r in results)
     trail = results[0]
@@ -143,8 +144,11 @@ def test_trail_is_monotone_and_order_independent() -> None:
     assert trail.asns == (64500, 64501) and trail.unknown_asn
     many = Trail()
     for asn in range(20, 0, -1):
-        many.add(Facts(asn=asn, notable=True))
+        many = many.with_facts(Facts(asn=asn, notable=True))
     assert many.asns == tuple(range(1, 9)) and not many.unknown_asn
+    # an event that adds nothing leaves the trail as it is; equal trails are one object
+    assert many.with_facts(Facts(asn=3, notable=True)) is many
+    assert NO_TRAIL.with_facts(NO_FACTS) is NO_TRAIL.with_facts(NO_FACTS)
 
 
 # -- provisional and final -------------------------------------------------------------------

@@ -99,6 +99,19 @@ def test_an_event_exactly_one_lateness_old_is_not_late() -> None:
 
 # -- duplicates --------------------------------------------------------------------------------
 
+def test_a_late_event_delivered_twice_is_examined_once() -> None:
+    """The second copy of a late event is a duplicate: one late signal, not two versions."""
+    engine = Recorder([AppCredentialAdded()], settings())
+    runner = Runner(engine).feed([event(ts=T0 + 10 * HOUR)])
+    late = add_password(T0 + 100, ip=NEW_IP)
+    runner.feed([late])
+    versions = len(runner.out.alerts)
+    runner.feed([late])
+    assert (engine.counters.late, engine.counters.duplicates) == (1, 1)
+    assert len(runner.result().of("app_credential_added")) == 1
+    assert len(runner.out.alerts) == versions  # no new alert version for the copy
+
+
 def test_duplicates_are_dropped_before_detectors_and_profile() -> None:
     once = downloads(30, T0)
     single = run(StorageExfiltration(), once)

@@ -4,11 +4,14 @@ runs against the real Redis."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import redis
 
 from detectors.base import AppInfo
+from graphsentry.cli import main
 from graphsentry.enrichment.apps import first_party_app, load_apps
 from graphsentry.enrichment.memory import MemoryStore
 from graphsentry.enrichment.redis_store import RedisStore
@@ -88,3 +91,45 @@ def test_redis_store_directory_entry_wins(store: RedisStore, redis_url: str,
     finally:
         other.close()
     assert redis_client.hget(f"{redis_namespace}app:{GRAPH}", "first_party") == b"0"
+
+
+AZURE_POWERSHELL = "1950a258-227b-4e31-a9cf-717495945fc2"
+
+
+def show_app(app_id: str, redis_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch,
+             capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    monkeypatch.delenv("GRAPHSENTRY_CONFIG", raising=False)
+    monkeypatch.setenv("GRAPHSENTRY_REDIS__KEY_PREFIX", namespace)
+    code = main(["enrich", "--redis-url", redis_url, "show-app", app_id])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_show_app_answers_from_the_snapshot_when_redis_has_no_entry(
+        redis_url: str, redis_namespace: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = show_app(AZURE_POWERSHELL.upper(), redis_url, redis_namespace,
+                              monkeypatch, capsys)
+    assert (code, err) == (0, "")
+    assert json.loads(out) == {"app_id": AZURE_POWERSHELL,
+                               "source": "Microsoft first-party snapshot",
+                               "display_name": "Microsoft Azure PowerShell",
+                               "owner_tenant_id": "", "first_party": "1", "allowed": "0",
+                               "suppressed_detectors": ""}
+    assert first_party_app(AZURE_POWERSHELL) == AppInfo(
+        AZURE_POWERSHELL, display_name="Microsoft Azure PowerShell", first_party=True)
+
+
+def test_show_app_prefers_the_directory_entry_and_says_unknown_otherwise(
+        store: RedisStore, redis_url: str, redis_namespace: str,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    store.put_apps([OURS])
+    code, out, _ = show_app(GRAPH, redis_url, redis_namespace, monkeypatch, capsys)
+    assert code == 0
+    assert json.loads(out) == {"app_id": GRAPH, "source": "app directory (Redis)",
+                               "display_name": "Graph (our directory)", "owner_tenant_id": "t",
+                               "first_party": "0", "allowed": "1",
+                               "suppressed_detectors": "new_origin"}
+    assert show_app(CUSTOMER_APP, redis_url, redis_namespace, monkeypatch, capsys) == (
+        1, "", f"app {CUSTOMER_APP}: unknown (not in the app directory nor in the Microsoft "
+               "first-party snapshot)\n")

@@ -86,6 +86,16 @@ def test_one_bad_line_does_not_drop_its_neighbours() -> None:
     assert bad[0].raw == "{not json\n"
 
 
+@pytest.mark.parametrize(("data", "reason"), [
+    (b'{"a": "x\x01y"}\n', "invalid_json: Invalid control character at line 1 column 9"),
+    (b"{not json\n", "invalid_json: Expecting property name enclosed in double quotes at "
+                     "line 1 column 2"),
+])
+def test_invalid_json_reason_names_the_place_once(data: bytes, reason: str) -> None:
+    _, bad = from_bytes(data)
+    assert [r.to_json()["reason"] for r in bad] == [reason]
+
+
 def test_broken_first_line_falls_back_to_json_lines() -> None:
     good, bad = from_bytes(b'{"records": [\n' + line(rid(1)) + line(rid(2)))
     assert request_ids(good) == ["r1", "r2"]

@@ -79,6 +79,31 @@ def test_bad_arguments_exit_2_with_a_clear_message(tmp_path: Path, argv: list[st
     assert not (tmp_path / "x.jsonl").exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--days", "0"], "days must be between 1 and 60 for the demo profile, got 0"),
+    (["--users", "0"], "users must be between 20 and 5000 for the demo profile, got 0"),
+    (["--profile", "benchmark", "--days", "0"],
+     "days must be between 5 and 60 for the benchmark profile, got 0"),
+])
+def test_zero_is_rejected_not_read_as_the_default(tmp_path: Path, argv: list[str],
+                                                  message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--out", str(tmp_path / "x.jsonl"), *argv]) == 2
+    assert capsys.readouterr().err == f"graphsentry simulate: error: {message}\n"
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "301"])
+def test_kafka_timeout_out_of_librdkafkas_range_is_a_usage_error(
+        value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--out", "-", "--kafka-timeout", value])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "graphsentry simulate: error: argument --kafka-timeout: must be between 0.01 and 300 "
+        f"seconds: {value}\n")
+
+
 def test_unreachable_broker_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     # port 9 (discard) on localhost: nothing listens, the connection is refused at once
     code = main(["simulate", "--users", "20", "--days", "1", "--scenario", "delta_sync",
