@@ -50,6 +50,7 @@ from graphsentry.enrichment.store import EnrichmentStore
 from graphsentry.metrics.samples import Samples, reason_code
 
 if TYPE_CHECKING:
+    from dataflows.kafka_io import DeliveryStats
     from graphsentry.config import Config
 
 # Principals whose stored profile this process's enrichment step asked for recently.
@@ -419,7 +420,7 @@ class DetectFlow:
     counters: FlowCounters
     holder: StoreHolder
     clock: Clock
-    delivery: Any = None
+    delivery: DeliveryStats | None = None
     """``kafka_io.DeliveryStats`` of the Kafka sinks (what the broker acknowledged)."""
 
     def samples(self) -> Samples:
@@ -434,7 +435,7 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
                decode: Callable[[Any], dict[str, Any]] | None = None,
                recovery: bool = False, flow_id: str = "graphsentry_detect",
                engine: DetectionEngine | None = None, warm: bool = False,
-               delivery: Any = None) -> DetectFlow:
+               delivery: DeliveryStats | None = None) -> DetectFlow:
     """Wire the detection flow. ``source`` yields normalized records, or anything ``decode``
     turns into one (Kafka messages); ``recovery`` makes snapshots real copies; ``warm``
     stores every principal's profile at the end of a bounded input (``graphsentry warm``);

@@ -27,7 +27,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from detectors.event import GraphEvent
 from detectors.profile import Profile
@@ -242,13 +242,34 @@ def shape_of(event: GraphEvent) -> tuple[Any, ...]:
 
 
 TRAIL_ASNS = 8
+V = TypeVar("V")
+
+
+class Shared(Generic[V]):
+    """One object per equal value, for the immutable values many principals hold (slot keys,
+    trails): a principal keeps a reference, not a copy. A bounded table, emptied when it holds
+    ``cap`` values (objects already handed out stay what they are)."""
+
+    __slots__ = ("cap", "table")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.table: dict[V, V] = {}
+
+    def __call__(self, value: V) -> V:
+        found = self.table.get(value)
+        if found is None:
+            if len(self.table) >= self.cap:
+                self.table.clear()
+            found = self.table[value] = value
+        return found
 
 
 class Trail(NamedTuple):
     """The signal context a window accumulates from its events (monotone: flags only turn
     on, the smallest new network and the highest privilege win). Immutable and shared:
     :meth:`with_facts` returns the trail itself when an event adds nothing, and equal trails
-    are one object (:func:`_interned`), so the many windows whose events were ordinary cost
+    are one object (:class:`Shared`), so the many windows whose events were ordinary cost
     no trail of their own."""
 
     new_network: str | None = None
@@ -286,19 +307,8 @@ class Trail(NamedTuple):
 
 
 NO_TRAIL = Trail()
-_TRAILS: dict[Trail, Trail] = {NO_TRAIL: NO_TRAIL}
-_TRAILS_CAP = 1 << 16
-
-
-def _interned(trail: Trail) -> Trail:
-    """One object per distinct trail (up to :data:`_TRAILS_CAP` of them; then new ones are
-    kept as they are): most windows share a handful of trails."""
-    found = _TRAILS.get(trail)
-    if found is None:
-        if len(_TRAILS) >= _TRAILS_CAP:
-            return trail
-        found = _TRAILS[trail] = trail
-    return found
+_interned: Shared[Trail] = Shared(1 << 16)
+"""Most windows share a handful of trails."""
 
 
 @dataclass(slots=True)
@@ -321,20 +331,9 @@ class Slot:
 SlotKey = tuple[float, float, str]
 """(window length, window start, dedup key)."""
 
-_KEYS: dict[SlotKey, SlotKey] = {}
-_KEYS_CAP = 1 << 16
-
-
-def _shared_key(key: SlotKey) -> SlotKey:
-    """One key object for equal slot keys of all principals (they open the same windows):
-    a slot's key costs its principal a reference, not a tuple and a float. The table is
-    emptied when it holds :data:`_KEYS_CAP` keys (the keys of old windows go with it)."""
-    found = _KEYS.get(key)
-    if found is None:
-        if len(_KEYS) >= _KEYS_CAP:
-            _KEYS.clear()
-        found = _KEYS[key] = key
-    return found
+_shared_key: Shared[SlotKey] = Shared(1 << 16)
+"""All principals open the same windows: a slot's key costs a reference, not a tuple and a
+float."""
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from detectors._accumulators import Activity
@@ -53,8 +54,10 @@ def above(value: float, floor: float, peak: float | None, multiplier: float,
     return value >= floor and value >= multiplier * peak
 
 
-_MEASURE_KEYS: dict[tuple[str, str, float], tuple[tuple[str, str, float], ...]] = {}
-_MEASURE_KEYS_CAP = 1 << 14
+@lru_cache(maxsize=1 << 14)
+def _measure_keys(detector: str, measures: tuple[str, ...], app_id: str, length: float
+                  ) -> tuple[tuple[str, str, float], ...]:
+    return tuple((app_id, f"{detector}.{name}", length) for name in measures)
 
 
 class WindowedDetector(Detector, Generic[A]):
@@ -123,13 +126,7 @@ class WindowedDetector(Detector, Generic[A]):
     def measure_keys(self, who: Who, length: float) -> tuple[tuple[str, str, float], ...]:
         """The principal's profile keys of ``measures`` at this window length (built once per
         app and length: every closing window asks)."""
-        cached = _MEASURE_KEYS.get((self.meta.id, who.app_id, length))
-        if cached is None:
-            if len(_MEASURE_KEYS) >= _MEASURE_KEYS_CAP:
-                _MEASURE_KEYS.clear()
-            cached = _MEASURE_KEYS[(self.meta.id, who.app_id, length)] = tuple(
-                (who.app_id, f"{self.meta.id}.{name}", length) for name in self.measures)
-        return cached
+        return _measure_keys(self.meta.id, self.measures, who.app_id, length)
 
     def open_slot(self, state: DetectorState, key: SlotKey, ctx: EventContext,
                   who: Who) -> Slot:
@@ -176,9 +173,7 @@ class WindowedDetector(Detector, Generic[A]):
             add(acc, event, ctx)
             trail = slot.trail
             if trail is not before:
-                before = trail
-                after = trail.with_facts(facts) if facts.notable or not trail.unknown_asn \
-                    else trail
+                before, after = trail, trail.with_facts(facts)
             if after is not trail:
                 slot.trail = after
             if not slot.fired and gate(acc, level):

@@ -153,16 +153,31 @@ def interrupt_on_signals() -> None:
         signal.signal(signum, interrupt)
 
 
-def failure_cause(exc: BaseException) -> tuple[str, bool]:
-    """``(one line, lost_peer)`` for an exception out of a Bytewax run: the Python exception
-    at the root of the chain (a :class:`GraphsentryError`'s own text, anything else as
-    ``internal error: Type: text``), or, when the chain holds only Bytewax's and Rust's own
-    errors, the loss of another process of the cluster."""
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, the exception it was raised from or during, and so on (at most 20)."""
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 20:
         chain.append(current)
         current = current.__cause__ or current.__context__
+    return chain
+
+
+def _stop_kind(exc: BaseException) -> type[BaseException] | None:
+    """KeyboardInterrupt (Ctrl-C) or BrokenPipeError (stdout closed) when either is in
+    ``exc``'s chain: a stop the user asked for, not a failure."""
+    for kind in (KeyboardInterrupt, BrokenPipeError):
+        if any(isinstance(item, kind) for item in exception_chain(exc)):
+            return kind
+    return None
+
+
+def failure_cause(exc: BaseException) -> tuple[str, bool]:
+    """``(one line, lost_peer)`` for an exception out of a Bytewax run: the Python exception
+    at the root of the chain (a :class:`GraphsentryError`'s own text, anything else as
+    ``internal error: Type: text``), or, when the chain holds only Bytewax's and Rust's own
+    errors, the loss of another process of the cluster."""
+    chain = exception_chain(exc)
     for item in reversed(chain):
         module = type(item).__module__
         if isinstance(item, GraphsentryError):
@@ -393,13 +408,13 @@ def run_in_process(flow: Any, options: dict[str, Any], log: Path | None = None, 
             try:
                 run_main(flow, **options)  # type: ignore[no-untyped-call]
             except BaseException as exc:
-                if not _in_chain(exc, (KeyboardInterrupt, BrokenPipeError)):
+                if _stop_kind(exc) is None:
                     traceback.print_exc(file=sys.__stderr__)
                 raise
     except BaseException as exc:
-        for kind in (KeyboardInterrupt, BrokenPipeError):
-            if _in_chain(exc, (kind,)):
-                raise kind() from None
+        kind = _stop_kind(exc)
+        if kind is not None:
+            raise kind() from None
         failed = True
         cause, _ = failure_cause(exc)
         mention = f" (details: {log})" if log is not None and log.exists() and \
@@ -408,18 +423,6 @@ def run_in_process(flow: Any, options: dict[str, Any], log: Path | None = None, 
     finally:
         if temporary is not None and not (failed and temporary.stat().st_size):
             temporary.unlink(missing_ok=True)
-
-
-def _in_chain(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
-    """Whether ``exc`` or an exception it was raised from or during is one of ``kinds``."""
-    current: BaseException | None = exc
-    for _ in range(20):
-        if current is None:
-            return False
-        if isinstance(current, kinds):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def supervise(run_once: Callable[[int], T], *, name: str, restart: bool,

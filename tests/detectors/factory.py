@@ -85,6 +85,22 @@ def like(base: GraphEvent, /, **overrides: Any) -> GraphEvent:
     return replace(base, **overrides)
 
 
+def directory_write(template: str, target: str, *, method: str = "POST",
+                    family: str = "directory", status: int = 201, make: Any = event,
+                    **overrides: Any) -> GraphEvent:
+    """A write to a directory object at ``T0 + 10 h``: ``template`` with ``{id}`` replaced by
+    ``target`` (also the event's ``target_application``); built by ``make`` (``event`` or
+    ``delegated``)."""
+    fields: dict[str, Any] = {
+        "ts": T0 + 10 * HOUR, "method": method, "template": template,
+        "uri": f"{GRAPH}{template.replace('{id}', target)}", "family": family,
+        "category": "directory", "is_write": True, "status": status,
+        "target_application": target,
+    }
+    fields.update(overrides)
+    return make(**fields)
+
+
 # -- history: the days a baseline is learnt from ----------------------------------------------
 
 def routine(days: int = 5, hours: Sequence[int] = (9, 10, 11, 14, 15), *, end: float = T0,

@@ -22,6 +22,7 @@ from tests.detectors.factory import (
     SP,
     T0,
     TENANT,
+    directory_write,
     event,
     in_time_order,
     routine,
@@ -34,13 +35,8 @@ OBJECT_ID = "0b0b0b0b-0000-0000-0000-00000000000a"
 
 def add_password(target: str = OTHER_APP, template: str = "/applications/{id}/addPassword",
                  **overrides: Any) -> GraphEvent:
-    fields: dict[str, Any] = {
-        "method": "POST", "template": template, "family": "applications",
-        "uri": f"{GRAPH}{template.replace('{id}', target)}", "target_application": target,
-        "is_write": True, "status": 200, "ts": T0 + 10 * HOUR,
-    }
-    fields.update(overrides)
-    return event(**fields)
+    return directory_write(template, target, **{"family": "applications", "status": 200,
+                                                **overrides})
 
 
 def only(events: list[GraphEvent], **kwargs: Any) -> Any:

@@ -11,13 +11,13 @@ from detectors.app_permission_granted import AppPermissionGranted, Params, grant
 from detectors.event import GraphEvent
 from tests.detectors.factory import (
     DAY,
-    GRAPH,
     HOUR,
     LATENESS,
     NEW_IP,
     OTHER_SP,
     T0,
     delegated,
+    directory_write,
     event,
     in_time_order,
     routine,
@@ -27,14 +27,8 @@ from tests.detectors.factory import (
 
 def grant(template: str = "/servicePrincipals/{id}/appRoleAssignedTo", method: str = "POST",
           target: str | None = OTHER_SP, make: Any = event, **overrides: Any) -> GraphEvent:
-    fields: dict[str, Any] = {
-        "ts": T0 + 10 * HOUR, "method": method, "template": template,
-        "uri": f"{GRAPH}{template.replace('{id}', target or 'x')}", "family": "directory",
-        "category": "directory", "is_write": True, "status": 201,
-        "target_application": target,
-    }
-    fields.update(overrides)
-    return make(**fields)
+    return directory_write(template, target or "x", method=method, make=make,
+                           **{"target_application": target, **overrides})
 
 
 def only(events: list[GraphEvent]) -> Any:

@@ -11,12 +11,12 @@ from detectors.event import GraphEvent
 from detectors.owner_added import OwnerAdded, Params, is_owner_added
 from tests.detectors.factory import (
     DAY,
-    GRAPH,
     HOUR,
     NEW_IP,
     OTHER_APP,
     T0,
     delegated,
+    directory_write,
     event,
     in_time_order,
     routine,
@@ -26,14 +26,8 @@ from tests.detectors.factory import (
 
 def add_owner(template: str = "/applications/{id}/owners/$ref", target: str = OTHER_APP,
               make: Any = event, **overrides: Any) -> GraphEvent:
-    fields: dict[str, Any] = {
-        "ts": T0 + 10 * HOUR, "method": "POST", "template": template,
-        "uri": f"{GRAPH}{template.replace('{id}', target)}", "family": "applications",
-        "category": "directory", "is_write": True, "status": 204,
-        "target_application": target,
-    }
-    fields.update(overrides)
-    return make(**fields)
+    return directory_write(template, target, make=make,
+                           **{"family": "applications", "status": 204, **overrides})
 
 
 def only(events: list[GraphEvent]) -> Any:

@@ -17,6 +17,7 @@ from detectors.base import (
     DetectorState,
     EventContext,
     Facts,
+    Shared,
     Slot,
     Trail,
     Who,
@@ -125,6 +126,15 @@ def test_window_start_sample_higher_and_shape() -> None:
     e = event(ip="1.2.3.4")
     assert shape_of(e) == shape_of(event(ip="5.6.7.8", ts=T0 + 5))
     assert shape_of(e) != shape_of(event(status=403))
+
+
+def test_shared_gives_one_object_per_equal_value_and_stays_bounded() -> None:
+    shared: Shared[tuple[float, str]] = Shared(2)
+    first = shared((1.0, "a"))
+    assert shared((1.0, "a")) is first and shared((1.0, "a")) == (1.0, "a")
+    shared((2.0, "b"))
+    third = shared((3.0, "c"))  # the table was full: emptied, then holds this one
+    assert len(shared.table) == 1 and shared((3.0, "c")) is third
 
 
 def test_trail_is_monotone_and_order_independent() -> None:

@@ -112,6 +112,21 @@ def test_a_late_event_delivered_twice_is_examined_once() -> None:
     assert len(runner.out.alerts) == versions  # no new alert version for the copy
 
 
+def test_a_copy_delivered_after_the_lateness_is_a_late_event_and_examined_again() -> None:
+    """What docs/detection.md and README say of copies re-delivered hours later: the
+    de-duplication memory reaches back to the watermark only."""
+    engine = Recorder([AppCredentialAdded()], settings())
+    credential = add_password(T0 + 100, ip=NEW_IP)
+    runner = Runner(engine).feed([credential])
+    runner.feed([event(ts=T0 + 100 + 3 * HOUR)])
+    runner.feed([credential]).flush()
+    assert (engine.counters.late, engine.counters.duplicates) == (1, 0)
+    finals = runner.result().of("app_credential_added")
+    assert len({s.signal_id for s in finals}) == 2
+    last = max(runner.out.alerts, key=lambda a: a["revision"])
+    assert (last["revision"], last["signal_count"]) == (4, 2)
+
+
 def test_duplicates_are_dropped_before_detectors_and_profile() -> None:
     once = downloads(30, T0)
     single = run(StorageExfiltration(), once)

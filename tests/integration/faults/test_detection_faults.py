@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -85,6 +86,23 @@ def messages(workload: Workload) -> int:
     return sum(len(p) + 1 for p in workload.phases())
 
 
+def stop_when_complete(run: Detection, live: subprocess.Popen[str], workload: Workload,
+                       baseline: list[tuple[bytes, bytes]], reading: str) -> str:
+    """Wait until the live run has read every message (``reading`` names that wait) and
+    written every alert version of ``baseline``, stop it with SIGTERM (exit 143); its
+    stderr (also kept in ``run.outputs``)."""
+    total = messages(workload)
+    wait_for(lambda: sum(committed_offsets(run.recovery).values()) == total, reading,
+             process=live)
+    wait_for(lambda: not Comparison.of(baseline, run.alert_messages()).missing,
+             "every alert version", process=live)
+    live.send_signal(signal.SIGTERM)
+    _, stderr = live.communicate(timeout=60)
+    run.outputs.append(stderr)
+    assert live.returncode == 143, stderr[-3000:]
+    return stderr
+
+
 def report(lines: list[str], case: str, workload: Workload, run: Detection,
            result: Comparison, started: float, note: str = "") -> None:
     total = messages(workload)
@@ -157,15 +175,8 @@ def test_a_killed_worker_process_restarts_the_cluster_from_the_last_snapshot(
     for n, phase in enumerate(phases[1:], 2):
         publish(run.bootstrap, run.activity, phase, marker=f"phase-{n}")
     os.kill(workers[0], signal.SIGKILL)
-    total = messages(workload)
-    wait_for(lambda: sum(committed_offsets(run.recovery).values()) == total,
-             "the restarted cluster to read everything", process=live)
-    wait_for(lambda: not Comparison.of(baseline, run.alert_messages()).missing,
-             "every alert version", process=live)
-    live.send_signal(signal.SIGTERM)
-    _, stderr = live.communicate(timeout=60)
-    run.outputs.append(stderr)
-    assert live.returncode == 143, stderr[-3000:]
+    stderr = stop_when_complete(run, live, workload, baseline,
+                                "the restarted cluster to read everything")
     restarts = re.findall(r"graphsentry run: process detect-\d was killed by SIGKILL; restarting "
                           r"from the last snapshot in 2s \(restart 1 of 5\)\n", stderr)
     assert len(restarts) == 1, stderr
@@ -204,15 +215,8 @@ def test_broker_away_longer_than_the_delivery_timeout(
     time.sleep(20)
     fault_stack.up("kafka")
     down_for = time.monotonic() - outage
-    total = messages(workload)
-    wait_for(lambda: sum(committed_offsets(run.recovery).values()) == total,
-             "everything read after the outage", process=live)
-    wait_for(lambda: not Comparison.of(baseline, run.alert_messages()).missing,
-             "every alert version", process=live)
-    live.send_signal(signal.SIGTERM)
-    _, stderr = live.communicate(timeout=60)
-    run.outputs.append(stderr)
-    assert live.returncode == 143, stderr[-3000:]
+    stderr = stop_when_complete(run, live, workload, baseline,
+                                "everything read after the outage")
     assert "did not acknowledge" in stderr and "_MSG_TIMED_OUT" in stderr, stderr
     assert "restarting from the last snapshot" in stderr, stderr
 
