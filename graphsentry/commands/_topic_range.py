@@ -32,5 +32,6 @@ def check_range(args: argparse.Namespace) -> None:
 
 
 def with_bootstrap(config: Config, args: argparse.Namespace) -> Config:
-    """``config`` with ``--bootstrap`` applied, when given."""
+    """``config`` with ``--bootstrap`` applied, when given (also for ``warm`` and
+    ``simulate --kafka-topic``)."""
     return config.replace("kafka", bootstrap=args.bootstrap) if args.bootstrap else config

@@ -54,6 +54,7 @@ def _open(path: str | None, stack: ExitStack, default: IO[str] | None) -> IO[str
 def run(args: argparse.Namespace) -> int:
     from graphsentry.alerting.ocsf import alert_to_ocsf_json, signal_to_ocsf, to_json
     from graphsentry.alerts import alert_to_json, format_alert, latest_versions
+    from graphsentry.commands._summary import engine_line, ingest_line, tally
     from graphsentry.config import load_config
     from graphsentry.detection import run_embedded
     from graphsentry.enrichment.apps import load_apps
@@ -86,10 +87,9 @@ def run(args: argparse.Namespace) -> int:
         alerts_out = _open(args.alerts_out, stack, sys.stdout)
         signals_out = _open(args.signals_out, stack, None)
 
-        def rejected(codes: Counter[str]) -> Callable[[Reject | dict[str, Any]], None]:
+        def rejected(counts: Counter[str]) -> Callable[[Reject | dict[str, Any]], None]:
             def on_reject(rej: Reject | dict[str, Any]) -> None:
-                body = rej.to_json() if isinstance(rej, Reject) else rej
-                codes[str(body["reason"]).split(":", 1)[0]] += 1
+                body = tally(counts, rej)
                 if rejects_out is not None:
                     rejects_out.write(json.dumps(body, ensure_ascii=False) + "\n")
             return on_reject
@@ -119,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     for note in notes:
         print(note, file=err)
-    print(_ingest_line(ingest_rejects, ingest_duplicates[0]), file=err)
+    print(ingest_line(ingest_rejects, ingest_duplicates[0]), file=err)
     print(f"graphsentry detect: {stats.summary()} in {stats.elapsed:.1f}s", file=err)
-    if engine_rejects:
-        print(f"detection: rejected by the engine: {_codes(engine_rejects)}", file=err)
+    engine = engine_line(engine_rejects)
+    if engine is not None:
+        print(engine, file=err)
     if stats.signals:
         print("signals: " + ", ".join(f"{d} {n}" for d, n in sorted(stats.signals.items())),
               file=err)
@@ -136,14 +137,3 @@ def run(args: argparse.Namespace) -> int:
     print(render_story(alerts, colour=err.isatty(), signals=signals), file=err, end="")
     return 0
 
-
-def _codes(counts: Counter[str]) -> str:
-    return ", ".join(f"{code} {n}" for code, n in counts.most_common())
-
-
-def _ingest_line(rejects: Counter[str], duplicates: int) -> str:
-    """``ingest: 6 rejected (not_an_object 3, …), 2 duplicate deliveries dropped``: what
-    reading and normalizing the files dropped before detection saw the records."""
-    total = sum(rejects.values())
-    detail = f" ({_codes(rejects)})" if total else ""
-    return (f"ingest: {total} rejected{detail}, {duplicates} duplicate deliveries dropped")

@@ -6,8 +6,10 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from graphsentry.commands._output import check_writable
+from graphsentry.commands._topic_range import with_bootstrap
 from graphsentry.errors import GraphsentryError
 
 HELP = "generate raw Graph activity logs (Event Hub JSON) for a simulated tenant, with labels"
@@ -80,7 +82,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--records-per-message", type=int, default=50,
                    help="maximum records per Event Hub message (default 50)")
     p.add_argument("--kafka-topic", help=f"produce messages to this topic (e.g. {DEFAULT_TOPIC})")
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers HOST:PORT (with --kafka-topic)")
+    p.add_argument("--config", help="YAML configuration (default: $GRAPHSENTRY_CONFIG or "
+                   "built-in defaults), with --kafka-topic: the broker (kafka.bootstrap) and "
+                   "its producer settings (kafka.producer: security, SASL, TLS)")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the config's), with "
+                   "--kafka-topic")
     p.add_argument("--kafka-timeout", type=_timeout, default=10.0,
                    help="seconds to wait for the broker (default 10)")
     p.add_argument("--progress", action="store_true", help="show progress even when stderr "
@@ -95,6 +101,16 @@ def _labels_path(args: argparse.Namespace, out: str | None) -> Path | None:
     return None
 
 
+def _producer_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """librdkafka settings of the raw topic's producer: the configuration's broker
+    (``--bootstrap`` overrides it) and ``kafka.producer``, loaded and validated as every
+    Kafka-writing command does (``bridge``, ``run``, ``replay``, ``topics``)."""
+    from graphsentry.config import load_config
+
+    kafka = with_bootstrap(load_config(args.config), args).kafka
+    return {"bootstrap.servers": kafka.bootstrap, **{str(k): v for k, v in kafka.producer.items()}}
+
+
 def run(args: argparse.Namespace) -> int:
     from graphsentry.progress import Progress
     from graphsentry.simulate import DEMO_DAYS, DeliveryOptions, SimulationConfig, simulate
@@ -102,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     from graphsentry.simulate.labels import write_labels
     from graphsentry.simulate.writer import KafkaSink, write_messages
 
-    if bool(args.kafka_topic) != bool(args.bootstrap):
-        raise GraphsentryError("--kafka-topic and --bootstrap go together")
+    if not args.kafka_topic and (args.bootstrap or args.config):
+        raise GraphsentryError("--bootstrap and --config apply with --kafka-topic only")
     out = args.out if args.out or args.kafka_topic else DEFAULT_OUT
     if out and Path(out).is_dir():  # its missing directories are created, as always
         raise GraphsentryError(f"cannot write {out} (--out): is a directory")
@@ -123,12 +139,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise GraphsentryError(str(exc)) from None
     force = True if args.progress else None
+    # The broker is checked before the tenant is simulated (about 20 s for the benchmark).
+    sink = (KafkaSink(args.kafka_topic, _producer_settings(args), args.kafka_timeout)
+            if args.kafka_topic else None)
     if bench:
         print(f"simulate: building the {config.days}-day benchmark tenant with {config.users} "
               "users (about 20 s for 500 users over 8 days)...", file=sys.stderr)
     sim = simulate(config)
-    sink = (KafkaSink(args.kafka_topic, args.bootstrap, sim.tenant.tenant_id,
-                      args.kafka_timeout) if args.kafka_topic else None)
     if out == "-":
         with Progress(len(sim.messages), "simulate: writing", force=force) as progress:
             write_messages(sim.messages, sys.stdout, progress)
@@ -146,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     if sink is not None:
         with Progress(len(sim.messages), f"simulate: producing to {args.kafka_topic}",
                       force=force) as progress:
-            produced = sink.produce(sim.messages, progress)
+            produced = sink.produce(sim.messages, sim.tenant.tenant_id, progress)
     labels_path = _labels_path(args, out)
     document = sim.labels_document()
     if labels_path is not None:

@@ -6,6 +6,12 @@ activity topic, then stores every principal's profile in Redis as a version keye
 newest event (``graphsentry.enrichment.store``). The live deployment reads a principal's newest
 version older than its first live event, so warm a range that ends where live detection
 starts. Signals and alerts of the history are counted, not published.
+
+The summary on stderr names each count's stage (``graphsentry.commands._summary``): for files
+an ``ingest:`` line (records rejected while reading and normalizing, by reason, and duplicate
+deliveries dropped), then the detection line (``N rejected by the engine``: what the dataflow
+refused, e.g. ``bad_avro`` messages on a topic or ``future_timestamp`` events) and, when the
+engine rejected any, their reasons.
 """
 
 from __future__ import annotations
@@ -48,9 +54,10 @@ def _sinks(on_reject: Callable[[Any], None]) -> Any:
 def run(args: argparse.Namespace) -> int:
     from dataflows.detect import build_flow, records_source
     from graphsentry.cluster import run_in_process
+    from graphsentry.commands._summary import engine_line, ingest_line, tally
     from graphsentry.config import load_config
+    from graphsentry.detection import DetectStats
     from graphsentry.enrichment.redis_store import RedisStore
-    from graphsentry.ingest.reject import Reject
 
     check_range(args)
     if not args.topic and not args.paths:
@@ -62,35 +69,44 @@ def run(args: argparse.Namespace) -> int:
     store.check()
     started = time.perf_counter()
     show = args.progress or None
-    rejects: Counter[str] = Counter()
+    ingest_rejects: Counter[str] = Counter()  # reading and normalizing the files
+    engine_rejects: Counter[str] = Counter()  # the detection flow's reject sink
+    duplicates = [0]
 
-    def on_reject(rej: Any) -> None:  # an ingest Reject, or a reject dict of the flow
-        body = rej.to_json() if isinstance(rej, Reject) else rej
-        rejects[str(body["reason"]).split(":", 1)[0]] += 1
+    def on_ingest_reject(rej: Any) -> None:
+        tally(ingest_rejects, rej)
 
+    def on_engine_reject(rej: Any) -> None:
+        tally(engine_rejects, rej)
+
+    def on_duplicate(_record: Any) -> None:
+        duplicates[0] += 1
+
+    sinks = _sinks(on_engine_reject)
     if args.topic:
-        built, bar = _topic_flow(config, args, store, show, _sinks(on_reject))
+        built, bar = _topic_flow(config, args, store, show, sinks)
     else:
         from graphsentry.ingest import iter_records
         from graphsentry.ingest.readers import check_paths
 
         check_paths(args.paths)
         bar = Progress(None, "warm: records read", force=show)
-        records = _counted(iter_records(args.paths, on_reject=on_reject), bar.advance)
+        records = _counted(iter_records(
+            args.paths, on_reject=on_ingest_reject, on_duplicate=on_duplicate,
+            max_future_skew=float(config.time.max_future_skew_seconds)), bar.advance)
         built = build_flow(config, records_source(records, config.bytewax.batch_size),
-                           _sinks(on_reject), lambda: store, warm=True,
-                           flow_id="graphsentry_warm")
+                           sinks, lambda: store, warm=True, flow_id="graphsentry_warm")
     with bar:
         run_in_process(built.flow, {})
-    c = built.engine.counters
-    print(f"graphsentry warm: {c.events} events, {built.counters.profiles_saved} profiles "
-          f"stored in Redis ({c.late} late, {c.duplicates} duplicates, "
-          f"{sum(rejects.values())} rejects, {sum(c.signals.values())} signals and "
-          f"{sum(c.alerts.values())} alerts not published) in "
-          f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
-    if rejects:
-        print("rejects: " + ", ".join(f"{r} {n}" for r, n in rejects.most_common()),
-              file=sys.stderr)
+    elapsed = time.perf_counter() - started
+    stats = DetectStats.from_samples(built.samples(), elapsed)
+    if not args.topic:  # a topic's records were normalized by the bridge (its dead letters)
+        print(ingest_line(ingest_rejects, duplicates[0]), file=sys.stderr)
+    print(f"graphsentry warm: {stats.profiles_saved} profiles stored in Redis; "
+          f"{stats.summary()}, not published; in {elapsed:.1f}s", file=sys.stderr)
+    engine = engine_line(engine_rejects)
+    if engine is not None:
+        print(engine, file=sys.stderr)
     return 0
 
 

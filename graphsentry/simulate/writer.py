@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from graphsentry.errors import GraphsentryError
+from graphsentry.errors import GraphsentryError, redact
 from graphsentry.progress import Progress
 
 NORMAL_DELAY = (60.0, 900.0)
@@ -95,48 +95,62 @@ def write_messages(messages: Iterable[Message], out: TextIO, progress: Progress)
 class KafkaSink:
     """Produces messages to a raw topic (key = tenant id, timestamp = arrival time)."""
 
-    def __init__(self, topic: str, bootstrap: str, key: str, timeout: float = 10.0) -> None:
-        """Connect, or raise :class:`GraphsentryError` if the broker is unreachable."""
-        from confluent_kafka import KafkaException, Producer
+    def __init__(self, topic: str, settings: Mapping[str, Any], timeout: float = 10.0) -> None:
+        """Connect with librdkafka ``settings`` (``bootstrap.servers`` and the configuration's
+        ``kafka.producer``: security, …), or raise :class:`GraphsentryError`: at once for a
+        configuration problem (authentication, TLS, ACLs), after ``timeout`` seconds for an
+        unreachable broker (``dataflows.kafka_client.check_topics``, the start-up check of
+        ``run`` and ``bridge``)."""
+        from confluent_kafka import Producer
 
-        self.topic, self.bootstrap, self.key, self.timeout = topic, bootstrap, key, timeout
+        from dataflows.kafka_client import ClientHealth, check_topics, client_config
+
+        self.topic, self.timeout = topic, timeout
+        self.bootstrap = redact(str(settings.get("bootstrap.servers", "?")))
         self.failures: list[str] = []
-        # log_level 2: librdkafka's retry chatter stays quiet; failures surface as our errors.
-        self.producer = Producer({
-            "bootstrap.servers": bootstrap, "linger.ms": 20, "log_level": 2,
-            "message.max.bytes": 4_000_000, "socket.timeout.ms": int(timeout * 1000),
-            "message.timeout.ms": int(timeout * 3000)})
-        try:
-            self.producer.list_topics(timeout=timeout)
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else exc
-            detail = error.str() if hasattr(error, "str") else str(error)
-            raise GraphsentryError(f"Kafka broker {bootstrap} unreachable within "
-                                   f"{timeout:.0f}s: {detail}") from None
+        check_topics(settings, [], "output", timeout)
+        self.health = ClientHealth("output")
+        # silent: librdkafka's retry chatter stays quiet; failures surface as our errors.
+        self.producer = Producer(client_config({
+            "linger.ms": 20, "message.max.bytes": 4_000_000,
+            "socket.timeout.ms": int(timeout * 1000), "message.timeout.ms": int(timeout * 3000),
+            **settings}, self.health, silent=True))
 
     def _on_delivery(self, err: Any, _msg: Any) -> None:
         if err is not None:
             self.failures.append(str(err))
 
-    def produce(self, messages: Iterable[Message], progress: Progress) -> int:
-        """Produce and flush; return how many messages the broker acknowledged."""
+    def produce(self, messages: Iterable[Message], key: str, progress: Progress) -> int:
+        """Produce (each message keyed ``key``, the tenant id) and flush; return how many
+        messages the broker acknowledged. Raises :class:`GraphsentryError` when any message is
+        refused or not acknowledged."""
+        from confluent_kafka import KafkaException
+
         count = 0
+        encoded = key.encode("utf-8")
         for message in messages:
             payload = message.to_json().encode("utf-8")
             while True:
                 try:
-                    self.producer.produce(self.topic, payload, self.key.encode("utf-8"),
+                    self.producer.produce(self.topic, payload, encoded,
                                           timestamp=int(message.arrival * 1000),
                                           on_delivery=self._on_delivery)
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     self.producer.poll(0.5)
+                except KafkaException as exc:  # refused locally, e.g. above message.max.bytes
+                    error = exc.args[0] if exc.args else exc
+                    raise self._failed(error.str() if hasattr(error, "str") else str(error)
+                                       ) from None
             self.producer.poll(0)
             count += 1
             progress.advance()
         remaining = self.producer.flush(self.timeout * 3)
         if remaining or self.failures:
-            detail = self.failures[0] if self.failures else f"{remaining} not acknowledged"
-            raise GraphsentryError(f"producing to {self.topic} on {self.bootstrap} failed: "
-                                   f"{detail}")
+            raise self._failed(self.health.problem or (
+                self.failures[0] if self.failures else f"{remaining} not acknowledged"))
         return count
+
+    def _failed(self, detail: str) -> GraphsentryError:
+        return GraphsentryError(f"producing to {self.topic} on {self.bootstrap} failed: "
+                                f"{detail}")

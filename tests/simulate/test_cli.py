@@ -70,7 +70,8 @@ def test_benchmark_profile_writes_labels_with_principal_days(
     (["--scenario", "nope"], "unknown scenario"),
     (["--users", "3"], "users must be"),
     (["--profile", "benchmark", "--days", "3"], "days must be between 5"),
-    (["--kafka-topic", "t"], "go together"),
+    (["--bootstrap", "127.0.0.1:9092"], "--bootstrap and --config apply with --kafka-topic only"),
+    (["--config", "kafka.yaml"], "--bootstrap and --config apply with --kafka-topic only"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path: Path, argv: list[str], message: str,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,7 +111,8 @@ def test_unreachable_broker_is_a_clear_error(capsys: pytest.CaptureFixture[str])
                  "--kafka-topic", "graph.activity.raw", "--bootstrap", "127.0.0.1:9",
                  "--kafka-timeout", "1"])
     assert code == 2
-    assert "unreachable" in capsys.readouterr().err
+    assert ("graphsentry simulate: error: cannot reach Kafka (output) at 127.0.0.1:9 within 1s"
+            in capsys.readouterr().err)
 
 
 def test_progress_draws_and_summarises_only_when_enabled() -> None:

@@ -7,7 +7,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from graphsentry.cli import main
@@ -47,3 +50,39 @@ def test_messages_reach_the_raw_topic_as_in_the_file(
     for (_, value, ts) in got:  # each message arrives after all the events it carries
         newest = max(record["time"] for record in json.loads(value)["records"])
         assert ts / 1000 > datetime.fromisoformat(newest[:26] + "+00:00").timestamp()
+
+
+def _config(tmp_path: Path, kafka: dict[str, Any]) -> Path:
+    path = tmp_path / "kafka.yaml"
+    path.write_text(yaml.safe_dump({"kafka": kafka}))
+    return path
+
+
+def test_config_gives_the_broker_and_its_producer_settings(
+        kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP")  # the file alone says where the broker is
+    topic = topic_factory(partitions=1, prefix="test.simulate")
+    out = tmp_path / "sim.jsonl"
+    argv = ["simulate", "--users", "20", "--days", "1", "--scenario", "delta_sync",
+            "--out", str(out), "--kafka-topic", topic]
+    config = _config(tmp_path, {"bootstrap": kafka_bootstrap,
+                                "producer": {"compression.type": "gzip", "acks": "all"}})
+    assert main([*argv, "--config", str(config)]) == 0
+    lines = out.read_bytes().splitlines()
+    assert [value for _, value, _ in _consume(kafka_bootstrap, topic, len(lines))] == lines
+    assert f"-> {out}, {topic} ({len(lines)} messages)" in capsys.readouterr().err
+    # The file's producer settings are the producer's: a message.max.bytes below the size of
+    # the simulated messages makes every one of them refused, a clear error, not a count.
+    small = _config(tmp_path, {"bootstrap": kafka_bootstrap,
+                               "producer": {"message.max.bytes": 1000}})
+    assert main([*argv, "--config", str(small)]) == 2
+    err = capsys.readouterr().err
+    assert (f"graphsentry simulate: error: producing to {topic} on {kafka_bootstrap} failed: "
+            "Unable to produce message: Broker: Message size too large\n") in err, err
+    # --bootstrap overrides the file's broker, as in the other Kafka commands.
+    again = topic_factory(partitions=1, prefix="test.simulate")
+    nowhere = _config(tmp_path, {"bootstrap": "127.0.0.1:9"})
+    argv[-1] = again
+    assert main([*argv, "--config", str(nowhere), "--bootstrap", kafka_bootstrap]) == 0
+    assert [value for _, value, _ in _consume(kafka_bootstrap, again, len(lines))] == lines
