@@ -40,7 +40,14 @@ def _env() -> dict[str, str]:
 
 def _until(condition: Callable[[], bool], what: str, process: Background) -> None:
     deadline = time.monotonic() + TIMEOUT
-    while not condition():
+
+    def holds() -> bool:
+        try:
+            return condition()
+        except AssertionError as exc:  # a failed scrape: the server's traceback is there
+            raise AssertionError(f"{exc}\nprocess output:\n{process.stderr[-3000:]}") from None
+
+    while not holds():
         assert process.process.poll() is None, f"exited early:\n{process.stderr[-3000:]}"
         assert time.monotonic() < deadline, f"{what} not reached:\n{process.stderr[-3000:]}"
         time.sleep(0.5)
