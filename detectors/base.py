@@ -396,6 +396,9 @@ _shared_key: Shared[SlotKey] = Shared(1 << 16)
 float."""
 
 
+RESTORED = -math.inf
+""":attr:`DetectorState.low` of a state restored from a snapshot, until it is checked."""
+
 _shared_time: Shared[float] = Shared(1 << 12)
 """Window bounds every principal's cache holds (:attr:`DetectorState.low`, ``high``)."""
 
@@ -413,7 +416,9 @@ class DetectorState:
     low: float = math.inf
     high: float = -math.inf
     """The span ``current`` holds (empty: ``high`` is -inf; window bounds are shared
-    floats, see :meth:`cache`)."""
+    floats, see :meth:`cache`). ``low`` is :data:`RESTORED` from a snapshot's restore until
+    a windowed detector next looks its windows up (it checks them first: the snapshot may
+    come from other window lengths)."""
 
     def cache(self, low: float, high: float, slots: tuple[Slot, ...]) -> None:
         """Remember ``slots`` as the windows of every event in [``low``, ``high``)."""
@@ -424,10 +429,9 @@ class DetectorState:
         self.current, self.high = (), -math.inf
 
     def __setstate__(self, state: Any) -> None:
-        restore(self, state)
-        if not hasattr(self, "high") or not hasattr(self, "low"):  # an earlier layout
-            self.low = math.inf
-            self.forget()
+        restore(self, state)  # an earlier layout had no low and high: set here
+        self.forget()  # the cached windows may be of lengths the detector no longer has
+        self.low = RESTORED
 
 
 class Detector(ABC):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from dataclasses import is_dataclass
 from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import Any, Generic, TypeVar, cast
@@ -30,6 +31,7 @@ from typing import Any, Generic, TypeVar, cast
 from detectors._accumulators import Activity, fork
 from detectors.base import (
     NO_TRAIL,
+    RESTORED,
     Detector,
     DetectorState,
     EventContext,
@@ -85,7 +87,10 @@ class WindowedDetector(Detector, Generic[A]):
         """Whether the event counts at all (cheap; :data:`~detectors.base.SHAPE_FIELDS` only)."""
 
     @abstractmethod
-    def new_accumulator(self) -> A: ...
+    def new_accumulator(self) -> A:
+        """An empty accumulator. Windows of nested lengths share one while they hold the same
+        events when it is a dataclass with a ``first_seen`` field (the earliest event time
+        ``add`` was given: :meth:`_diverge` finds its holders by it); other kinds never are."""
 
     @abstractmethod
     def add(self, acc: A, event: GraphEvent, ctx: EventContext) -> None: ...
@@ -210,6 +215,9 @@ class WindowedDetector(Detector, Generic[A]):
         accumulator will not see gets its own copy first (:meth:`_diverge`). Most principals'
         events fall in one short window, whose longer windows then cost nothing more."""
         windows = self.windows
+        nested = self._shares and _nested(windows)
+        if state.low == RESTORED:  # the first look since a snapshot was restored
+            self._reconcile(state, nested)
         found: list[Slot | None] = []
         missing: list[SlotKey] = []
         low, high = -math.inf, math.inf
@@ -224,7 +232,6 @@ class WindowedDetector(Detector, Generic[A]):
                 low = start
             if start + length < high:
                 high = start + length
-        nested = _nested(windows)
         if nested and len(missing) < len(found):
             self._diverge(state, found)
         if missing:  # new windows start empty: with nested lengths they are the shortest
@@ -235,6 +242,33 @@ class WindowedDetector(Detector, Generic[A]):
         slots = cast(tuple[Slot, ...], tuple(found))
         state.cache(low, high, slots)
         return slots
+
+    @cached_property
+    def _shares(self) -> bool:
+        """Whether this detector's windows may share accumulators (see
+        :meth:`new_accumulator`)."""
+        acc = self.new_accumulator()
+        return is_dataclass(acc) and hasattr(acc, "first_seen")
+
+    def _reconcile(self, state: DetectorState, nested: bool) -> None:
+        """A restored snapshot may come from other window lengths (the parameters changed):
+        windows keep sharing an accumulator only when they are of consecutive lengths of
+        ``windows`` (and those nest), as :meth:`_slots_of` would have opened them; any other
+        holder gets a copy of its own."""
+        windows = self.windows
+        held: dict[int, list[tuple[int, Slot]]] = {}
+        for key, slot in state.slots.items():
+            level = windows.index(key[0]) if key[0] in windows else -1
+            held.setdefault(id(slot.acc), []).append((level, slot))
+        for holders in held.values():
+            if len(holders) < 2:
+                continue
+            levels = sorted(level for level, _ in holders)
+            if nested and levels[0] >= 0 and levels == list(
+                    range(levels[0], levels[0] + len(levels))):
+                continue
+            for _, slot in holders[1:]:
+                slot.acc = fork(slot.acc)
 
     def _diverge(self, state: DetectorState, found: list[Slot | None]) -> None:
         """Give the open windows in ``found`` (by level; None: not open yet) their own
