@@ -359,10 +359,6 @@ class Slot:
     detectors do that only once a window passes its floors (most never do)."""
 
     @property
-    def resolved(self) -> bool:
-        return self.basis is not None
-
-    @property
     def learning(self) -> bool:
         return self.basis is not None and self.basis.learning
 
@@ -381,9 +377,8 @@ class Slot:
 
     def __setstate__(self, state: Any) -> None:
         old = restore(self, state)  # an earlier layout: learning, unusual_hour, peaks, resolved
-        for name, default in (("trail", NO_TRAIL), ("fired", False), ("basis", None)):
-            if not hasattr(self, name):
-                object.__setattr__(self, name, default)
+        if not hasattr(self, "basis"):
+            self.basis = None
         if old.get("resolved"):
             self.settle(bool(old.get("learning")), old.get("unusual_hour"), old.get("peaks"))
 

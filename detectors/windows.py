@@ -317,11 +317,10 @@ class WindowedDetector(Detector, Generic[A]):
             if slot.fired or self._crosses(slot.acc, level, slot, key, ctx, who):
                 out.append(self._signal(who, key, slot, level, ctx, final=True, state=state))
             if self.measures and profile is not None:
-                minimums = self._minimums[level]
-                for index, value in enumerate(self.measure(slot.acc)):
-                    if value >= minimums[index] and value > 0:  # else it is not stored
-                        profile.record(self.measure_keys(who, length)[index], key[1], value,
-                                       minimums[index])
+                for measure_key, value, minimum in zip(
+                        self.measure_keys(who, length), self.measure(slot.acc),
+                        self._minimums[level], strict=True):
+                    profile.record(measure_key, key[1], value, minimum)
         return out
 
     @cached_property

@@ -296,7 +296,7 @@ def test_a_snapshot_of_the_earlier_window_state_layout_resumes() -> None:
                                     "resolved": False}))
     assert (slot.fired, slot.learning, slot.unusual_hour, slot.peaks) == (True, False, True,
                                                                            (2.0,))
-    assert unresolved.basis is None and not unresolved.resolved
+    assert unresolved.basis is None
     state = DetectorState.__new__(DetectorState)
     state.__setstate__((None, {"slots": {key: slot}, "next_close": T0 + 600,
                                "current": (T0, T0 + 600, (slot,))}))
