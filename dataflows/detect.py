@@ -503,7 +503,6 @@ def kafka_flow(config: Config, *, tail: bool | None = None, recovery: bool = Fal
     when ``stop`` is set; sinks fail their batch unless the broker acknowledged it."""
     from dataflows import kafka_io
     from dataflows.kafka_source import raw_activity_source
-    from graphsentry import avro
     from graphsentry.enrichment import store_from_config
 
     stats = kafka_io.DeliveryStats()
@@ -512,12 +511,26 @@ def kafka_flow(config: Config, *, tail: bool | None = None, recovery: bool = Fal
                         late=kafka_io.late_sink(config, stats=stats, stop=stop),
                         signals=kafka_io.signal_sink(config, stats=stats, stop=stop))
 
-    def decode(item: Any) -> dict[str, Any]:
-        return kafka_io.decode_message(item, avro.decode_activity)
-
     return build_flow(config, raw_activity_source(config, tail=tail, stop=stop), sinks,
-                      lambda: store_from_config(config), decode=decode, recovery=recovery,
-                      delivery=stats)
+                      lambda: store_from_config(config), decode=activity_message_decoder(),
+                      recovery=recovery, delivery=stats)
+
+
+def activity_message_decoder() -> Callable[[Any], dict[str, Any]]:
+    """``decode`` for flows over graph.activity.v1 topics (run, replay, warm): a Kafka item →
+    a record of the fields detection reads (``detectors.event.RECORD_FIELDS``, timestamps as
+    epoch µs; ``graphsentry.avro.activity_fields_decoder``), or ``{"reject": ...}`` for a
+    message that is not one (``kafka_io.decode_message``)."""
+    from dataflows import kafka_io
+    from detectors.event import RECORD_FIELDS
+    from graphsentry import avro
+
+    fields = avro.activity_fields_decoder(RECORD_FIELDS)
+
+    def decode(item: Any) -> dict[str, Any]:
+        return kafka_io.decode_message(item, fields)
+
+    return decode
 
 
 def get_flow(tail: bool | None = None, recovery: bool = False) -> Dataflow:

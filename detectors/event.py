@@ -18,6 +18,16 @@ MICROSOFT_GRAPH = "MicrosoftGraphActivityLogs"
 Azure AD Graph API, GraphApiAuditEvents from Defender XDR)."""
 
 
+RECORD_FIELDS = (
+    "time_generated", "request_id", "tenant_id", "app_id", "principal_id", "identity_type",
+    "request_method", "request_uri", "resource_template", "resource_family", "resource_category",
+    "response_status_code", "response_size_bytes", "operation_id", "service_principal_id",
+    "user_id", "ip_address", "user_agent", "target_user", "target_drive", "target_site",
+    "target_item", "target_application", "is_write", "is_download", "query_top", "has_search",
+    "has_filter", "roles", "scopes", "unique_token_id", "sign_in_activity_id", "source")
+"""The record fields :meth:`GraphEvent.from_record` reads (the others may be left out)."""
+
+
 @dataclass(slots=True, unsafe_hash=True)
 class GraphEvent:
     """Treat as immutable (detectors never change an event). Not ``frozen``: a frozen
@@ -78,9 +88,10 @@ class GraphEvent:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> GraphEvent:
-        """Build from a normalized record (schema field names; time as datetime or epoch µs)."""
+        """Build from a normalized record (schema field names, :data:`RECORD_FIELDS`; time as
+        datetime or epoch µs, the same ``ts`` for both)."""
         tg = record["time_generated"]
-        ts = tg.timestamp() if isinstance(tg, datetime) else float(tg) / 1_000_000
+        ts = tg.timestamp() if isinstance(tg, datetime) else tg / 1_000_000  # (exact: int / int)
         get = record.get
         return cls(  # positional, in field order: a third cheaper than keywords
             ts, record["request_id"], record["tenant_id"], record["app_id"],

@@ -77,10 +77,9 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
     """The detection flow fed by the range source; alerts to ``on_alert`` or the topic,
     signals to ``on_signal`` (None: not collected)."""
     from dataflows import kafka_io
-    from dataflows.detect import CallbackSink, DetectSinks, build_flow
+    from dataflows.detect import CallbackSink, DetectSinks, activity_message_decoder, build_flow
     from dataflows.kafka_client import GuardedSource
     from dataflows.range_source import TimeRangeSource
-    from graphsentry import avro
     from graphsentry.enrichment import MemoryStore, store_from_config
 
     config = job.config
@@ -102,11 +101,9 @@ def _build(job: ReplayJob, on_alert: AlertCallback | None,
     store_factory = ((lambda: store_from_config(config)) if job.use_config_store
                      else MemoryStore)
 
-    def decode(item: Any) -> dict[str, Any]:
-        return kafka_io.decode_message(item, avro.decode_activity)
-
-    return build_flow(config, GuardedSource(source), sinks, store_factory, decode=decode,
-                      flow_id="graphsentry_replay", delivery=delivery)
+    return build_flow(config, GuardedSource(source), sinks, store_factory,
+                      decode=activity_message_decoder(), flow_id="graphsentry_replay",
+                      delivery=delivery)
 
 
 def build_replay(job: ReplayJob, index: int, on_read: Callable[[int], None],

@@ -119,10 +119,8 @@ def _counted(items: Iterable[Any], advance: Callable[[int], None]) -> Iterator[A
 def _topic_flow(config: Config, args: argparse.Namespace, store: EnrichmentStore,
                 show: bool | None, sinks: Any) -> tuple[Any, Progress]:
     """The flow over the topic range, and its progress line (messages read / in range)."""
-    from dataflows import kafka_io
-    from dataflows.detect import build_flow
+    from dataflows.detect import activity_message_decoder, build_flow
     from dataflows.range_source import TimeRangeSource, parse_range, resolve_ranges
-    from graphsentry import avro
 
     start, end = parse_range(args.start, args.end)
     consumer = {str(k): v for k, v in config.kafka.consumer.items()}
@@ -132,8 +130,5 @@ def _topic_flow(config: Config, args: argparse.Namespace, store: EnrichmentStore
                              ranges=tuple(ranges), batch_size=config.bytewax.batch_size,
                              add_config=consumer, on_read=bar.advance)
 
-    def decode(item: Any) -> dict[str, Any]:
-        return kafka_io.decode_message(item, avro.decode_activity)
-
-    return build_flow(config, source, sinks, lambda: store, decode=decode, warm=True,
-                      flow_id="graphsentry_warm"), bar
+    return build_flow(config, source, sinks, lambda: store, decode=activity_message_decoder(),
+                      warm=True, flow_id="graphsentry_warm"), bar

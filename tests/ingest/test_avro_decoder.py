@@ -1,0 +1,143 @@
+"""The compiled Avro decoder against fastavro: the same values, and what it does not take it
+leaves to fastavro (so malformed input gets fastavro's errors)."""
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import fastavro
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.event import RECORD_FIELDS, GraphEvent
+from graphsentry.avro import activity_fields_decoder, decode, decode_activity, encode_activity
+from graphsentry.avro_compiled import micros
+from graphsentry.avro_decoder import NotDecoded, compile_decoder
+from schemas import load_schema
+from tests.ingest.test_avro import (
+    _EVERY_TYPE,
+    _ascii,
+    _field_strategies,
+    _no_surrogates,
+    _records,
+    _strategy,
+    _text,
+    normalized,
+)
+
+REFUSED = (NotDecoded, IndexError, KeyError, OverflowError)
+ACTIVITY = load_schema("graph_activity")
+
+
+def _fastavro(schema: dict[str, Any], data: bytes) -> Any:
+    return fastavro.schemaless_reader(io.BytesIO(data), fastavro.parse_schema(schema), None)
+
+
+def _encoded(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(schema), record)
+    return out.getvalue()
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in (key, *_strings(item))]
+    return []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_every_supported_type_and_union_decodes_as_fastavro_does(data: st.DataObject) -> None:
+    strategies = {**_field_strategies, "string": data.draw(st.sampled_from([_ascii, _text]))}
+    record = data.draw(st.fixed_dictionaries({
+        f["name"]: _strategy(f["type"], strategies) for f in _EVERY_TYPE["fields"]}).filter(
+            _no_surrogates))
+    value = _encoded(_EVERY_TYPE, record)
+    decoder = compile_decoder(_EVERY_TYPE)
+    if all(s.isascii() for s in _strings(list(record.values()))):
+        assert decoder(value) == _fastavro(_EVERY_TYPE, value) == record
+    else:  # non-ASCII text is fastavro's
+        with pytest.raises(NotDecoded):
+            decoder(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_records(_text).filter(_no_surrogates))
+def test_activity_values_decode_as_fastavro_does(record: dict[str, Any]) -> None:
+    value = encode_activity(record)
+    expected = decode("graph_activity", value)
+    assert decode_activity(value) == expected
+    fields = activity_fields_decoder(RECORD_FIELDS)(value)
+    assert GraphEvent.from_record(fields) == GraphEvent.from_record(expected)
+
+
+def test_the_fields_decoder_keeps_only_its_fields_with_timestamps_in_microseconds() -> None:
+    record = normalized()
+    fields = activity_fields_decoder(RECORD_FIELDS)(encode_activity(record))
+    assert set(fields) == set(RECORD_FIELDS)
+    assert fields["time_generated"] == micros(record["time_generated"])
+    assert {k: v for k, v in fields.items() if k != "time_generated"} == {
+        k: record[k] for k in RECORD_FIELDS if k != "time_generated"}
+    with pytest.raises(ValueError, match="not fields"):
+        compile_decoder(ACTIVITY, ("time_generated", "no_such_field"))
+
+
+@pytest.mark.parametrize("when", [
+    datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 26, tzinfo=UTC),
+    datetime(2026, 11, 30, 6, 1, 2, 345678, tzinfo=UTC), datetime(3111, 1, 1, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)])
+def test_timestamps_across_varint_lengths(when: datetime) -> None:
+    value = encode_activity({**normalized(), "time_generated": when})
+    assert decode_activity(value) == decode("graph_activity", value)
+    assert decode_activity(value)["time_generated"] == when
+    fields = activity_fields_decoder(RECORD_FIELDS)(value)
+    assert fields["time_generated"] == micros(when)
+    assert GraphEvent.from_record(fields).ts == when.timestamp()
+
+
+def test_values_it_does_not_take_are_fastavros() -> None:
+    record = normalized(userAgent="Mozilla/5.0 (Ünïcode)")
+    value = encode_activity(record)
+    with pytest.raises(NotDecoded):
+        compile_decoder(ACTIVITY)(value)
+    assert decode_activity(value) == decode("graph_activity", value) == record
+    for broken in (value[:-1], value + b"\x00", b"", b"\xff" * 12):
+        with pytest.raises(REFUSED):
+            compile_decoder(ACTIVITY)(broken)
+
+
+def _outcome(decoder: Any, data: bytes) -> tuple[str, Any]:
+    try:
+        return "value", decoder(data)
+    except Exception:
+        return "error", None
+
+
+@settings(max_examples=400, deadline=None)
+@given(_records(_ascii), st.data())
+def test_corrupted_values_give_what_fastavro_gives(record: dict[str, Any],
+                                                  data: st.DataObject) -> None:
+    """A flipped, cut or added byte: the compiled path never accepts what fastavro refuses and
+    never reads a value differently."""
+    value = bytearray(encode_activity(record))
+    where = data.draw(st.integers(0, len(value) - 1))
+    change = data.draw(st.sampled_from(["flip", "cut", "add"]))
+    byte = data.draw(st.integers(0, 255))
+    if change == "flip":
+        value[where] = byte
+    elif change == "cut":
+        del value[where:]
+    else:
+        value.insert(where, byte)
+    corrupted = bytes(value)
+    expected = _outcome(lambda d: decode("graph_activity", d), corrupted)
+    assert _outcome(decode_activity, corrupted) == expected
+    fields = _outcome(activity_fields_decoder(RECORD_FIELDS), corrupted)
+    assert fields[0] == expected[0]
+    if expected[0] == "value":
+        assert GraphEvent.from_record(fields[1]) == GraphEvent.from_record(expected[1])
