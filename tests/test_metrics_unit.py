@@ -308,3 +308,65 @@ def test_topic_problems_and_notes() -> None:
     found, notes = problems(topics["activity"], deleting)
     assert not found and "2 partition(s), 8 recommended" in notes
     assert any("retention.ms is 604800000" in n for n in notes)
+
+
+# --- the example alert rules of docs/operations.md ------------------------------------------------
+
+_PROCESS_LABELS = {"graphsentry_kafka_consumer_lag_messages": ("topic", "partition"),
+                   "graphsentry_input_partitions": (),
+                   "graphsentry_last_progress_timestamp_seconds": (),
+                   "graphsentry_epoch_bucket": ("le",),
+                   "up": (), "process_start_time_seconds": ()}
+"""Families served besides FAMILIES, with their labels (the epoch histogram as its buckets;
+``up`` is Prometheus' own, ``process_start_time_seconds`` prometheus-client's)."""
+_TARGET_LABELS = {"job", "instance"}  # added by Prometheus to every scraped series
+
+
+def _rule_expressions() -> list[tuple[str, str]]:
+    import yaml
+
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    section = doc.split("## Alert rules", 1)[1]
+    block = section.split("```yaml", 1)[1].split("```", 1)[0]
+    return [(rule["alert"], rule["expr"]) for group in yaml.safe_load(block)["groups"]
+            for rule in group["rules"]]
+
+
+def test_the_documented_alert_rules_are_promql_over_served_metrics_and_labels() -> None:
+    """Each ``expr`` parses (promql-parser, the Rust PromQL parser's Python binding), names only
+    metrics graphsentry serves, and groups or matches only by labels those metrics carry."""
+    import promql_parser
+
+    labels = {family.name: family.labels for family in FAMILIES}
+    labels.update({name.replace("graphsentry_epoch_bucket",
+                                "graphsentry_epoch_duration_seconds_bucket"): names
+                   for name, names in _PROCESS_LABELS.items()})
+    rules = _rule_expressions()
+    assert len(rules) >= 8
+    for alert, expr in rules:
+        tree = promql_parser.parse(expr)
+        selectors: list[Any] = []
+        groupings: list[tuple[list[str], list[str]]] = []
+
+        def visit(node: Any, selectors: list[Any] = selectors,
+                  groupings: list[tuple[list[str], list[str]]] = groupings) -> bool:
+            if isinstance(node, promql_parser.VectorSelector):
+                selectors.append(node)
+            elif isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
+                below: list[str] = []
+                promql_parser.walk(node.expr, lambda n: below.append(n.name) if isinstance(
+                    n, promql_parser.VectorSelector) else None)
+                groupings.append((list(node.modifier.labels), below))
+            return True
+
+        promql_parser.walk(tree, visit)
+        assert selectors, alert
+        for selector in selectors:
+            assert selector.name in labels, f"{alert}: {selector.name} is not served"
+            for matcher in selector.matchers.matchers:
+                assert matcher.name in {*labels[selector.name], *_TARGET_LABELS}, (
+                    f"{alert}: {selector.name} has no label {matcher.name}")
+        for by, below in groupings:
+            for name in below:
+                missing = set(by) - {*labels[name], *_TARGET_LABELS}
+                assert not missing, f"{alert}: {name} has no label {sorted(missing)}"
