@@ -170,13 +170,19 @@ _EVERY_TYPE: dict[str, Any] = {"type": "record", "name": "Every", "fields": [
     ]]}
 
 
+def every_type_record(data: st.DataObject) -> dict[str, Any]:
+    """A record of :data:`_EVERY_TYPE`, its strings all ASCII or any text."""
+    strategies = {**_field_strategies, "string": data.draw(st.sampled_from([_ascii, _text]))}
+    record: dict[str, Any] = data.draw(st.fixed_dictionaries({
+        f["name"]: _strategy(f["type"], strategies) for f in _EVERY_TYPE["fields"]}).filter(
+            _no_surrogates))
+    return record
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_every_supported_type_and_union_matches_fastavro(data: st.DataObject) -> None:
-    strategies = {**_field_strategies, "string": data.draw(st.sampled_from([_ascii, _text]))}
-    record = data.draw(st.fixed_dictionaries({
-        f["name"]: _strategy(f["type"], strategies) for f in _EVERY_TYPE["fields"]}).filter(
-            _no_surrogates))
+    record = every_type_record(data)
     expected = io.BytesIO()
     fastavro.schemaless_writer(expected, fastavro.parse_schema(_EVERY_TYPE), record)
     _, binary = compile_encoders(_EVERY_TYPE)  # (compile_encoder tries the text one first)

@@ -18,11 +18,10 @@ from schemas import load_schema
 from tests.ingest.test_avro import (
     _EVERY_TYPE,
     _ascii,
-    _field_strategies,
     _no_surrogates,
     _records,
-    _strategy,
     _text,
+    every_type_record,
     normalized,
 )
 
@@ -53,10 +52,7 @@ def _strings(value: Any) -> list[str]:
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_every_supported_type_and_union_decodes_as_fastavro_does(data: st.DataObject) -> None:
-    strategies = {**_field_strategies, "string": data.draw(st.sampled_from([_ascii, _text]))}
-    record = data.draw(st.fixed_dictionaries({
-        f["name"]: _strategy(f["type"], strategies) for f in _EVERY_TYPE["fields"]}).filter(
-            _no_surrogates))
+    record = every_type_record(data)
     value = _encoded(_EVERY_TYPE, record)
     decoder = compile_decoder(_EVERY_TYPE)
     if all(s.isascii() for s in _strings(list(record.values()))):
