@@ -26,7 +26,8 @@ import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from detectors.event import GraphEvent
@@ -70,6 +71,14 @@ class AppInfo:
     suppressed_detectors: frozenset[str] = frozenset()
     object_id: str | None = None
     """The application object id in the tenant (``/applications/{object id}``), when known."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the class and its values (the frozen-dataclass default looks its fields
+        up on every call): it travels with events between Bytewax processes."""
+        return (AppInfo, _app_info_values(self))
+
+
+_app_info_values = attrgetter(*(f.name for f in fields(AppInfo)))
 
 
 class Facts(NamedTuple):

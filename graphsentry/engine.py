@@ -78,6 +78,11 @@ class CtxParts(NamedTuple):
     profile: Profile | None = None
     """The principal's stored profile, sent when its state may be new in this process."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the class and its values (cheaper than the namedtuple default, which goes
+        through ``copyreg.__newobj__``): see ``GraphEvent.__reduce__``."""
+        return (CtxParts, tuple(self))
+
 
 NO_PARTS = CtxParts()
 

@@ -3,9 +3,12 @@ added to the dataclass out of order would shift values: this test names each one
 
 from __future__ import annotations
 
+import copyreg
+import io
+import pickle
 from datetime import UTC, datetime
 
-from detectors.event import GraphEvent
+from detectors.event import RECORD_FIELDS, GraphEvent
 
 RECORD = {
     "time_generated": datetime(2026, 1, 1, 0, 0, 1, 500000, tzinfo=UTC),
@@ -40,3 +43,39 @@ def test_optional_columns_may_be_missing_and_time_may_be_epoch_micros() -> None:
     assert event.ts == 1_767_225_601.5 and event.size == 0 and event.ip is None
     assert not (event.is_write or event.is_download or event.has_search or event.has_filter)
     assert hash(event) == hash(GraphEvent.from_record(minimal))
+
+
+def _event() -> GraphEvent:
+    return GraphEvent.from_record({**RECORD, "roles": ["User.Read.All"], "scopes": None,
+                                   "unique_token_id": "tok"})
+
+
+def test_record_fields_name_every_column_from_record_reads() -> None:
+    """RECORD_FIELDS is what a decoder may keep: an event built from only those columns is the
+    event built from the whole record."""
+    record = {**RECORD, "roles": ["User.Read.All"], "unique_token_id": "tok",
+              "sign_in_activity_id": "sid", "source": "MicrosoftGraphActivityLogs",
+              "location": "West Europe", "duration_ms": 3}
+    kept = {name: record[name] for name in RECORD_FIELDS if name in record}
+    assert GraphEvent.from_record(kept) == GraphEvent.from_record(record)
+    assert {"location", "duration_ms"}.isdisjoint(RECORD_FIELDS)
+
+
+def test_pickles_as_its_field_values_and_loads_the_older_form_too() -> None:
+    event = _event()
+    data = pickle.dumps(event)
+    assert pickle.loads(data) == event
+    assert b"request_id" not in data  # values only, no field names
+
+    class ObjectDefault(pickle.Pickler):  # how events were pickled before __reduce__
+        def reducer_override(self, obj: object) -> object:
+            if type(obj) is GraphEvent:
+                return (copyreg.__newobj__, (GraphEvent,), object.__getstate__(obj))
+            return NotImplemented
+
+    out = io.BytesIO()
+    ObjectDefault(out).dump(event)
+    older = out.getvalue()
+    assert b"request_id" in older  # the slots state: a dict of field names
+    assert pickle.loads(older) == event
+    assert len(data) < len(older)

@@ -361,3 +361,16 @@ def test_the_flow_refuses_an_eviction_time_that_could_change_results() -> None:
                                                r"181800 s"):
         build_flow(config, TestingSource([]), DetectSinks(CallbackSink(lambda _a: None)),
                    MemoryStore)
+
+
+def test_enrichment_parts_pickle_as_values_and_round_trip() -> None:
+    """CtxParts, AppInfo and GraphEvent cross Bytewax processes pickled (every item an exchange
+    moves, when the flow runs on several processes)."""
+    app = AppInfo("app", "Backup", "tenant", first_party=False, allowed=True,
+                  suppressed_detectors=frozenset({"mailbox_enumeration"}), object_id="obj")
+    parts = CtxParts(64500, "EXAMPLE-AS", app, True, established_profile())
+    item = ("tenant/principal", (event(), parts))
+    data = pickle.dumps(item)
+    assert pickle.loads(data) == item
+    assert b"copyreg" not in data and b"display_name" not in data
+    assert pickle.loads(pickle.dumps(AppInfo("only-id"))) == AppInfo("only-id")
