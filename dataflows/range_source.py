@@ -211,6 +211,13 @@ class RangePartition(StatefulSourcePartition[Message, int]):
             self._on_read(read)
         return values
 
+    def lag(self) -> tuple[str, int, int]:
+        """``(topic, partition, messages of the range not read yet)``: replay's consumer lag,
+        published as ``graphsentry_kafka_consumer_lag_messages`` (``kafka_client``'s guard)."""
+        span = self._span
+        return span.topic, span.partition, 0 if self._done else max(
+            0, span.end_offset - self._offset)
+
     def snapshot(self) -> int:
         return self._offset
 

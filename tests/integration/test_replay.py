@@ -19,7 +19,12 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 from confluent_kafka import Producer
 
-from dataflows.range_source import TimeRangeSource, read_range, resolve_ranges
+from dataflows.range_source import (
+    RangePartition,
+    TimeRangeSource,
+    read_range,
+    resolve_ranges,
+)
 from graphsentry.errors import GraphsentryError
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
@@ -100,6 +105,27 @@ def test_source_reads_exactly_the_range_and_stops(
     ranges = resolve_ranges(kafka_bootstrap, topic, start, end)
     assert sum(read) == sum(r.size for r in ranges)  # progress counts every offset in range
     assert {m.value for m in read_range(kafka_bootstrap, topic, start, end)} == expected
+
+
+def test_a_partition_reports_what_is_left_of_its_range_as_its_lag(
+        kafka_bootstrap: str, filled_topic: tuple[str, list[tuple[int, datetime, bytes]]]) -> None:
+    topic, _items = filled_topic
+    start, end = T0 + timedelta(hours=1), T0 + timedelta(hours=4, minutes=7)
+    span = next(r for r in resolve_ranges(kafka_bootstrap, topic, start, end) if r.size > 50)
+    partition = RangePartition(kafka_bootstrap, span, batch_size=50)
+    try:
+        assert partition.lag() == (topic, span.partition, span.size)
+        lags = []
+        while True:
+            try:
+                partition.next_batch()
+            except StopIteration:
+                break
+            lags.append(partition.lag()[2])
+        assert lags == sorted(lags, reverse=True) and lags[0] < span.size
+        assert partition.lag() == (topic, span.partition, 0)
+    finally:
+        partition.close()
 
 
 def test_ranges_past_the_data_and_before_it(
