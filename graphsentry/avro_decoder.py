@@ -44,7 +44,8 @@ _EIGHT_BYTES = 0x0080808080808080
 
 
 def _long(data: bytes, p: int) -> tuple[int, int]:
-    """(zig-zag long at ``p``, position after it); IndexError past the end."""
+    """(zig-zag long at ``p``, position after it); IndexError past the end, NotDecoded for a
+    varint of more than 64 bits."""
     byte = data[p]
     if byte < 0x80:
         return _SMALL[byte], p + 1
@@ -58,6 +59,8 @@ def _long(data: bytes, p: int) -> tuple[int, int]:
         p += 1
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
+            if value >> 64:  # a tenth byte above 1 (fastavro keeps the low 64 bits)
+                raise NotDecoded("varint beyond 64 bits")
             return (value >> 1) ^ -(value & 1), p
         shift += 7
         if shift > 63:
@@ -234,8 +237,8 @@ def compile_decoder(schema: Mapping[str, Any], fields: Collection[str] | None = 
     lines = ["def decode(data):", "    text = data.decode('latin-1')", "    p = 0",
              *[f"    {line}" for line in body],
              "    if p != len(data):", "        raise NotDecoded('value does not end here')",
-             f"    if not ''.join(({', '.join(strings)},)).isascii():",
-             "        raise NotDecoded('non-ASCII string')",
+             *([f"    if not ''.join(({', '.join(strings)},)).isascii():",
+                "        raise NotDecoded('non-ASCII string')"] if strings else []),
              "    return {", *[f"        {name!r}: {var}," for var, name in kept], "    }"]
     exec("\n".join(lines), namespace)  # the source comes from our own schema files only
     decode: Decoder = namespace["decode"]

@@ -137,3 +137,27 @@ def test_corrupted_values_give_what_fastavro_gives(record: dict[str, Any],
     assert fields[0] == expected[0]
     if expected[0] == "value":
         assert GraphEvent.from_record(fields[1]) == GraphEvent.from_record(expected[1])
+
+
+_LONG = {"type": "record", "name": "Long", "fields": [{"name": "n", "type": "long"}]}
+
+
+@pytest.mark.parametrize("tenth", [0x00, 0x01, 0x02, 0x7F])
+def test_ten_byte_varints_read_as_fastavro_reads_them(tenth: int) -> None:
+    """A tenth varint byte holds bit 63 only: fastavro keeps the low 64 bits of what a writer
+    puts above it, so the compiled decoder leaves such a value to fastavro."""
+    value = b"\xff" * 9 + bytes([tenth])
+    if tenth <= 1:
+        assert compile_decoder(_LONG)(value) == _fastavro(_LONG, value)
+    else:
+        with pytest.raises(NotDecoded):
+            compile_decoder(_LONG)(value)
+    smallest = b"\x02" + b"\xff" * 9 + b"\x01"  # response_size_bytes = -2**63
+    activity = encode_activity({**normalized(), "response_size_bytes": -(2**63)})
+    assert activity.count(smallest) == 1
+    activity = activity.replace(smallest, smallest[:-1] + bytes([tenth]))
+    expected = decode("graph_activity", activity)
+    assert -(2**63) <= expected["response_size_bytes"] < 2**63
+    assert decode_activity(activity) == expected
+    fields = activity_fields_decoder(RECORD_FIELDS)(activity)
+    assert GraphEvent.from_record(fields) == GraphEvent.from_record(expected)
