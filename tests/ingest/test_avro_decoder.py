@@ -86,7 +86,16 @@ def test_the_fields_decoder_keeps_only_its_fields_with_timestamps_in_microsecond
 @pytest.mark.parametrize("when", [
     datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 26, tzinfo=UTC),
     datetime(2026, 11, 30, 6, 1, 2, 345678, tzinfo=UTC), datetime(3111, 1, 1, tzinfo=UTC),
-    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)])
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC),
+    # each end of the eight-byte varints (read in one step), just inside and just outside
+    datetime(1978, 12, 2, 19, 29, 36, 710655, tzinfo=UTC),
+    datetime(1978, 12, 2, 19, 29, 36, 710656, tzinfo=UTC),
+    datetime(3111, 9, 16, 23, 10, 18, 963967, tzinfo=UTC),
+    datetime(3111, 9, 16, 23, 10, 18, 963968, tzinfo=UTC),
+    datetime(1961, 1, 30, 4, 30, 23, 289344, tzinfo=UTC),
+    datetime(1961, 1, 30, 4, 30, 23, 289343, tzinfo=UTC),
+    datetime(828, 4, 17, 0, 49, 41, 36032, tzinfo=UTC),
+    datetime(828, 4, 17, 0, 49, 41, 36031, tzinfo=UTC)])
 def test_timestamps_across_varint_lengths(when: datetime) -> None:
     value = encode_activity({**normalized(), "time_generated": when})
     assert decode_activity(value) == decode("graph_activity", value)
@@ -161,3 +170,22 @@ def test_ten_byte_varints_read_as_fastavro_reads_them(tenth: int) -> None:
     assert decode_activity(activity) == expected
     fields = activity_fields_decoder(RECORD_FIELDS)(activity)
     assert GraphEvent.from_record(fields) == GraphEvent.from_record(expected)
+
+
+_BLOCKS = {"type": "record", "name": "Blocks", "fields": [
+    {"name": "a", "type": {"type": "array", "items": "string"}},
+    {"name": "m", "type": ["null", {"type": "map", "values": "long"}]}]}
+
+
+def test_arrays_and_maps_in_several_blocks_as_other_writers_send_them() -> None:
+    """A writer may split an array or map into blocks, a negative count followed by the block's
+    size in bytes (Avro spec, "Complex Types"), and pad a varint (here the length 2 of "yy" as
+    0x84 0x80 0x00); fastavro's writer sends one block."""
+    value = (b"\x03\x0e" + b"\x02x" + b"\x84\x80\x00yy"  # a: -2 items in 7 bytes
+             + b"\x02" + b"\x06zzz" + b"\x00"  # a: 1 item; end
+             + b"\x02"  # m: not null
+             + b"\x01\x06" + b"\x02k\x04"  # m: -1 item in 3 bytes
+             + b"\x02" + b"\x04k2\x81\x01" + b"\x00")  # m: 1 item; end
+    expected = {"a": ["x", "yy", "zzz"], "m": {"k": 2, "k2": -65}}
+    assert _fastavro(_BLOCKS, value) == expected
+    assert compile_decoder(_BLOCKS)(value) == expected
