@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.event import RECORD_FIELDS, GraphEvent
-from graphsentry.avro import activity_fields_decoder, decode, decode_activity, encode_activity
+from graphsentry.avro import (
+    activity_fields_decoder,
+    decode,
+    decode_activity,
+    encode_activity,
+    revision_schemas,
+)
 from graphsentry.avro_compiled import micros
 from graphsentry.avro_decoder import NotDecoded, compile_decoder
 from schemas import load_schema
@@ -189,3 +195,26 @@ def test_arrays_and_maps_in_several_blocks_as_other_writers_send_them() -> None:
     expected = {"a": ["x", "yy", "zzz"], "m": {"k": 2, "k2": -65}}
     assert _fastavro(_BLOCKS, value) == expected
     assert compile_decoder(_BLOCKS)(value) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(_records(_ascii), _records(_text).filter(_no_surrogates)), st.binary(max_size=2))
+def test_revision_one_values_give_the_detection_flow_what_fastavro_gives(
+        record: dict[str, Any], tail: bytes) -> None:
+    """A revision-1 value (no source, no truncated_fields) is fastavro's, with the new fields'
+    defaults; with a byte or two after it, it reads as a revision-2 value or fails, as in
+    fastavro."""
+    [(_, writer)] = revision_schemas("graph_activity")
+    older = {k: v for k, v in record.items() if k not in ("source", "truncated_fields")}
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, writer, older)
+    value = out.getvalue() + tail
+    expected = _outcome(lambda d: decode("graph_activity", d), value)
+    assert _outcome(decode_activity, value) == expected
+    fields = _outcome(activity_fields_decoder(RECORD_FIELDS), value)
+    assert fields[0] == expected[0]
+    if expected[0] == "value":
+        assert GraphEvent.from_record(fields[1]) == GraphEvent.from_record(expected[1])
+    if not tail:
+        assert expected == ("value", {**older, "source": "MicrosoftGraphActivityLogs",
+                                      "truncated_fields": None})
