@@ -9,11 +9,12 @@ records/s on ~780-byte records, ``bench/results/detect.txt``).
 
 It reads the whole value as latin-1 text once and slices every string from it, which is right
 only when the strings are ASCII: it checks that at the end. It takes the value only when it
-reads exactly to its last byte with every union index, boolean and enum code valid; otherwise it
-raises :class:`NotDecoded` and the caller decodes with fastavro, which handles what this one does
-not: non-ASCII strings, values of earlier schema revisions, and malformed input with fastavro's
-own errors. The result equals fastavro's (property tests check it): the same dict, timestamps as
-aware UTC datetimes.
+reads exactly to its last byte with every union index, boolean and enum code valid, every varint
+within 64 bits (ints within 32) and every timestamp within years 1-9999; otherwise it raises
+:class:`NotDecoded` (or IndexError, KeyError) and the caller decodes with fastavro, which handles
+what this one does not: non-ASCII strings, values of earlier schema revisions, and malformed
+input with fastavro's own errors. The result equals fastavro's (property tests check it): the
+same dict, timestamps as aware UTC datetimes.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ _EIGHT_BYTES = 0x0080808080808080
 
 
 def _long(data: bytes, p: int) -> tuple[int, int]:
-    """(zig-zag long at ``p``, position after it); IndexError past the end."""
+    """(zig-zag long at ``p``, position after it); IndexError past the end, NotDecoded for a
+    varint of more than 64 bits."""
     byte = data[p]
     if byte < 0x80:
         return _SMALL[byte], p + 1
@@ -58,6 +60,8 @@ def _long(data: bytes, p: int) -> tuple[int, int]:
         p += 1
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
+            if value >> 64:  # a tenth byte above 1 (fastavro keeps the low 64 bits)
+                raise NotDecoded("varint beyond 64 bits")
             return (value >> 1) ^ -(value & 1), p
         shift += 7
         if shift > 63:
@@ -78,18 +82,6 @@ def _length(data: bytes, p: int) -> tuple[int, int]:
     return value, p
 
 
-def _timestamp(data: bytes, p: int) -> tuple[datetime, int]:
-    word = int.from_bytes(data[p:p + 8], "little")
-    if word & _HIGH_BITS == _EIGHT_BYTES:  # 1970-01-26 to 3111: seven 7-bit groups and one
-        word &= 0x7F7F7F7F7F7F7F7F  # squeeze the 7-bit groups together, pairs at a time
-        word = (word & 0x007F007F007F007F) | (word & 0x7F007F007F007F00) >> 1
-        word = (word & 0x00003FFF00003FFF) | (word & 0x3FFF00003FFF0000) >> 2
-        word = (word & 0x000000000FFFFFFF) | (word & 0x0FFFFFFF00000000) >> 4
-        return _EPOCH + timedelta(0, 0, (word >> 1) ^ -(word & 1)), p + 8
-    value, p = _long(data, p)
-    return _EPOCH + timedelta(0, 0, value), p
-
-
 _FIRST_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 _LAST_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // timedelta(
     microseconds=1)
@@ -98,10 +90,23 @@ _LAST_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH)
 def _micros(data: bytes, p: int) -> tuple[int, int]:
     """A timestamp as epoch microseconds, refused beyond what a datetime holds (as fastavro
     refuses it)."""
+    word = int.from_bytes(data[p:p + 8], "little")
+    if word & _HIGH_BITS == _EIGHT_BYTES:  # 1978-12-02 to 3111-09-16 (0828 to 1961 before the
+        word &= 0x7F7F7F7F7F7F7F7F  # epoch): eight 7-bit groups; squeezed together in pairs
+        word = (word & 0x007F007F007F007F) | (word & 0x7F007F007F007F00) >> 1
+        word = (word & 0x00003FFF00003FFF) | (word & 0x3FFF00003FFF0000) >> 2
+        word = (word & 0x000000000FFFFFFF) | (word & 0x0FFFFFFF00000000) >> 4
+        return (word >> 1) ^ -(word & 1), p + 8
     value, p = _long(data, p)
     if not _FIRST_MICROS <= value <= _LAST_MICROS:
         raise NotDecoded("timestamp out of range")
     return value, p
+
+
+def _timestamp(data: bytes, p: int) -> tuple[datetime, int]:
+    """A timestamp as an aware UTC datetime (:func:`_micros`)."""
+    value, p = _micros(data, p)
+    return _EPOCH + timedelta(0, 0, value), p
 
 
 def _block_count(data: bytes, p: int) -> tuple[int, int]:
@@ -234,8 +239,8 @@ def compile_decoder(schema: Mapping[str, Any], fields: Collection[str] | None = 
     lines = ["def decode(data):", "    text = data.decode('latin-1')", "    p = 0",
              *[f"    {line}" for line in body],
              "    if p != len(data):", "        raise NotDecoded('value does not end here')",
-             f"    if not ''.join(({', '.join(strings)},)).isascii():",
-             "        raise NotDecoded('non-ASCII string')",
+             *([f"    if not ''.join(({', '.join(strings)},)).isascii():",
+                "        raise NotDecoded('non-ASCII string')"] if strings else []),
              "    return {", *[f"        {name!r}: {var}," for var, name in kept], "    }"]
     exec("\n".join(lines), namespace)  # the source comes from our own schema files only
     decode: Decoder = namespace["decode"]

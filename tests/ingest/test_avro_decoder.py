@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.event import RECORD_FIELDS, GraphEvent
-from graphsentry.avro import activity_fields_decoder, decode, decode_activity, encode_activity
+from graphsentry.avro import (
+    activity_fields_decoder,
+    decode,
+    decode_activity,
+    encode_activity,
+    revision_schemas,
+)
 from graphsentry.avro_compiled import micros
 from graphsentry.avro_decoder import NotDecoded, compile_decoder
 from schemas import load_schema
@@ -86,7 +92,16 @@ def test_the_fields_decoder_keeps_only_its_fields_with_timestamps_in_microsecond
 @pytest.mark.parametrize("when", [
     datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 26, tzinfo=UTC),
     datetime(2026, 11, 30, 6, 1, 2, 345678, tzinfo=UTC), datetime(3111, 1, 1, tzinfo=UTC),
-    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)])
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC),
+    # each end of the eight-byte varints (read in one step), just inside and just outside
+    datetime(1978, 12, 2, 19, 29, 36, 710655, tzinfo=UTC),
+    datetime(1978, 12, 2, 19, 29, 36, 710656, tzinfo=UTC),
+    datetime(3111, 9, 16, 23, 10, 18, 963967, tzinfo=UTC),
+    datetime(3111, 9, 16, 23, 10, 18, 963968, tzinfo=UTC),
+    datetime(1961, 1, 30, 4, 30, 23, 289344, tzinfo=UTC),
+    datetime(1961, 1, 30, 4, 30, 23, 289343, tzinfo=UTC),
+    datetime(828, 4, 17, 0, 49, 41, 36032, tzinfo=UTC),
+    datetime(828, 4, 17, 0, 49, 41, 36031, tzinfo=UTC)])
 def test_timestamps_across_varint_lengths(when: datetime) -> None:
     value = encode_activity({**normalized(), "time_generated": when})
     assert decode_activity(value) == decode("graph_activity", value)
@@ -137,3 +152,69 @@ def test_corrupted_values_give_what_fastavro_gives(record: dict[str, Any],
     assert fields[0] == expected[0]
     if expected[0] == "value":
         assert GraphEvent.from_record(fields[1]) == GraphEvent.from_record(expected[1])
+
+
+_LONG = {"type": "record", "name": "Long", "fields": [{"name": "n", "type": "long"}]}
+
+
+@pytest.mark.parametrize("tenth", [0x00, 0x01, 0x02, 0x7F])
+def test_ten_byte_varints_read_as_fastavro_reads_them(tenth: int) -> None:
+    """A tenth varint byte holds bit 63 only: fastavro keeps the low 64 bits of what a writer
+    puts above it, so the compiled decoder leaves such a value to fastavro."""
+    value = b"\xff" * 9 + bytes([tenth])
+    if tenth <= 1:
+        assert compile_decoder(_LONG)(value) == _fastavro(_LONG, value)
+    else:
+        with pytest.raises(NotDecoded):
+            compile_decoder(_LONG)(value)
+    smallest = b"\x02" + b"\xff" * 9 + b"\x01"  # response_size_bytes = -2**63
+    activity = encode_activity({**normalized(), "response_size_bytes": -(2**63)})
+    assert activity.count(smallest) == 1
+    activity = activity.replace(smallest, smallest[:-1] + bytes([tenth]))
+    expected = decode("graph_activity", activity)
+    assert -(2**63) <= expected["response_size_bytes"] < 2**63
+    assert decode_activity(activity) == expected
+    fields = activity_fields_decoder(RECORD_FIELDS)(activity)
+    assert GraphEvent.from_record(fields) == GraphEvent.from_record(expected)
+
+
+_BLOCKS = {"type": "record", "name": "Blocks", "fields": [
+    {"name": "a", "type": {"type": "array", "items": "string"}},
+    {"name": "m", "type": ["null", {"type": "map", "values": "long"}]}]}
+
+
+def test_arrays_and_maps_in_several_blocks_as_other_writers_send_them() -> None:
+    """A writer may split an array or map into blocks, a negative count followed by the block's
+    size in bytes (Avro spec, "Complex Types"), and pad a varint (here the length 2 of "yy" as
+    0x84 0x80 0x00); fastavro's writer sends one block."""
+    value = (b"\x03\x0e" + b"\x02x" + b"\x84\x80\x00yy"  # a: -2 items in 7 bytes
+             + b"\x02" + b"\x06zzz" + b"\x00"  # a: 1 item; end
+             + b"\x02"  # m: not null
+             + b"\x01\x06" + b"\x02k\x04"  # m: -1 item in 3 bytes
+             + b"\x02" + b"\x04k2\x81\x01" + b"\x00")  # m: 1 item; end
+    expected = {"a": ["x", "yy", "zzz"], "m": {"k": 2, "k2": -65}}
+    assert _fastavro(_BLOCKS, value) == expected
+    assert compile_decoder(_BLOCKS)(value) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(_records(_ascii), _records(_text).filter(_no_surrogates)), st.binary(max_size=2))
+def test_revision_one_values_give_the_detection_flow_what_fastavro_gives(
+        record: dict[str, Any], tail: bytes) -> None:
+    """A revision-1 value (no source, no truncated_fields) is fastavro's, with the new fields'
+    defaults; with a byte or two after it, it reads as a revision-2 value or fails, as in
+    fastavro."""
+    [(_, writer)] = revision_schemas("graph_activity")
+    older = {k: v for k, v in record.items() if k not in ("source", "truncated_fields")}
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, writer, older)
+    value = out.getvalue() + tail
+    expected = _outcome(lambda d: decode("graph_activity", d), value)
+    assert _outcome(decode_activity, value) == expected
+    fields = _outcome(activity_fields_decoder(RECORD_FIELDS), value)
+    assert fields[0] == expected[0]
+    if expected[0] == "value":
+        assert GraphEvent.from_record(fields[1]) == GraphEvent.from_record(expected[1])
+    if not tail:
+        assert expected == ("value", {**older, "source": "MicrosoftGraphActivityLogs",
+                                      "truncated_fields": None})
