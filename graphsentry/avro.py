@@ -107,7 +107,8 @@ def decode_activity(data: bytes) -> dict[str, Any]:
 
 def activity_fields_decoder(fields: tuple[str, ...]) -> Callable[[bytes], dict[str, Any]]:
     """A decoder of graph.activity.v1 values for a reader of ``fields`` only (the detection
-    flow): a dict of those fields with timestamps as epoch microseconds (int). A value the
+    flow): a dict of those fields with timestamps as epoch microseconds (int) and arrays as
+    shared tuples (``compile_decoder``'s compact form). A value the
     compiled decoder leaves to fastavro comes back as :func:`decode_activity` returns it
     (every field, datetimes); errors are fastavro's."""
     compiled = _activity_decoder(fields, True)
@@ -123,8 +124,8 @@ def activity_fields_decoder(fields: tuple[str, ...]) -> Callable[[bytes], dict[s
 
 @cache
 def _activity_decoder(fields: tuple[str, ...] | None,
-                      micros: bool) -> Callable[[bytes], dict[str, Any]]:
-    return compile_decoder(load_schema(ACTIVITY_SCHEMA), fields, micros)
+                      compact: bool) -> Callable[[bytes], dict[str, Any]]:
+    return compile_decoder(load_schema(ACTIVITY_SCHEMA), fields, compact)
 
 
 def decode_activities(values: Iterable[bytes]) -> list[dict[str, Any]]:

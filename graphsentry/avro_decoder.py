@@ -147,6 +147,41 @@ def _string_array(data: bytes, text: str, p: int) -> tuple[list[str], int]:
     return items, p
 
 
+SHARED_ARRAYS = 4096
+"""How many distinct arrays a compact decoder keeps (all are dropped when it is full)."""
+
+
+def _string_array_end(data: bytes, p: int) -> int:
+    """Where the array of strings at ``p`` ends (its strings are not read)."""
+    count, p = _block_count(data, p)
+    while count:
+        for _ in range(count):
+            byte = data[p]
+            if byte < 0x80:
+                p += 1 + _LENGTH[byte]
+            else:
+                n, p = _length(data, p)
+                p += n
+        count, p = _block_count(data, p)
+    return p
+
+
+def _shared_string_array(data: bytes, text: str, p: int,
+                         shared: dict[bytes, tuple[str, ...]]) -> tuple[tuple[str, ...], int]:
+    """The array at ``p`` as a tuple, the one already built for the same bytes if any."""
+    end = _string_array_end(data, p)
+    if end > len(data):
+        raise NotDecoded("array past the end")
+    key = data[p:end]
+    items = shared.get(key)
+    if items is None:
+        items = tuple(_string_array(data, text, p)[0])
+        if len(shared) >= SHARED_ARRAYS:
+            shared.clear()
+        shared[key] = items
+    return items, end
+
+
 def _long_map(data: bytes, text: str, p: int) -> tuple[dict[str, int], int]:
     values: dict[str, int] = {}
     count, p = _block_count(data, p)
@@ -163,7 +198,7 @@ def _long_map(data: bytes, text: str, p: int) -> tuple[dict[str, int], int]:
 # --- code generation --------------------------------------------------------------------------
 
 def _read(avro_type: Any, var: str, namespace: dict[str, Any], position: int,
-          strings: list[str], micros: bool) -> list[str]:
+          strings: list[str], compact: bool) -> list[str]:
     """Lines that read one non-null value of ``avro_type`` at ``p`` into ``var``."""
     if avro_type == "string":
         strings.append(var)
@@ -184,13 +219,15 @@ def _read(avro_type: Any, var: str, namespace: dict[str, Any], position: int,
     if isinstance(avro_type, dict):
         kind = avro_type["type"]
         if kind == "long" and avro_type.get("logicalType") == "timestamp-micros":
-            return [f"{var}, p = {'_micros' if micros else '_timestamp'}(data, p)"]
+            return [f"{var}, p = {'_micros' if compact else '_timestamp'}(data, p)"]
         if kind == "enum":
             table = f"_ENUM{position}"
             namespace[table] = {i << 1: symbol for i, symbol in enumerate(avro_type["symbols"])}
             return [f"{var} = {table}[data[p]]", "p += 1"]  # (KeyError beyond 63 symbols)
         if kind == "array" and avro_type["items"] == "string":
             strings.append(f"*{var}")
+            if compact:
+                return [f"{var}, p = _shared_string_array(data, text, p, _SHARED)"]
             return [f"{var}, p = _string_array(data, text, p)"]
         if kind == "map" and avro_type["values"] == "long":
             return [f"{var}, p = _long_map(data, text, p)"]
@@ -198,12 +235,12 @@ def _read(avro_type: Any, var: str, namespace: dict[str, Any], position: int,
 
 
 def _field_lines(avro_type: Any, var: str, namespace: dict[str, Any], position: int,
-                 strings: list[str], micros: bool) -> list[str]:
+                 strings: list[str], compact: bool) -> list[str]:
     if not isinstance(avro_type, list):
-        return _read(avro_type, var, namespace, position, strings, micros)
+        return _read(avro_type, var, namespace, position, strings, compact)
     if len(avro_type) != 2 or avro_type[0] != "null":
         raise NotImplementedError(f"no compiled decoder for union {avro_type!r}")
-    inner = _read(avro_type[1], var, namespace, position, [], micros)
+    inner = _read(avro_type[1], var, namespace, position, [], compact)
     if avro_type[1] == "string":
         strings.append(f"({var} or '')")
     elif isinstance(avro_type[1], dict) and avro_type[1]["type"] == "array":
@@ -214,16 +251,21 @@ def _field_lines(avro_type: Any, var: str, namespace: dict[str, Any], position: 
 
 
 def compile_decoder(schema: Mapping[str, Any], fields: Collection[str] | None = None,
-                    micros: bool = False) -> Decoder:
+                    compact: bool = False) -> Decoder:
     """The decoder of one record schema: bytes → dict (see the module docstring) of every
-    field, or of ``fields`` only (the others are still read and checked); timestamps as aware
-    UTC datetimes, or with ``micros`` as epoch microseconds (int). Raises :class:`NotDecoded`
-    for a value it does not take, IndexError or KeyError for one that ends early or holds an
-    invalid code."""
+    field, or of ``fields`` only (the others are still read and checked). Timestamps come as
+    aware UTC datetimes and arrays as lists, as fastavro gives them; with ``compact`` (the
+    detection flow's form) timestamps come as epoch microseconds (int) and arrays of strings as
+    tuples, one tuple shared by every value whose array has the same bytes (up to
+    :data:`SHARED_ARRAYS` of them per decoder: real tenants send a few permission sets, and
+    this saves decoding them and hashing their strings again downstream). Raises
+    :class:`NotDecoded` for a value it does not take, IndexError or KeyError for one that ends
+    early or holds an invalid code."""
     namespace: dict[str, Any] = {
         "_SMALL": _SMALL, "_LENGTH": _LENGTH, "_BOOLEAN": _BOOLEAN, "NotDecoded": NotDecoded,
         "_long": _long, "_int": _int, "_timestamp": _timestamp, "_micros": _micros,
         "_string": _string, "_string_array": _string_array, "_long_map": _long_map,
+        "_shared_string_array": _shared_string_array, "_SHARED": {},
     }
     schema_fields = list(schema["fields"])
     unknown = set(fields or ()) - {field["name"] for field in schema_fields}
@@ -233,7 +275,7 @@ def compile_decoder(schema: Mapping[str, Any], fields: Collection[str] | None = 
     strings: list[str] = []
     body: list[str] = []
     for position, (var, field) in enumerate(zip(names, schema_fields, strict=True)):
-        body += _field_lines(field["type"], var, namespace, position, strings, micros)
+        body += _field_lines(field["type"], var, namespace, position, strings, compact)
     kept = [(var, field["name"]) for var, field in zip(names, schema_fields, strict=True)
             if fields is None or field["name"] in fields]
     lines = ["def decode(data):", "    text = data.decode('latin-1')", "    p = 0",

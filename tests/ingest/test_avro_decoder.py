@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.event import RECORD_FIELDS, GraphEvent
+from graphsentry import avro_decoder
 from graphsentry.avro import (
     activity_fields_decoder,
     decode,
@@ -79,12 +80,32 @@ def test_activity_values_decode_as_fastavro_does(record: dict[str, Any]) -> None
 
 
 def test_the_fields_decoder_keeps_only_its_fields_with_timestamps_in_microseconds() -> None:
-    record = normalized()
+    record = normalized(roles="User.Read.All Mail.Read")
     fields = activity_fields_decoder(RECORD_FIELDS)(encode_activity(record))
     assert set(fields) == set(RECORD_FIELDS)
     assert fields["time_generated"] == micros(record["time_generated"])
-    assert {k: v for k, v in fields.items() if k != "time_generated"} == {
-        k: record[k] for k in RECORD_FIELDS if k != "time_generated"}
+    assert fields["roles"] == ("User.Read.All", "Mail.Read") == tuple(record["roles"])
+    assert {k: v for k, v in fields.items() if k not in ("time_generated", "roles")} == {
+        k: record[k] for k in RECORD_FIELDS if k not in ("time_generated", "roles")}
+
+
+def test_compact_arrays_are_one_tuple_per_distinct_bytes_and_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = compile_decoder(ACTIVITY, RECORD_FIELDS, compact=True)
+    one = decoder(encode_activity(normalized(roles="User.Read.All Mail.Read")))
+    two = decoder(encode_activity(normalized(roles="User.Read.All Mail.Read",
+                                             requestId="another")))
+    other = decoder(encode_activity(normalized(roles="Mail.Read User.Read.All")))
+    assert one["request_id"] != two["request_id"]
+    assert one["roles"] is two["roles"]  # shared: built once, hashed once downstream
+    assert other["roles"] == ("Mail.Read", "User.Read.All") and other["roles"] is not one["roles"]
+    monkeypatch.setattr(avro_decoder, "SHARED_ARRAYS", 3)
+    shared = decoder.__globals__["_SHARED"]  # the decoder's own table
+    for n in range(10):
+        roles = [f"Role{n}.Read", f"Role{n}.Write"]
+        assert decoder(encode_activity(normalized(roles=" ".join(roles))))["roles"] == tuple(
+            roles)
+        assert 0 < len(shared) <= 3  # full: dropped and filled again
     with pytest.raises(ValueError, match="not fields"):
         compile_decoder(ACTIVITY, ("time_generated", "no_such_field"))
 
