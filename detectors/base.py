@@ -313,6 +313,21 @@ class Trail(NamedTuple):
                 return UNKNOWN_ASN_TRAIL
             return _interned(Trail(self.new_network, self.new_client, self.privilege,
                                    self.asns, True))
+        if asn is None and facts.new_network is None and not facts.new_client:
+            # a privileged event without a known AS (no ASN table, or an unknown address),
+            # often the first of a window: the answer depends on the trail and the privilege
+            key = (self, facts.privilege)
+            found = _PRIVILEGE_ONLY.get(key)
+            if found is None:
+                if len(_PRIVILEGE_ONLY) >= _PRIVILEGE_ONLY_CAP:
+                    _PRIVILEGE_ONLY.clear()
+                found = _PRIVILEGE_ONLY[key] = self._merged(facts)
+            return found
+        return self._merged(facts)
+
+    def _merged(self, facts: Facts) -> Trail:
+        """:meth:`with_facts` of a notable event, worked out."""
+        asn = facts.asn
         asns, network, privilege = self.asns, self.new_network, self.privilege
         new_network = facts.new_network
         if (asn is None or asn in asns) and self.unknown_asn >= (asn is None) and (
@@ -335,6 +350,11 @@ class Trail(NamedTuple):
 
 NO_TRAIL = Trail()
 _interned: Shared[Trail] = Shared(1 << 16)
+_PRIVILEGE_ONLY: dict[tuple[Trail, str], Trail] = {}
+"""``Trail.with_facts`` of notable events that bring only a privilege (no AS, network or
+client news), by (trail, privilege): a pure function of those two, and a few trails hold
+most windows."""
+_PRIVILEGE_ONLY_CAP = 1 << 12
 """Most windows share a handful of trails."""
 UNKNOWN_ASN_TRAIL = _interned(Trail(unknown_asn=True))
 """The trail of ordinary events without a known autonomous system (no ASN table loaded)."""

@@ -375,3 +375,17 @@ def test_new_network_context_reaches_the_signal() -> None:
     [final] = [s for s in run(Counting(), events).of(final=True, since=T0)
                if s.window_end - s.window_start == 600]
     assert final.context.new_network == "198.51.100.0/24"
+
+
+def test_privilege_only_facts_give_the_trail_the_worked_out_merge_does() -> None:
+    """Trail.with_facts remembers the answer for facts that bring only a privilege (no AS,
+    network or client news): the same trail the full merge gives, for every start."""
+    from detectors.base import NO_TRAIL, UNKNOWN_ASN_TRAIL, Facts, Trail
+
+    starts = [NO_TRAIL, UNKNOWN_ASN_TRAIL, Trail(privilege="high"), Trail(
+        new_network="203.0.113.0/24", new_client=True, privilege="medium", asns=(64500,))]
+    for trail in starts:
+        for privilege in ("low", "medium", "high", "critical"):
+            facts = Facts(privilege=privilege, notable=True)
+            assert trail.with_facts(facts) == trail._merged(facts)
+            assert trail.with_facts(facts) is trail.with_facts(facts)  # remembered
