@@ -3,7 +3,7 @@
 Wire format: see docs/wire-format.md. The generic ``encode``/``decode`` use fastavro with each
 schema parsed once; ``decode_activity`` uses a decoder compiled from ``graph_activity.avsc``
 (``graphsentry.avro_decoder``; consume + decode at 1.4x fastavro's rate in bench_detect) and
-fastavro for the values it leaves (non-ASCII text, earlier revisions, malformed bytes). Values
+fastavro for the values it leaves (earlier revisions, malformed bytes). Values
 written with an earlier revision of a schema (before fields carrying ``"revision"`` were added)
 decode too: the newest revision is tried first, and a value that ends early is read with the writer
 schema of the revision that wrote it, the added fields taking their defaults. ``encode_activity``

@@ -8,12 +8,14 @@ detection flow, where fastavro's generic reader was about a third of the CPU per
 records/s on ~780-byte records, ``bench/results/detect.txt``).
 
 It reads the whole value as latin-1 text once and slices every string from it, which is right
-only when the strings are ASCII: it checks that at the end. It takes the value only when it
-reads exactly to its last byte with every union index, boolean and enum code valid, every varint
-within 64 bits (ints within 32) and every timestamp within years 1-9999; otherwise it raises
-:class:`NotDecoded` (or IndexError, KeyError) and the caller decodes with fastavro, which handles
-what this one does not: non-ASCII strings, values of earlier schema revisions, and malformed
-input with fastavro's own errors. The result equals fastavro's (property tests check it): the
+when the strings are ASCII: it checks that at the end, and a value with other text has its
+strings re-read as UTF-8 (the latin-1 slice encoded back to its bytes). It takes the value only
+when it reads exactly to its last byte with every union index, boolean and enum code valid,
+every varint within 64 bits (ints within 32), every timestamp within years 1-9999, every string
+UTF-8 and every map key ASCII; otherwise it raises :class:`NotDecoded` (or IndexError,
+KeyError) and the caller decodes with fastavro, which handles what this one does not: values of
+earlier schema revisions, non-ASCII map keys, and malformed input with fastavro's own
+errors. The result equals fastavro's (property tests check it): the
 same dict, timestamps as aware UTC datetimes.
 """
 
@@ -147,6 +149,21 @@ def _string_array(data: bytes, text: str, p: int) -> tuple[list[str], int]:
     return items, p
 
 
+def _utf8(text: str) -> str:
+    """A string sliced from the latin-1 reading, as UTF-8 (NotDecoded if it is no UTF-8)."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotDecoded("not UTF-8") from exc
+
+
+def _utf8_items(items: list[str] | tuple[str, ...]) -> list[str] | tuple[str, ...]:
+    """:func:`_utf8` of every item, in a new list or tuple."""
+    return type(items)(map(_utf8, items))
+
+
 SHARED_ARRAYS = 4096
 """How many distinct arrays a compact decoder keeps (all are dropped when it is full)."""
 
@@ -198,10 +215,10 @@ def _long_map(data: bytes, text: str, p: int) -> tuple[dict[str, int], int]:
 # --- code generation --------------------------------------------------------------------------
 
 def _read(avro_type: Any, var: str, namespace: dict[str, Any], position: int,
-          strings: list[str], compact: bool) -> list[str]:
+          strings: list[tuple[str, str]], compact: bool) -> list[str]:
     """Lines that read one non-null value of ``avro_type`` at ``p`` into ``var``."""
     if avro_type == "string":
-        strings.append(var)
+        strings.append((var, f"{var} = _utf8({var})"))
         return ["b = data[p]",
                 "if b < 128:", "    q = p + 1 + _LENGTH[b]", f"    {var} = text[p + 1:q]",
                 "else:", f"    {var}, q = _string(data, text, p)",
@@ -225,7 +242,7 @@ def _read(avro_type: Any, var: str, namespace: dict[str, Any], position: int,
             namespace[table] = {i << 1: symbol for i, symbol in enumerate(avro_type["symbols"])}
             return [f"{var} = {table}[data[p]]", "p += 1"]  # (KeyError beyond 63 symbols)
         if kind == "array" and avro_type["items"] == "string":
-            strings.append(f"*{var}")
+            strings.append((f"*{var}", f"{var} = _utf8_items({var})"))
             if compact:
                 return [f"{var}, p = _shared_string_array(data, text, p, _SHARED)"]
             return [f"{var}, p = _string_array(data, text, p)"]
@@ -235,16 +252,16 @@ def _read(avro_type: Any, var: str, namespace: dict[str, Any], position: int,
 
 
 def _field_lines(avro_type: Any, var: str, namespace: dict[str, Any], position: int,
-                 strings: list[str], compact: bool) -> list[str]:
+                 strings: list[tuple[str, str]], compact: bool) -> list[str]:
     if not isinstance(avro_type, list):
         return _read(avro_type, var, namespace, position, strings, compact)
     if len(avro_type) != 2 or avro_type[0] != "null":
         raise NotImplementedError(f"no compiled decoder for union {avro_type!r}")
     inner = _read(avro_type[1], var, namespace, position, [], compact)
     if avro_type[1] == "string":
-        strings.append(f"({var} or '')")
+        strings.append((f"({var} or '')", f"{var} = {var} and _utf8({var})"))
     elif isinstance(avro_type[1], dict) and avro_type[1]["type"] == "array":
-        strings.append(f"*({var} or ())")
+        strings.append((f"*({var} or ())", f"{var} = {var} and _utf8_items({var})"))
     return ["b = data[p]", "if b == 0:", f"    {var} = None", "    p += 1",
             "elif b == 2:", "    p += 1", *[f"    {line}" for line in inner],
             "else:", "    raise NotDecoded('union index')"]
@@ -266,13 +283,14 @@ def compile_decoder(schema: Mapping[str, Any], fields: Collection[str] | None = 
         "_long": _long, "_int": _int, "_timestamp": _timestamp, "_micros": _micros,
         "_string": _string, "_string_array": _string_array, "_long_map": _long_map,
         "_shared_string_array": _shared_string_array, "_SHARED": {},
+        "_utf8": _utf8, "_utf8_items": _utf8_items,
     }
     schema_fields = list(schema["fields"])
     unknown = set(fields or ()) - {field["name"] for field in schema_fields}
     if unknown:
         raise ValueError(f"not fields of {schema.get('name')}: {sorted(unknown)}")
     names = [f"v{position}" for position in range(len(schema_fields))]
-    strings: list[str] = []
+    strings: list[tuple[str, str]] = []  # (ASCII check expression, UTF-8 re-decoding line)
     body: list[str] = []
     for position, (var, field) in enumerate(zip(names, schema_fields, strict=True)):
         body += _field_lines(field["type"], var, namespace, position, strings, compact)
@@ -281,8 +299,8 @@ def compile_decoder(schema: Mapping[str, Any], fields: Collection[str] | None = 
     lines = ["def decode(data):", "    text = data.decode('latin-1')", "    p = 0",
              *[f"    {line}" for line in body],
              "    if p != len(data):", "        raise NotDecoded('value does not end here')",
-             *([f"    if not ''.join(({', '.join(strings)},)).isascii():",
-                "        raise NotDecoded('non-ASCII string')"] if strings else []),
+             *([f"    if not ''.join(({', '.join(check for check, _ in strings)},)).isascii():",
+                *[f"        {fix}" for _, fix in strings]] if strings else []),
              "    return {", *[f"        {name!r}: {var}," for var, name in kept], "    }"]
     exec("\n".join(lines), namespace)  # the source comes from our own schema files only
     decode: Decoder = namespace["decode"]
