@@ -350,12 +350,12 @@ class Trail(NamedTuple):
 
 NO_TRAIL = Trail()
 _interned: Shared[Trail] = Shared(1 << 16)
+"""Most windows share a handful of trails."""
 _PRIVILEGE_ONLY: dict[tuple[Trail, str], Trail] = {}
 """``Trail.with_facts`` of notable events that bring only a privilege (no AS, network or
 client news), by (trail, privilege): a pure function of those two, and a few trails hold
 most windows."""
 _PRIVILEGE_ONLY_CAP = 1 << 12
-"""Most windows share a handful of trails."""
 UNKNOWN_ASN_TRAIL = _interned(Trail(unknown_asn=True))
 """The trail of ordinary events without a known autonomous system (no ASN table loaded)."""
 

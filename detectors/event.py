@@ -110,10 +110,9 @@ class GraphEvent:
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as the class and its field values in order: Bytewax pickles every item an
-        exchange moves when it runs on several processes, and this costs about half of the
-        dataclass default (a state dict with every field name). Events pickled the default
-        way still load (``__setstate__``)."""
+        """Pickled as the class and its field values in order, without the field names of the
+        slots default: on several processes Bytewax pickles every item it sends to another
+        process (``bench/bench_exchange.py``). Events pickled the default way still load."""
         return (GraphEvent, _field_values(self))
 
 

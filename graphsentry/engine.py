@@ -80,7 +80,7 @@ class CtxParts(NamedTuple):
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as the class and its values (cheaper than the namedtuple default, which goes
-        through ``copyreg.__newobj__``): see ``GraphEvent.__reduce__``."""
+        through ``copyreg.__newobj__``): it travels with its event (``GraphEvent.__reduce__``)."""
         return (CtxParts, tuple(self))
 
 

@@ -364,8 +364,8 @@ def test_the_flow_refuses_an_eviction_time_that_could_change_results() -> None:
 
 
 def test_enrichment_parts_pickle_as_values_and_round_trip() -> None:
-    """CtxParts, AppInfo and GraphEvent cross Bytewax processes pickled (every item an exchange
-    moves, when the flow runs on several processes)."""
+    """CtxParts, AppInfo and GraphEvent cross Bytewax processes pickled (every item sent to
+    another process, when the flow runs on several)."""
     app = AppInfo("app", "Backup", "tenant", first_party=False, allowed=True,
                   suppressed_detectors=frozenset({"mailbox_enumeration"}), object_id="obj")
     parts = CtxParts(64500, "EXAMPLE-AS", app, True, established_profile())

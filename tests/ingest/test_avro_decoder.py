@@ -239,3 +239,14 @@ def test_revision_one_values_give_the_detection_flow_what_fastavro_gives(
     if not tail:
         assert expected == ("value", {**older, "source": "MicrosoftGraphActivityLogs",
                                       "truncated_fields": None})
+
+
+@pytest.mark.parametrize("avro_type", [
+    "double", "bytes", {"type": "array", "items": "long"}, ["null", "string", "long"],
+    ["string", "null"]])
+def test_types_outside_the_activity_schema_are_refused_when_compiling(avro_type: Any) -> None:
+    """The decoder covers the types graph_activity.avsc uses; a schema with another one is
+    refused at compile time (never decoded wrongly)."""
+    schema = {"type": "record", "name": "Other", "fields": [{"name": "x", "type": avro_type}]}
+    with pytest.raises(NotImplementedError, match="no compiled decoder"):
+        compile_decoder(schema)
