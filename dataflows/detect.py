@@ -45,6 +45,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from detectors.event import GraphEvent
+from graphsentry.cluster import hold_thread_state
 from graphsentry.engine import CLOSE_SLACK, CtxParts, DetectionEngine, Emits, PrincipalState
 from graphsentry.enrichment.store import EnrichmentStore
 from graphsentry.metrics.samples import Samples, reason_code
@@ -382,6 +383,7 @@ class ProfileSink(DynamicSink[tuple[str, Any]]):
         self.counters = counters
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _ProfilePartition:
+        hold_thread_state()  # runs on the worker's thread (graphsentry.cluster)
         return _ProfilePartition(self.holder, self.counters)
 
 

@@ -47,6 +47,7 @@ from confluent_kafka import KafkaException, Message, Producer
 from dataflows.kafka_client import ClientHealth, client_config, config_problem
 from graphsentry.alerting.ocsf import alert_to_ocsf_json
 from graphsentry.alerts import alert_to_avro, alert_to_json, signal_to_avro
+from graphsentry.cluster import hold_thread_state
 from graphsentry.errors import DeliveryError, redact
 from graphsentry.metrics.health import HEALTH
 from graphsentry.metrics.samples import Samples
@@ -407,6 +408,7 @@ class ProducerSink(DynamicSink[Any]):
                 list(JSON_HEADERS), 0)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _ProducerPartition:
+        hold_thread_state()  # runs on the worker's thread (graphsentry.cluster)
         delivery = _Delivery(dict(self.settings), self.stats,
                              self.refusal if self.dlq else None, self.stop)
         return _ProducerPartition(delivery, self.encode)

@@ -16,6 +16,8 @@ turning failures and signals into one clear line.
   terminal. A failure line points at the log when it has something.
 * :func:`stop_on_signals` / :func:`interrupt_on_signals`: SIGINT and SIGTERM end a worker's
   input (the flow drains, flushes and snapshots) and interrupt the parent.
+* :func:`hold_thread_state`: a Bytewax worker thread keeps one Python thread state for its
+  lifetime instead of one per call into Python.
 """
 
 from __future__ import annotations
@@ -58,6 +60,34 @@ Build = Callable[[Any, int, Callable[[int], None], threading.Event],
 """``build(job, index, on_read, stop) -> (flow, run options, result)``: a process's share of
 a cluster; ``result()`` is what it reports (also after a failure)."""
 T = TypeVar("T")
+
+
+_THREAD = threading.local()
+
+
+def hold_thread_state() -> None:
+    """Keep the calling thread's Python thread state until the thread ends.
+
+    Bytewax runs the workers of a cluster (``cluster_main``: 2 or more processes, or
+    ``python -m bytewax.run``) on threads of its own and enters Python from them through
+    PyO3's ``Python::with_gil``, i.e. ``PyGILState_Ensure`` / ``PyGILState_Release``. On a
+    thread that holds no thread state between those calls, CPython creates one for each call
+    and destroys it afterwards (PyO3 issue #2495): for every step call, and for every item
+    pickled for or unpickled from another process, a frame-stack chunk is mapped and unmapped
+    (``mmap``/``munmap``) and the thread's ``threading.local`` values are lost. One
+    ``PyGILState_Ensure`` that is never released keeps a single thread state for the thread;
+    later calls reuse it and still release the GIL between calls.
+
+    Call it from code Bytewax runs on each worker thread before the items flow (the flows'
+    sinks call it in ``build``). It does nothing on the main thread (``run_main`` runs there,
+    its thread state lives as long as the process) or when the thread holds its state already.
+    On 2 processes it took the system CPU of ``bench/bench_scale.py`` from 5.7 s to 1.1 s
+    (docs/performance.md).
+    """
+    if getattr(_THREAD, "held", False) or threading.get_ident() == threading.main_thread().ident:
+        return
+    ctypes.pythonapi.PyGILState_Ensure()
+    _THREAD.held = True
 
 
 def free_ports(count: int) -> list[int]:
