@@ -44,6 +44,7 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from dataflows.exchange import Routed
 from detectors.event import GraphEvent
 from graphsentry.cluster import hold_thread_state
 from graphsentry.engine import CLOSE_SLACK, CtxParts, DetectionEngine, Emits, PrincipalState
@@ -204,8 +205,8 @@ class ExceptionRefresher:
 
 
 class Enricher:
-    """Batch step: one store lookup per batch → ``(tenant/principal, (event, CtxParts))``
-    (keying here saves a per-item step).
+    """Batch step: one store lookup per batch → ``(tenant/principal, Routed(event, CtxParts))``
+    (keying here saves a per-item step; ``dataflows.exchange`` says what crosses processes).
 
     A principal's stored profile travels with its first event in this batch when its state may
     be new on the worker that owns it: the first time this step sees the principal, or after a
@@ -221,8 +222,7 @@ class Enricher:
         self.seen: dict[str, float] = {}
         """principal key → newest event time this step saw (oldest entries forgotten first)."""
 
-    def __call__(self, events: list[GraphEvent]
-                 ) -> list[tuple[str, tuple[GraphEvent, CtxParts]]]:
+    def __call__(self, events: list[GraphEvent]) -> list[tuple[str, Routed]]:
         if self.refresh is not None:
             self.refresh()
         seen, refetch = self.seen, self.refetch_after
@@ -246,7 +246,7 @@ class Enricher:
                 seen.pop(key, None)
         profiles = {k: p for k, p in lookup.profiles.items() if p is not None}
         shared: dict[tuple[str | None, str], CtxParts] = {}
-        out: list[tuple[str, tuple[GraphEvent, CtxParts]]] = []
+        out: list[tuple[str, Routed]] = []
         append = out.append
         asns, apps, available = lookup.asns, lookup.apps, lookup.available
         for event, key in zip(events, keys, strict=True):
@@ -254,9 +254,10 @@ class Enricher:
                 profile = profiles.pop(key, None)
                 if profile is not None:
                     asn = asns.get(event.ip) if event.ip else None
-                    append((key, (event, CtxParts(asn[0] if asn else None,
-                                                  asn[1] if asn else None,
-                                                  apps.get(event.app_id), available, profile))))
+                    append((key, Routed(event, CtxParts(asn[0] if asn else None,
+                                                        asn[1] if asn else None,
+                                                        apps.get(event.app_id), available,
+                                                        profile))))
                     continue
             where = (event.ip, event.app_id)
             parts = shared.get(where)
@@ -265,7 +266,7 @@ class Enricher:
                 parts = shared[where] = CtxParts(asn[0] if asn else None,
                                                  asn[1] if asn else None,
                                                  apps.get(event.app_id), available)
-            append((key, (event, parts)))
+            append((key, Routed(event, parts)))
         return out
 
 
@@ -292,7 +293,7 @@ class Clock:
         return self._next[1]
 
 
-class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any], Any]):
+class DetectLogic(StatefulBatchLogic[Routed, tuple[str, Any], Any]):
     """The engine for one principal, a batch at a time. Emits ``(tag, payload)`` with tag
     ``signal``, ``alert``, ``late``, ``reject`` or ``profile`` (when it leaves worker state)."""
 
@@ -306,12 +307,12 @@ class DetectLogic(StatefulBatchLogic[tuple[GraphEvent, CtxParts], tuple[str, Any
             resume = pickle.loads(resume)
         self.state: PrincipalState = resume if resume is not None else engine.new_state()
 
-    def on_batch(self, values: list[tuple[GraphEvent, CtxParts]]
+    def on_batch(self, values: list[Routed]
                  ) -> tuple[list[tuple[str, Any]], bool]:
         process, state, out = self.engine.process, self.state, Emits()
         now = time.time()
-        for event, parts in values:
-            process(state, event, parts, out, now)
+        for value in values:
+            process(state, value.event, value.parts, out, now)
         if state.max_ts > self.clock.max_ts:
             self.clock.max_ts = state.max_ts
         return _tagged(out), StatefulBatchLogic.RETAIN
@@ -469,7 +470,7 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
     keyed = op.flat_map_batch("enrich_events", events,
                               Enricher(holder, counters, state.idle_eviction_seconds / 2,
                                        refresh))
-    # keyed: ("tenant_id/principal_id", (GraphEvent, CtxParts))
+    # keyed: ("tenant_id/principal_id", Routed(GraphEvent, CtxParts))
     def builder(resume: Any) -> DetectLogic:
         counters.principals += 1
         return DetectLogic(engine, clock, resume, recovery, warm)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
@@ -75,10 +75,12 @@ class AppInfo:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as the class and its values (the frozen-dataclass default looks its fields
         up on every call): it travels with events between Bytewax processes."""
-        return (AppInfo, _app_info_values(self))
+        return (AppInfo, app_info_values(self))
 
 
-_app_info_values = attrgetter(*(f.name for f in fields(AppInfo)))
+app_info_values: Callable[[AppInfo], tuple[Any, ...]] = attrgetter(
+    *(f.name for f in fields(AppInfo)))
+"""An app's field values in field order: ``AppInfo(*app_info_values(a)) == a``."""
 
 
 class Facts(NamedTuple):

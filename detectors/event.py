@@ -7,7 +7,7 @@ cross-worker transfer stay small. Field meanings are those of the schema; ``ts``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
@@ -113,10 +113,12 @@ class GraphEvent:
         """Pickled as the class and its field values in order, without the field names of the
         slots default: on several processes Bytewax pickles every item it sends to another
         process (``bench/bench_exchange.py``). Events pickled the default way still load."""
-        return (GraphEvent, _field_values(self))
+        return (GraphEvent, event_values(self))
 
 
-_field_values = attrgetter(*(f.name for f in fields(GraphEvent)))
+event_values: Callable[[GraphEvent], tuple[Any, ...]] = attrgetter(
+    *(f.name for f in fields(GraphEvent)))
+"""An event's field values in field order: ``GraphEvent(*event_values(e)) == e``."""
 
 
 def _names(value: Any) -> tuple[str, ...] | None:

@@ -1,7 +1,9 @@
-"""The worker threads' Python thread state (``graphsentry.cluster.hold_thread_state``)."""
+"""What crosses between the processes of a cluster (``dataflows.exchange``), and the worker
+threads' Python thread state (``graphsentry.cluster.hold_thread_state``)."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 from typing import Any
 
@@ -9,8 +11,74 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSource, cluster_main
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dataflows.exchange import Routed
+from detectors.base import AppInfo
+from detectors.event import GraphEvent
 from graphsentry.cluster import hold_thread_state
+from graphsentry.engine import CtxParts
+from tests.engine.test_engine import established_profile
+from tests.ingest.test_avro import _records, _text
+
+APPS = st.none() | st.builds(
+    AppInfo, st.text(max_size=8), st.none() | st.text(max_size=8), st.none() | st.text(max_size=8),
+    st.booleans(), st.booleans(), st.frozensets(st.text(max_size=8), max_size=3),
+    st.none() | st.text(max_size=8))
+PARTS = st.builds(CtxParts, st.none() | st.integers(0, 2**32), st.none() | st.text(max_size=12),
+                  APPS, st.booleans(), st.none() | st.just(established_profile()))
+
+
+def _crossed(item: tuple[str, Routed]) -> tuple[str, Routed]:
+    """What the other process gets: Bytewax pickles an item twice (sizing, then writing)
+    and unpickles the second."""
+    first = pickle.dumps(item)
+    second = pickle.dumps(item)
+    assert first == second
+    loaded: tuple[str, Routed] = pickle.loads(second)
+    return loaded
+
+
+@settings(max_examples=200, deadline=None)
+@given(_records(_text), PARTS)
+def test_an_event_and_its_parts_cross_as_they_are(record: dict[str, Any],
+                                                  parts: CtxParts) -> None:
+    event = GraphEvent.from_record(record)
+    routed = Routed(event, parts)
+    key, loaded = _crossed(("tenant/principal", routed))
+    assert key == "tenant/principal"
+    assert loaded.event == event and loaded.parts == parts
+    assert routed.wire is not None and loaded.wire is None  # written once, by the sender
+
+
+def test_the_wire_is_one_blob_of_values_written_once() -> None:
+    event = GraphEvent.from_record({**_record(), "roles": ["User.Read.All"]})
+    routed = Routed(event, CtxParts(64500, "EXAMPLE-AS", AppInfo("app", "Backup"), True))
+    data = pickle.dumps(routed)
+    assert b"GraphEvent" not in data and b"CtxParts" not in data and b"AppInfo" not in data
+    wire = routed.wire
+    assert wire is not None and wire in data
+    pickle.dumps(routed)
+    assert routed.wire is wire  # the second pickling reuses it
+
+
+class Name(str):
+    """A str subclass: marshal writes exact built-in types only."""
+
+
+def test_values_marshal_cannot_write_fall_back_to_pickling_them() -> None:
+    event = GraphEvent.from_record({**_record(), "user_agent": Name("agent")})
+    routed = Routed(event, CtxParts())
+    _key, loaded = _crossed(("k", routed))
+    assert loaded.event == event and type(loaded.event.user_agent) is Name
+    assert routed.wire is None
+
+
+def _record() -> dict[str, Any]:
+    from tests.detectors.test_event import RECORD
+
+    return dict(RECORD)
 
 
 class _Sink(DynamicSink[Any]):
