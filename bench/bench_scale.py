@@ -8,9 +8,10 @@
 2. run the real command, ``graphsentry run --bounded --processes N`` (Redis enrichment, every
    output to a throwaway topic), for N = 1 and 2, alternating for ``--rounds`` rounds, and
    print for each run: records/s (wall clock of the whole command, start-up included), CPU
-   seconds per record (all the command's processes: ``RUSAGE_CHILDREN``), each process's CPU
-   seconds (sampled from /proc every 0.1 s) and each worker's share of the events (the
-   command's own summary line: events per process);
+   seconds per record (all the command's processes: ``RUSAGE_CHILDREN``) and how many of the
+   CPU seconds were system time, each process's CPU seconds (sampled from /proc every 0.1 s)
+   and each worker's share of the events (the command's own summary line: events per
+   process);
 3. run the same command once per N on an empty topic (start-up and shut-down alone);
 4. print the medians, the measured speedup of 2 processes over 1, and — since the machine's
    cores are shared — an *estimate* of the speedup on idle cores: the 1-process run's CPU
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -69,6 +71,8 @@ class RunResult:
     cpu: float
     events: list[int]
     process_cpu: list[float] = field(default_factory=list)
+    system: float = 0.0
+    """Of ``cpu``, the seconds spent in the kernel (``ru_stime``)."""
 
     @property
     def total(self) -> int:
@@ -119,7 +123,8 @@ def run_command(config_path: Path, processes: int) -> RunResult:
                "--processes", str(processes), "--config", str(config_path)]
     workers: dict[int, float] = {}
     done = threading.Event()
-    children_cpu = cpu_seconds(__import__("resource").RUSAGE_CHILDREN)
+    children_cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
+    children_system = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
     started = time.perf_counter()
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -136,7 +141,8 @@ def run_command(config_path: Path, processes: int) -> RunResult:
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
-    cpu = cpu_seconds(__import__("resource").RUSAGE_CHILDREN) - children_cpu
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - children_cpu
+    system = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime - children_system
     if proc.returncode != 0:
         raise SystemExit(f"graphsentry run --processes {processes} failed "
                          f"({proc.returncode}):\n{err}")
@@ -144,7 +150,8 @@ def run_command(config_path: Path, processes: int) -> RunResult:
     if match is None:
         raise SystemExit(f"no 'events per process' in graphsentry run's output:\n{err}")
     events = [int(n) for n in match.group(1).replace(" ", "").split(",") if n]
-    return RunResult(processes, seconds, cpu, events, sorted(workers.values(), reverse=True))
+    return RunResult(processes, seconds, cpu, events, sorted(workers.values(), reverse=True),
+                     system)
 
 
 def describe(result: RunResult, records: int) -> str:
@@ -152,7 +159,8 @@ def describe(result: RunResult, records: int) -> str:
     per_proc = ", ".join(f"{c:.1f}" for c in result.process_cpu)
     return (f"{result.processes} process(es): {records / result.seconds:8,.0f} records/s "
             f"({result.seconds:.1f} s incl. start-up), {result.cpu / records * 1e6:5.1f} "
-            f"CPU-µs/record ({result.cpu:.1f} CPU-s in all; per process, sampled: {per_proc}); "
+            f"CPU-µs/record ({result.cpu:.1f} CPU-s in all, {result.system:.1f} of them system; "
+            f"per process, sampled: {per_proc}); "
             f"events per worker {', '.join(f'{n:,}' for n in result.events)} ({shares})")
 
 

@@ -81,8 +81,7 @@ def hold_thread_state() -> None:
     Call it from code Bytewax runs on each worker thread before the items flow (the flows'
     sinks call it in ``build``). It does nothing on the main thread (``run_main`` runs there,
     its thread state lives as long as the process) or when the thread holds its state already.
-    On 2 processes it took the system CPU of ``bench/bench_scale.py`` from 5.7 s to 1.1 s
-    (docs/performance.md).
+    What it saves on 2 processes: docs/performance.md (``bench/bench_scale.py``).
     """
     if getattr(_THREAD, "held", False) or threading.get_ident() == threading.main_thread().ident:
         return
