@@ -30,7 +30,7 @@ class Routed:
     Pickled as :func:`from_wire` and a ``marshal`` blob of ``(event values, asn, asn_name,
     app values or None, available, pickled profile or None)``: one global and one bytes
     object instead of three classes and some forty values. Sending one (both picklings) took
-    5.8 CPU-µs and receiving one 4.2, against 11.8 and 5.1 for the ``(event, parts)`` tuple
+    5.7 CPU-µs and receiving one 4.1, against 11.7 and 5.2 for the ``(event, parts)`` tuple
     (``bench/results/exchange.txt``). A value ``marshal`` cannot write (a ``str`` subclass,
     say) falls back to pickling the event and its parts as they are.
     """
