@@ -117,8 +117,8 @@ def _is_worker(pid: int) -> bool:
     return b"multiprocessing" in text and b"resource_tracker" not in text
 
 
-def run_command(config_path: Path, processes: int) -> RunResult:
-    """One ``graphsentry run --bounded`` and what it cost."""
+def run_command(config_path: Path, processes: int, root: Path = ROOT) -> RunResult:
+    """One ``graphsentry run --bounded`` of the tree at ``root`` and what it cost."""
     command = [sys.executable, "-m", "graphsentry.cli", "run", "--bounded",
                "--processes", str(processes), "--config", str(config_path)]
     workers: dict[int, float] = {}
@@ -126,7 +126,7 @@ def run_command(config_path: Path, processes: int) -> RunResult:
     children_cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     children_system = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
     started = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
     def sample() -> None:
