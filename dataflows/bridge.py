@@ -41,6 +41,7 @@ from dataflows import kafka_io
 from dataflows.kafka_client import GuardedSource
 from dataflows.kafka_source import activity_source
 from graphsentry.avro import encode_activity, message_key, message_timestamp_ms
+from graphsentry.cluster import hold_thread_state
 from graphsentry.ingest.dedup import DEFAULT_CAPACITY, Deduplicator, dedup_key
 from graphsentry.ingest.limits import MAX_FUTURE_SKEW_SECONDS
 from graphsentry.ingest.normalize import normalize_record
@@ -252,6 +253,9 @@ class BridgeStep:
             return None
         dedup: Deduplicator | None = getattr(self._local, "dedup", None)
         if dedup is None:
+            # A Bytewax worker thread keeps its threading.local values only while it holds
+            # its Python thread state (graphsentry.cluster), whatever its sinks do.
+            hold_thread_state()
             dedup = self._local.dedup = Deduplicator(self.dedup_capacity)
         return dedup
 

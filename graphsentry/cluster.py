@@ -79,8 +79,9 @@ def hold_thread_state() -> None:
     later calls reuse it and still release the GIL between calls.
 
     Call it from code Bytewax runs on each worker thread before the items flow (the flows'
-    sinks call it in ``build``). It does nothing on the main thread (``run_main`` runs there,
-    its thread state lives as long as the process) or when the thread holds its state already.
+    sinks call it in ``build``; the bridge's step before it keeps a ``threading.local``). It
+    does nothing on the main thread (``run_main`` runs there, its thread state lives as long
+    as the process) or when the thread holds its state already.
     What it saves on 2 processes: docs/performance.md (``bench/bench_scale.py``).
     """
     if getattr(_THREAD, "held", False) or threading.get_ident() == threading.main_thread().ident:

@@ -15,7 +15,7 @@ from typing import Any
 import fastavro
 import pytest
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
-from bytewax.testing import TestingSink, TestingSource, run_main
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
@@ -214,6 +214,19 @@ def test_flow_routes_to_the_two_sinks(config: Config) -> None:
     run_main(built.flow)  # type: ignore[no-untyped-call]
     assert [decode(m.value)["request_id"] for m in activity] == ["req-1", "req-2"]
     assert [json.loads(m.value)["reason"].split(":")[0] for m in dlq] == ["invalid_utf8"]
+    assert built.counters.duplicates == 1
+
+
+def test_a_cluster_worker_remembers_records_across_batches(config: Config) -> None:
+    # cluster_main runs the worker on a Bytewax thread, which gets a new Python thread state
+    # (and so new threading.local values) at every call unless one is held
+    # (graphsentry.cluster.hold_thread_state); these sinks do not hold one.
+    items = [records_message(record(1), record(2)), records_message(record(2), offset=8)]
+    activity: list[Any] = []
+    built = build_bridge_flow(config, TestingSource(items, batch_size=1), TestingSink(activity),
+                              TestingSink([]), now=clock)
+    cluster_main(built.flow, [], 0)  # type: ignore[no-untyped-call]
+    assert [decode(m.value)["request_id"] for m in activity] == ["req-1", "req-2"]
     assert built.counters.duplicates == 1
 
 
