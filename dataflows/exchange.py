@@ -7,9 +7,11 @@ process is not pickled (``bench/bench_exchange.py``). The value is a :class:`Rou
 and what enrichment learned for it, pickled as one ``marshal`` blob of their plain values,
 written once and kept for the second pickling.
 
-Both ends run the same graphsentry and Python (a cluster's processes are started by one
-``graphsentry run``); ``marshal``, like the pickle Bytewax uses for every item anyway, is a
-format between such processes, not a storage format.
+Both ends must run the same graphsentry and Python: a cluster's processes are started by one
+``graphsentry run``, or are ``python -m bytewax.run`` processes of one image (``detect-0`` and
+``detect-1`` in docker-compose.yml). ``marshal``, like the pickle Bytewax uses for every item
+anyway (``GraphEvent`` too pickles its field values by position), is a format between such
+processes, not a storage format.
 """
 
 from __future__ import annotations
