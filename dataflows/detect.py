@@ -211,14 +211,18 @@ class Enricher:
     A principal's stored profile travels with its first event in this batch when its state may
     be new on the worker that owns it: the first time this step sees the principal, or after a
     gap longer than half the idle-eviction horizon (the worker may have evicted it since).
+    Event times more than ``future_skew`` seconds ahead of the wall clock (the engine refuses
+    those events) do not count as seen.
     """
 
     def __init__(self, holder: StoreHolder, counters: FlowCounters,
-                 refetch_after: float, refresh: Callable[[], None] | None = None) -> None:
+                 refetch_after: float, refresh: Callable[[], None] | None = None,
+                 future_skew: float = float("inf")) -> None:
         self.holder = holder
         self.counters = counters
         self.refetch_after = refetch_after
         self.refresh = refresh
+        self.future_skew = future_skew
         self.seen: dict[str, float] = {}
         """principal key → newest event time this step saw (oldest entries forgotten first)."""
 
@@ -228,9 +232,12 @@ class Enricher:
         seen, refetch = self.seen, self.refetch_after
         wanted: dict[str, float] = {}
         keys = [f"{e.tenant_id}/{e.principal_id}" for e in events]  # event.principal_key
+        latest = time.time() + self.future_skew
         for event, key in zip(events, keys, strict=True):
             last = seen.get(key)
             ts = event.ts
+            if ts > latest:
+                continue  # refused by the engine: it must not hold back the next fetch
             if last is None or ts > last:
                 seen[key] = ts
                 if (last is None or ts - last > refetch) and key not in wanted:
@@ -469,7 +476,7 @@ def build_flow(config: Config, source: Source[Any], sinks: DetectSinks,
     refresh = ExceptionRefresher(engine, holder, configured_exceptions(config))
     keyed = op.flat_map_batch("enrich_events", events,
                               Enricher(holder, counters, state.idle_eviction_seconds / 2,
-                                       refresh))
+                                       refresh, engine.settings.max_future_skew))
     # keyed: ("tenant_id/principal_id", Routed(GraphEvent, CtxParts))
     def builder(resume: Any) -> DetectLogic:
         counters.principals += 1

@@ -197,16 +197,14 @@ class DetectionEngine:
         counters = self.counters
         ts = event.ts
         if ts > (self.clock() if now is None else now) + self.settings.max_future_skew:
+            if not state.adopted and parts.profile is not None:
+                self._adopt(state, event, parts.profile)  # the stored profile comes only once
             counters.future += 1
             out.rejects.append(future_reject(event, self.settings.max_future_skew))
             return
         counters.events += 1
         if not state.adopted:
-            state.adopted = True
-            state.key = event.principal_key
-            if parts.profile is not None:
-                state.profile = parts.profile
-                counters.profiles_adopted += 1
+            self._adopt(state, event, parts.profile)
         seen = state.seen
         request_id = event.request_id
         if seen.get(request_id) == ts:  # a copy of an event already processed, late or not
@@ -265,6 +263,14 @@ class DetectionEngine:
             if signals:
                 self._alert(state, signals, parts, out)
         state.profile.observe(ts, event.ip, parts.asn, event.user_agent, event.app_id)
+
+    def _adopt(self, state: PrincipalState, event: GraphEvent, profile: Profile | None) -> None:
+        """The principal's first event in this state: adopt its stored profile, if it came."""
+        state.adopted = True
+        state.key = event.principal_key
+        if profile is not None:
+            state.profile = profile
+            self.counters.profiles_adopted += 1
 
     def facts(self, profile: Profile, event: GraphEvent, asn: int | None) -> Facts:
         """What the event says about its principal, against the profile sealed at

@@ -199,6 +199,32 @@ def test_a_new_state_adopts_the_stored_profile_once() -> None:
     assert signal.context.learning is False  # established at once, from history
 
 
+def test_a_future_first_event_keeps_the_stored_profile_it_brought() -> None:
+    """The enrichment step sends a principal's stored profile once, with its first event of
+    a batch; when that event is refused for its future time, the profile is adopted anyway
+    (else the principal would start new and learning)."""
+    stored = established_profile()
+    engine = Recorder([NewOrigin()], settings(max_future_skew=900.0))
+    calls = iter([CtxParts(profile=stored)])
+    runner = Runner(engine, lambda _e: next(calls, NO_PARTS))
+    runner.feed([event(ts=WALL_CLOCK + 10 * DAY), event(ts=T0 + 10 * HOUR, ip=NEW_IP)])
+    state = runner.states[f"{event().tenant_id}/{SP}"]
+    assert engine.counters.future == 1 and engine.counters.profiles_adopted == 1
+    assert state.profile is stored and state.max_ts == T0 + 10 * HOUR
+    [signal] = runner.flush().result().of("new_origin", final=True)
+    assert signal.context.learning is False
+
+
+def test_a_future_first_event_without_a_profile_leaves_adoption_to_the_next() -> None:
+    stored = established_profile()
+    engine = Recorder([NewOrigin()], settings(max_future_skew=900.0))
+    calls = iter([NO_PARTS, CtxParts(profile=stored)])
+    runner = Runner(engine, lambda _e: next(calls, NO_PARTS))
+    runner.feed([event(ts=WALL_CLOCK + 10 * DAY), event(ts=T0 + 10 * HOUR, ip=NEW_IP)])
+    assert runner.states[f"{event().tenant_id}/{SP}"].profile is stored
+    assert engine.counters.profiles_adopted == 1
+
+
 def test_a_state_that_already_learnt_ignores_a_stored_profile() -> None:
     engine = Recorder([NewOrigin()], settings())
     calls = iter([NO_PARTS, CtxParts(profile=established_profile())])
