@@ -14,10 +14,10 @@
    process);
 3. run the same command once per N on an empty topic (start-up and shut-down alone);
 4. print the medians, the measured speedup of 2 processes over 1, and — since the machine's
-   cores are shared — an *estimate* of the speedup on idle cores: the 1-process run's CPU
-   seconds over the busiest process's CPU seconds in the 2-process run (what wall time would
-   be if each process had a core of its own; an estimate, not a measurement), with and
-   without the empty-topic run's cost.
+   cores are shared — an *estimate* of the speedup on idle cores: the 1-process worker's CPU
+   seconds over the busiest worker's CPU seconds in the 2-process run, both sampled from
+   /proc (what wall time would be if each worker had a core of its own; an estimate, not a
+   measurement; :func:`idle_core_estimate`), with and without the empty-topic run's cost.
 
 Targets (printed, not asserted): no worker above 60 % of the events with 2 workers; on a
 machine with enough idle cores, 2 processes ≥ 1.6 x one. Run with the stack up:
@@ -277,20 +277,35 @@ def summarize(results: dict[int, list[RunResult]], empty: dict[int, RunResult],
     print(f"measured speedup of 2 processes over 1 on this machine: {rate[2] / rate[1]:.2f}x "
           f"(target ≥ {SPEEDUP_TARGET}x on enough idle cores; this machine's 2 cores are shared, "
           f"see the load averages)")
-    one = statistics.median(r.cpu for r in results[1])
-    with_start = [one / r.process_cpu[0] for r in results[2] if r.process_cpu]
-    idle_one = empty[1].process_cpu[0] if empty[1].process_cpu else 0.0
-    idle_two = empty[2].process_cpu[0] if empty[2].process_cpu else 0.0
-    without = [(one - empty[1].cpu) / (r.process_cpu[0] - idle_two) for r in results[2]
-               if r.process_cpu and r.process_cpu[0] > idle_two]
-    if with_start:
-        estimate = statistics.median(with_start)
-        print(f"estimated speedup on 2 idle cores (1-process CPU-s / busiest process's CPU-s "
-              f"with 2; an estimate, not a measurement): {estimate:.2f}x with start-up, "
-              + (f"{statistics.median(without):.2f}x without (empty-topic runs' CPU "
-                 f"subtracted: {empty[1].cpu:.1f} CPU-s for 1 process, {idle_two:.1f} for "
-                 f"the busiest of 2; 1 process alone {idle_one:.1f})" if without else
-                 "no estimate without start-up") + f"; target {SPEEDUP_TARGET}x")
+    idle = (empty[1].process_cpu[0] if empty[1].process_cpu else 0.0,
+            empty[2].process_cpu[0] if empty[2].process_cpu else 0.0)
+    with_start = idle_core_estimate(results[1], results[2])
+    without = idle_core_estimate(results[1], results[2], idle)
+    if with_start is not None:
+        print(f"estimated speedup on 2 idle cores (the 1-process worker's CPU-s / the busiest "
+              f"worker's CPU-s with 2, both sampled; an estimate, not a measurement): "
+              f"{with_start:.2f}x with start-up, "
+              + (f"{without:.2f}x without (empty-topic runs' worker CPU subtracted: "
+                 f"{idle[0]:.1f} CPU-s with 1 process, {idle[1]:.1f} for the busiest of 2)"
+                 if without is not None else "no estimate without start-up")
+              + f"; target {SPEEDUP_TARGET}x")
+
+
+def idle_core_estimate(one: list[RunResult], two: list[RunResult],
+                       idle: tuple[float, float] = (0.0, 0.0)) -> float | None:
+    """The speed-up 2 processes would have on 2 idle cores, estimated from CPU time: the
+    median 1-process worker's CPU seconds over each 2-process run's busiest worker's (what
+    the wall time would be if each worker had a core of its own and nothing else ran), the
+    median over the 2-process runs. ``idle`` is subtracted from each side first (the
+    empty-topic runs' worker CPU: start-up and shut-down). Both sides are the workers'
+    sampled CPU, without the launching command's. None without samples."""
+    alone = [r.process_cpu[0] - idle[0] for r in one if r.process_cpu]
+    if not alone:
+        return None
+    base = statistics.median(alone)
+    ratios = [base / (r.process_cpu[0] - idle[1]) for r in two
+              if r.process_cpu and r.process_cpu[0] > idle[1]]
+    return statistics.median(ratios) if ratios else None
 
 
 if __name__ == "__main__":

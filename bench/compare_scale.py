@@ -9,8 +9,9 @@ topic, as in ``bench_scale.py``.
 
 Prints each run (as ``bench_scale`` does), then for each tree the medians: records/s and
 CPU-µs per record on 1 and 2 processes, the system CPU seconds, the 2-process CPU per record
-over one, the measured speed-up, and the speed-up estimated for 2 idle cores (the 1-process
-CPU seconds over the busiest process's with 2, start-up included; an estimate).
+over one, the measured speed-up, and the speed-up estimated for 2 idle cores
+(``bench_scale.idle_core_estimate``: the 1-process worker's CPU seconds over the busiest
+worker's with 2, start-up included; an estimate).
 
 Usage (trees are any checkouts, e.g. ``git worktree add --detach /tmp/gs-a 1f32ecf``):
 ``python bench/compare_scale.py TREE [TREE ...] [--rounds 2] [--records 300000]``. Not run by
@@ -29,7 +30,14 @@ from collections import Counter
 from pathlib import Path
 
 import redis
-from bench_scale import RunResult, counted, describe, run_command, write_config
+from bench_scale import (
+    RunResult,
+    counted,
+    describe,
+    idle_core_estimate,
+    run_command,
+    write_config,
+)
 from benchlib import load_note, print_header, produce, throwaway_topics
 from workload import Tenant
 
@@ -45,13 +53,13 @@ def summary(runs: dict[int, list[RunResult]], count: int) -> str:
     rate = {n: statistics.median(count / r.seconds for r in rs) for n, rs in runs.items()}
     cpu = {n: statistics.median(r.cpu / count for r in rs) for n, rs in runs.items()}
     system = {n: statistics.median(r.system for r in rs) for n, rs in runs.items()}
-    one = statistics.median(r.cpu for r in runs[1])
-    busiest = statistics.median(r.process_cpu[0] for r in runs[2] if r.process_cpu)
+    estimate = idle_core_estimate(runs[1], runs[2])
     return (f"1 process {rate[1]:,.0f} records/s, {cpu[1] * 1e6:.1f} CPU-µs/record, "
             f"{system[1]:.1f} system CPU-s; 2 processes {rate[2]:,.0f} records/s, "
             f"{cpu[2] * 1e6:.1f} CPU-µs/record, {system[2]:.1f} system CPU-s; "
             f"{cpu[2] / cpu[1]:.2f}x the CPU per record of one; measured speed-up "
-            f"{rate[2] / rate[1]:.2f}x; estimated on 2 idle cores {one / busiest:.2f}x")
+            f"{rate[2] / rate[1]:.2f}x; estimated on 2 idle cores "
+            + (f"{estimate:.2f}x" if estimate is not None else "(no samples)"))
 
 
 def main(argv: list[str] | None = None) -> int:
