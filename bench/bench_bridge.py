@@ -91,16 +91,21 @@ def predicted_passes(data: Input, partition_of: list[int], owner: dict[int, int]
 
 
 def spread_over(bootstrap: str, topic: str, data: Input, partitions: int) -> None:
-    from confluent_kafka import Producer
+    from confluent_kafka import KafkaError, Message, Producer
 
     failed: list[str] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            failed.append(str(err))
+
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
                          "message.max.bytes": 4_000_000})
     for index, payload in enumerate(data.messages):
         while True:
             try:
                 producer.produce(topic, payload, data.key, partition=index % partitions,
-                                 on_delivery=lambda err, _m: err and failed.append(str(err)))
+                                 on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.5)
