@@ -45,6 +45,9 @@ class Routed:
         self.wire: bytes | None = None
         """The marshal blob, written by the first pickling."""
 
+    def __repr__(self) -> str:
+        return f"Routed({self.event!r}, {self.parts!r})"
+
     def __reduce__(self) -> tuple[Any, ...]:
         wire = self.wire
         if wire is None:

@@ -67,6 +67,11 @@ class Name(str):
     """A str subclass: marshal writes exact built-in types only."""
 
 
+def test_its_repr_shows_the_event_and_its_parts() -> None:
+    event = GraphEvent.from_record(_record())
+    assert repr(Routed(event, CtxParts(64500))) == f"Routed({event!r}, {CtxParts(64500)!r})"
+
+
 def test_values_marshal_cannot_write_fall_back_to_pickling_them() -> None:
     event = GraphEvent.from_record({**_record(), "user_agent": Name("agent")})
     routed = Routed(event, CtxParts())
