@@ -99,10 +99,7 @@ _NOT_TAKEN = (NotDecoded, IndexError, KeyError, OverflowError)
 def decode_activity(data: bytes) -> dict[str, Any]:
     """A graph.activity.v1 value → the normalized record (every field, timestamps as aware UTC
     datetimes): the compiled decoder, else fastavro (:func:`decode`, with its errors)."""
-    try:
-        return _activity_decoder(None, False)(data)
-    except _NOT_TAKEN:
-        return decode(ACTIVITY_SCHEMA, data)
+    return _activity_decoder(None, False)(data)
 
 
 def activity_fields_decoder(fields: tuple[str, ...]) -> Callable[[bytes], dict[str, Any]]:
@@ -111,21 +108,22 @@ def activity_fields_decoder(fields: tuple[str, ...]) -> Callable[[bytes], dict[s
     shared tuples (``compile_decoder``'s compact form). A value the
     compiled decoder leaves to fastavro comes back as :func:`decode_activity` returns it
     (every field, datetimes); errors are fastavro's."""
-    compiled = _activity_decoder(fields, True)
-
-    def decode_fields(data: bytes) -> dict[str, Any]:
-        try:
-            return compiled(data)
-        except _NOT_TAKEN:
-            return decode(ACTIVITY_SCHEMA, data)
-
-    return decode_fields
+    return _activity_decoder(fields, True)
 
 
 @cache
 def _activity_decoder(fields: tuple[str, ...] | None,
                       compact: bool) -> Callable[[bytes], dict[str, Any]]:
-    return compile_decoder(load_schema(ACTIVITY_SCHEMA), fields, compact)
+    """The compiled decoder, falling back to fastavro for the values it leaves."""
+    compiled = compile_decoder(load_schema(ACTIVITY_SCHEMA), fields, compact)
+
+    def compiled_or_fastavro(data: bytes) -> dict[str, Any]:
+        try:
+            return compiled(data)
+        except _NOT_TAKEN:
+            return decode(ACTIVITY_SCHEMA, data)
+
+    return compiled_or_fastavro
 
 
 def decode_activities(values: Iterable[bytes]) -> list[dict[str, Any]]:

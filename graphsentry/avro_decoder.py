@@ -4,8 +4,8 @@ The counterpart of ``graphsentry.avro_compiled``'s encoders: straight-line Pytho
 the schema for the types ``graph_activity.avsc`` uses (string, int, long, boolean, enum,
 timestamp-micros, arrays of strings, maps of longs and ``["null", T]`` unions), for the
 detection flow, where fastavro's generic reader was about a third of the CPU per event.
-``bench/bench_detect.py`` prints the consume + decode rates of both (51k against 37k
-records/s on ~780-byte records, ``bench/results/detect.txt``).
+``bench/bench_detect.py`` prints the consume + decode rates of both (medians of 50,787 against
+36,440 records/s, ``bench/results/detect.txt``).
 
 It reads the whole value as latin-1 text once and slices every string from it, which is right
 when the strings are ASCII: it checks that at the end, and a value with other text has its
