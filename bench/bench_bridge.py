@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml
 from bench_scale import partition_counts
-from benchlib import ROOT, cpu_seconds, load_note, print_header, throwaway_topics
+from benchlib import ROOT, commit, cpu_seconds, load_note, print_header, throwaway_topics
 
 SUMMARY = re.compile(r"graphsentry bridge: (\d+) inputs, (\d+) bridged, (\d+) rejected"
                      r"(?: \([^)]*\))?, (\d+) duplicates.*")
@@ -147,12 +147,6 @@ def bridge(tree: Path, config: Path, processes: int) -> tuple[str, list[int], fl
     return match.group(0), counts, seconds, cpu_seconds(resource.RUSAGE_CHILDREN) - before
 
 
-def describe_tree(tree: Path) -> str:
-    done = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"],
-                          capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=200)
@@ -166,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     print_header("bench_bridge: graphsentry bridge --bounded on 1 and 2 processes, "
                  "duplicates that pass")
     if tree != ROOT:
-        print(f"bridge code: {tree} at {describe_tree(tree)}")
+        print(f"bridge code: {tree} at {commit(tree)}")
     roles = {"raw-keyed": args.partitions, "raw-spread": args.partitions}
     runs = [(layout, n) for layout in ("keyed", "spread") for n in (1, 2)]
     for layout, n in runs:

@@ -62,10 +62,10 @@ def machine_note() -> str:
             f"{platform.system()} {platform.release()}")
 
 
-def commit() -> str:
-    """The checked-out commit (``git describe --always --dirty``), or ``unknown``."""
+def commit(tree: Path = ROOT) -> str:
+    """The commit checked out in ``tree`` (``git describe --always --dirty``), or ``unknown``."""
     try:
-        done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+        done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=tree,
                               capture_output=True, text=True, timeout=10, check=False)
     except OSError:
         return "unknown"

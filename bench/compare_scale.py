@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import tempfile
 import uuid
 from collections import Counter
@@ -38,15 +37,8 @@ from bench_scale import (
     run_command,
     write_config,
 )
-from benchlib import load_note, print_header, produce, throwaway_topics
+from benchlib import commit, load_note, print_header, produce, throwaway_topics
 from workload import Tenant
-
-
-def label(tree: Path) -> str:
-    """The tree's commit (``-dirty`` with uncommitted changes)."""
-    commit = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True, check=False).stdout.strip()
-    return f"{tree} ({commit or 'no git'})"
 
 
 def summary(runs: dict[int, list[RunResult]], count: int) -> str:
@@ -79,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     print_header("compare_scale: graphsentry run --bounded on 1 and 2 processes, several "
                  "trees interleaved")
     for n, tree in enumerate(trees):
-        print(f"tree {n}: {label(tree)}")
+        print(f"tree {n}: {tree} ({commit(tree)})")
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     with throwaway_topics(args.bootstrap, {"activity": args.partitions, "outputs": 1}) as topics, \
             tempfile.TemporaryDirectory(prefix="compare-scale-") as folder:
